@@ -1,0 +1,1 @@
+"""edgetpu backend (being written)."""

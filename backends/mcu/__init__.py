@@ -1,0 +1,1 @@
+"""mcu backend (being written)."""
