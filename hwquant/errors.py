@@ -21,6 +21,11 @@ class HwquantError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.result = None  # a partial BuildResult (e.g. a preflight report) to show with the error
+
+    def with_result(self, result) -> "HwquantError":
+        self.result = result
+        return self
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"

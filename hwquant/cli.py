@@ -1,0 +1,204 @@
+"""The command line: errors become documented exit codes here and nowhere else."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .errors import EXIT_INTERRUPTED, HwquantError
+from .facts import BuildOptions
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _fail(exc: HwquantError) -> "None":
+    err_console.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
+    if exc.hint:
+        err_console.print(f"  hint: {exc.hint}", markup=False)
+    sys.exit(exc.exit_code)
+
+
+def run_guarded(fn, *args, **kwargs):
+    """Run a command body, mapping errors and Ctrl-C to exit codes."""
+    try:
+        return fn(*args, **kwargs)
+    except HwquantError as exc:
+        if exc.result is not None:
+            _show(exc.result)
+        _fail(exc)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: no artifact was written")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hwquant")
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's own log output.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Hardware-targeted post-training quantization builds for TensorFlow / Keras models.
+
+    Exit codes: 0 ok, 2 bad usage or input, 3 model incompatible with target, 4 toolchain
+    failure, 5 gate failed, 130 interrupted.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _parse_size(value: str | None):
+    if not value:
+        return None
+    try:
+        h, w = value.lower().replace(",", "x").split("x")
+        return int(h), int(w)
+    except ValueError:
+        raise click.BadParameter("expected HxW, e.g. 224x224") from None
+
+
+def _floats(value: str | None):
+    if value is None:
+        return None
+    try:
+        return tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("expected comma-separated numbers, e.g. 127.5 or 0.485,0.456,0.406") from None
+
+
+def _backend_options():
+    """Each backend's declared options become `hwquant build --<name>` flags."""
+    from .plugins import registry
+
+    params, seen = [], set()
+    for b in registry().all():
+        for o in b.options:
+            if o.name in seen:
+                continue
+            seen.add(o.name)
+            kw = {"help": f"[{b.name}] {o.help}", "default": None, "multiple": o.multiple}
+            if o.type is bool:
+                params.append(click.Option([f"--{o.name}/--no-{o.name}"], **kw))
+                continue
+            kw["type"] = click.Choice(o.choices) if o.choices else o.type
+            params.append(click.Option([f"--{o.name}"], **kw))
+    return params
+
+
+class BuildCommand(click.Command):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self._extra_loaded = False
+
+    def get_params(self, ctx):
+        if not self._extra_loaded:
+            self.params.extend(_backend_options())
+            self._extra_loaded = True
+        return super().get_params(ctx)
+
+
+@main.command(cls=BuildCommand)
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-t", "--target", default="cpu", show_default=True, help="Backend(s), comma-separated.")
+@click.option("-d", "--data", help="Representative data: FILE.npz, FILE.npy, IMAGE_DIR, module:function, random:N.")
+@click.option("--eval-data", help="Separate held-out data for verification (same forms as --data).")
+@click.option("-r", "--recipe", help="Recipe name (default: the target's choice). See README.")
+@click.option("--io-dtype", type=click.Choice(["float32", "int8", "uint8", "int16"]), help="Inputs/outputs dtype.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("build"), show_default=True)
+@click.option("--preflight-only", is_flag=True, help="Stop after the per-op check (no artifact).")
+@click.option("--image-size", help="HxW for image folders (default: the model's input size).")
+@click.option("--mean", help="Per-channel mean for image normalization, e.g. 127.5.")
+@click.option("--std", help="Per-channel std for image normalization, e.g. 127.5.")
+@click.option("--scale", type=float, help="Multiply pixels by this (default 1/255 unless --mean/--std).")
+@click.option("--eval-fraction", type=float, default=0.2, show_default=True,
+              help="Share of --data held back for verification when no --eval-data is given.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
+@click.pass_context
+def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_only, image_size, mean, std,
+          scale, eval_fraction, seed, as_json, **backend_options):
+    """Quantize MODEL for a target, verify the artifact, package it, and report."""
+    from .pipeline import build_many
+
+    options = BuildOptions(
+        model=model, target=target, data=data, eval_data=eval_data, recipe=recipe, io_dtype=io_dtype, out=out,
+        preflight_only=preflight_only, image_size=_parse_size(image_size), mean=_floats(mean), std=_floats(std),
+        scale=scale, eval_fraction=eval_fraction, seed=seed, verbose=ctx.obj["verbose"],
+        backend_options={k: v for k, v in backend_options.items() if v not in (None, ())},
+    )
+
+    def log(msg: str) -> None:
+        err_console.print(msg, markup=False, highlight=False)
+
+    def body():
+        with console.status(f"building {model} for {target} ...", spinner="dots") if not as_json \
+                and console.is_terminal else _null():
+            results = build_many(options, log)
+        for r in results:
+            if as_json:
+                click.echo(r.to_json())
+            else:
+                _show(r)
+        return results
+
+    run_guarded(body)
+
+
+def _show(result) -> None:
+    from .report import render
+
+    render(result, console)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--ops", is_flag=True, help="Print the target's op table (from its constraint docstrings).")
+@click.option("--json", "as_json", is_flag=True)
+def targets(name, ops, as_json):
+    """List every backend (built-in and third-party) or describe one."""
+    from .plugins import registry
+
+    def body():
+        backends = [registry().get(name)] if name else registry().all()
+        if as_json:
+            out = [dict(b.describe(), **({"op_table": b.op_table()} if ops else {})) for b in backends]
+            click.echo(json.dumps(out, indent=2))
+            return
+        from .targets_view import render_ops, render_targets
+
+        if ops:
+            for b in backends:
+                render_ops(b, console)
+        else:
+            render_targets(backends, registry().sources, console)
+
+    run_guarded(body)
+
+
+def _add_runtime_commands() -> None:
+    try:
+        from .cli_runtime import bench, inspect
+    except ImportError:  # pragma: no cover - written alongside
+        return
+    main.add_command(bench)
+    main.add_command(inspect)
+
+
+_add_runtime_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

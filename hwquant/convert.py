@@ -1,0 +1,281 @@
+"""The one module that talks to TensorFlow: load a model, apply a recipe with TFLiteConverter.
+
+TensorFlow is imported lazily, so `hwquant inspect` / `bench` never pay for it.
+
+Loading normalizes every model to a SavedModel whose signatures have a static batch of 1
+(Keras models are exported through keras.export.ExportArchive; SavedModels with a dynamic
+batch are re-saved with fixed-shape concrete functions). The TFLite converter then sees
+static shapes, so the artifact has no SHAPE/PACK ops for dynamic batch handling, which
+accelerators and microcontrollers reject. Old SavedModels that the TF2 loader rejects fall
+back to the TF1 converter.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import InputError, ToolchainError
+from .quiet import captured_output, quiet_env
+from .recipe import Recipe
+
+_TF = None
+
+
+def tf(verbose: bool = False):
+    """Import TensorFlow once, quietly unless verbose."""
+    global _TF
+    if _TF is None:
+        quiet_env(verbose)
+        try:
+            with captured_output(verbose):
+                import tensorflow  # noqa: WPS433
+        except ImportError as exc:
+            raise ToolchainError("building needs TensorFlow, which is not installed",
+                                 hint="pip install 'hwquant[build]'") from exc
+        if not verbose:
+            tensorflow.get_logger().setLevel("ERROR")
+            try:
+                import absl.logging
+
+                absl.logging.set_verbosity(absl.logging.ERROR)
+            except ImportError:
+                pass
+        _TF = tensorflow
+    return _TF
+
+
+def tf_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        for dist in ("tensorflow", "tensorflow-cpu"):
+            try:
+                return version(dist)
+            except Exception:
+                continue
+    except Exception:
+        pass
+    return None
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for conversion: a normalized SavedModel dir, or a TF1 fallback path."""
+
+    path: Path
+    format: str  # savedmodel | keras | h5
+    loader: str  # tf2-saved-model | tf2-keras | tf1-saved-model
+    saved_model_dir: Path
+    signature_keys: list[str]
+    workdir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    attempts: list[str] = field(default_factory=list)
+    verbose: bool = False
+
+    def cleanup(self) -> None:
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def detect_format(path: Path) -> str:
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory",
+                         hint="pass a SavedModel directory, a .keras file or a .h5 file")
+    if path.is_dir():
+        if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
+            return "savedmodel"
+        raise InputError(f"{path} is a directory without saved_model.pb, so it is not a SavedModel",
+                         hint="pass the SavedModel folder itself (the one holding saved_model.pb and variables/)")
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        return "keras"
+    if suffix in (".h5", ".hdf5"):
+        return "h5"
+    if suffix == ".tflite":
+        raise InputError(f"{path} is already a .tflite model; hwquant builds from the trained model",
+                         hint="pass the SavedModel or Keras file it came from (or `hwquant inspect` it)")
+    raise InputError(f"{path}: unknown model format {suffix or '(no suffix)'}",
+                     hint="pass a SavedModel directory, a .keras file or a .h5 file")
+
+
+def load(path: str | Path, verbose: bool = False) -> LoadedModel:
+    """Load any supported model and normalize it for conversion (static batch 1)."""
+    path = Path(path)
+    fmt = detect_format(path)
+    t = tf(verbose)
+    workdir = Path(tempfile.mkdtemp(prefix="hwquant-load-"))
+    try:
+        with captured_output(verbose):
+            try:
+                if fmt in ("keras", "h5"):
+                    return _load_keras(t, path, fmt, workdir, verbose)
+                return _load_saved_model(t, path, workdir, verbose)
+            except InputError:
+                raise
+            except Exception as exc:  # corrupt files and loader failures
+                detail = f"{type(exc).__name__}: {_first_line(exc)}"
+                raise InputError(f"cannot load {path} as a {fmt} model ({detail})",
+                                 hint="check that the file is complete and was saved by TensorFlow/Keras"
+                                 + ("" if verbose else "; rerun with -v for TensorFlow's log")) from exc
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _static(shape, batch: int = 1) -> list:
+    dims = list(shape)
+    if dims and dims[0] is None:
+        dims[0] = batch
+    return dims
+
+
+def _load_keras(t, path: Path, fmt: str, workdir: Path, verbose: bool) -> LoadedModel:
+    import keras
+
+    model = keras.models.load_model(str(path), compile=False)
+    specs = [t.TensorSpec(_static(x.shape), x.dtype, name=_input_name(x, i)) for i, x in enumerate(model.inputs)]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def call(*xs):
+        return model(list(xs) if len(xs) > 1 else xs[0], training=False)
+
+    archive.add_endpoint(name="serving_default", fn=call, input_signature=specs)
+    out = workdir / "saved_model"
+    archive.write_out(str(out), verbose=False)
+    notes = []
+    if any(x.shape and x.shape[0] is None for x in model.inputs):
+        notes.append("batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)")
+    return LoadedModel(path, fmt, "tf2-keras", out, ["serving_default"], workdir, notes, verbose=verbose)
+
+
+def _input_name(x, i: int) -> str:
+    name = getattr(x, "name", None) or f"input_{i}"
+    return name.split(":")[0]
+
+
+def _load_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel:
+    attempts = []
+    try:
+        obj = t.saved_model.load(str(path))
+        sigs = dict(obj.signatures)
+        if not sigs:
+            raise InputError(f"{path} has no signatures to convert",
+                             hint="save the model with signatures=... (tf.saved_model.save) or model.export()")
+        # Probe the TF2 converter on the original: it rejects some old SavedModels.
+        conv = t.lite.TFLiteConverter.from_saved_model(str(path), signature_keys=list(sigs))
+        del conv
+        dynamic = any(
+            spec.shape.rank and spec.shape[0] is None
+            for fn in sigs.values() for spec in fn.structured_input_signature[1].values()
+        )
+        if not dynamic:
+            return LoadedModel(path, "savedmodel", "tf2-saved-model", path, list(sigs), workdir, [], attempts,
+                               verbose)
+        module = t.Module()
+        module.original = obj
+        fixed = {}
+        for key, fn in sigs.items():
+            specs = {n: t.TensorSpec(_static(s.shape.as_list()), s.dtype, name=n)
+                     for n, s in fn.structured_input_signature[1].items()}
+            fixed[key] = t.function(lambda _fn=fn, **kw: _fn(**kw)).get_concrete_function(**specs)
+        out = workdir / "saved_model"
+        t.saved_model.save(module, str(out), signatures=fixed)
+        return LoadedModel(path, "savedmodel", "tf2-saved-model", out, list(sigs), workdir,
+                           ["batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)"],
+                           attempts, verbose)
+    except InputError:
+        raise
+    except Exception as exc:
+        attempts.append(f"TF2 SavedModel loader: {type(exc).__name__}: {_first_line(exc)}")
+    # TF1 fallback: old SavedModels (e.g. with optimizer slot variables) still convert.
+    try:
+        keys = _tf1_signature_keys(t, path)
+        t.compat.v1.lite.TFLiteConverter.from_saved_model(str(path), signature_key=keys[0])
+    except Exception as exc:
+        attempts.append(f"TF1 SavedModel converter: {type(exc).__name__}: {_first_line(exc)}")
+        raise InputError(f"cannot load SavedModel {path}; tried: " + "; ".join(attempts),
+                         hint="re-export the model with TF2 (tf.saved_model.save / model.export)") from exc
+    return LoadedModel(path, "savedmodel", "tf1-saved-model", path, keys, workdir,
+                       ["TF2 loader rejected the SavedModel; converted with the TF1 converter"], attempts, verbose)
+
+
+def _tf1_signature_keys(t, path: Path) -> list[str]:
+    from tensorflow.python.tools import saved_model_utils  # noqa: WPS433 (still the TF module)
+
+    meta = saved_model_utils.get_meta_graph_def(str(path), "serve")
+    keys = [k for k in meta.signature_def if not k.startswith("__")]
+    if not keys:
+        raise InputError(f"{path}: the 'serve' meta graph has no signature_def")
+    return sorted(keys, key=lambda k: k != "serving_default")
+
+
+def _converter(t, loaded: LoadedModel):
+    if loaded.loader == "tf1-saved-model":
+        return t.compat.v1.lite.TFLiteConverter.from_saved_model(
+            str(loaded.saved_model_dir), signature_key=loaded.signature_keys[0])
+    return t.lite.TFLiteConverter.from_saved_model(str(loaded.saved_model_dir),
+                                                   signature_keys=loaded.signature_keys)
+
+
+_IO_TYPES = {"int8": "int8", "uint8": "uint8", "int16": "int16"}
+
+
+def representative_forms(loaded: LoadedModel, samples, input_order: dict[str, list[str]]) -> list[Any]:
+    """Samples ``(signature_key, {name: array})`` in the form the converter takes for this model:
+    a list of arrays in input order (TF1 converter), a dict keyed by input name (one
+    signature), or ``(signature_key, dict)`` pairs (several signatures)."""
+    if loaded.loader == "tf1-saved-model":
+        return [[d[n] for n in input_order[k]] for k, d in samples]
+    if len(loaded.signature_keys) == 1:
+        return [d for _, d in samples]
+    return [(k, d) for k, d in samples]
+
+
+def convert(loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any] | None = None) -> bytes:
+    """Apply ``recipe`` with the TFLiteConverter and return the flatbuffer bytes.
+
+    ``representative`` holds samples already in a converter form (see representative_forms).
+    """
+    t = tf(loaded.verbose)
+    with captured_output(loaded.verbose) as logs:
+        try:
+            c = _converter(t, loaded)
+            if recipe.optimize:
+                c.optimizations = [t.lite.Optimize.DEFAULT]
+            if recipe.supported_types:
+                c.target_spec.supported_types = [getattr(t, d) for d in recipe.supported_types]
+            c.target_spec.supported_ops = [getattr(t.lite.OpsSet, o) for o in recipe.supported_ops]
+            if recipe.needs_data:
+                if representative is None:
+                    raise InputError(f"recipe {recipe.name!r} needs representative data")
+                samples = list(representative)
+                c.representative_dataset = lambda: iter(samples)
+            if recipe.io_dtype in _IO_TYPES:
+                c.inference_input_type = getattr(t, _IO_TYPES[recipe.io_dtype])
+                c.inference_output_type = getattr(t, _IO_TYPES[recipe.io_dtype])
+            return bytes(c.convert())
+        except InputError:
+            raise
+        except Exception as exc:
+            log = logs()
+            raise ToolchainError(
+                f"the TFLite converter failed for recipe {recipe.name!r}: {type(exc).__name__}: {_first_line(exc)}",
+                hint=_convert_hint(recipe, str(exc) + log)) from exc
+
+
+def _convert_hint(recipe: Recipe, text: str) -> str:
+    if "SELECT_TF_OPS" in text or "Flex" in text or "not supported" in text.lower():
+        if not recipe.float_fallback and recipe.is_integer:
+            return ("an op has no integer kernel; try the float-fallback variant "
+                    f"({recipe.name.replace('-only', '')}-float-fallback) or a target that allows it")
+        return "the model uses TensorFlow ops that have no TFLite builtin; replace them in the model"
+    return "rerun with -v to see TensorFlow's log"

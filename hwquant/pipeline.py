@@ -1,0 +1,257 @@
+"""`hwquant build`: one straight line of named stages.
+
+    load -> float reference -> data -> plan (recipe) -> convert -> check (per-op report)
+         -> verify (invoke the artifact, compare with float) -> package -> report
+
+Everything shared by several targets (loading, the float reference, the data) is done once
+in ``prepare``; ``build_target`` runs the per-target stages into a temporary folder that is
+moved into place only when every stage succeeded.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__
+from . import data as data_mod
+from .backend import Backend, BuildContext
+from .errors import IncompatibleError, UsageError
+from .facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
+from .plugins import registry
+from .recipe import PRESETS, preset
+from .report import SCHEMA_VERSION, BuildResult, file_sha256, tree_sha256
+from .tflite_model import TfliteModel
+
+
+class Timer:
+    """Collects wall time per named stage."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 4)
+
+
+@dataclass
+class Prepared:
+    """What every target of one build shares."""
+
+    options: BuildOptions
+    loaded: Any  # hwquant.convert.LoadedModel
+    float_model: bytes
+    facts: ModelFacts
+    calibration: data_mod.DataSet | None
+    evaluation: data_mod.DataSet
+    timings: dict[str, float]
+    inputs: dict[str, Any] = field(default_factory=dict)
+    converted: dict[Any, bytes] = field(default_factory=dict)  # recipe -> artifact, shared across targets
+
+
+def facts_from(float_model: bytes, loaded) -> ModelFacts:
+    """Model facts read off the float32 conversion (names and shapes the converter kept)."""
+    m = TfliteModel(float_model, "float32 reference")
+    sigs = []
+    spec = lambda name, t: TensorSpec(name, t.shape_signature, t.dtype)  # noqa: E731
+    if m.signatures:
+        for key, s in m.signatures.items():
+            sigs.append(SignatureSpec(key, tuple(spec(n, t) for n, t in s["inputs"].items()),
+                                      tuple(spec(n, t) for n, t in s["outputs"].items())))
+    else:  # TF1 converter output without a SignatureDef: tensor names, in input order
+        ins, outs = m.io(0)
+        sigs.append(SignatureSpec(loaded.signature_keys[0], tuple(spec(t.name, t) for t in ins),
+                                  tuple(spec(t.name, t) for t in outs)))
+    return ModelFacts(str(loaded.path), loaded.format, loaded.loader, tuple(sigs), len(float_model),
+                      dict(m.op_counts()), tuple(loaded.notes))
+
+
+def resolve_backends(options: BuildOptions) -> list[Backend]:
+    names = [t.strip() for t in str(options.target).split(",") if t.strip()]
+    if not names:
+        raise UsageError("no target given", hint="--target cpu (see `hwquant targets`)")
+    backends = [registry().get(n) for n in names]
+    if options.recipe:
+        preset(options.recipe)  # unknown names fail before any loading
+        for b in backends:
+            if options.recipe not in b.allowed_recipes:
+                raise UsageError(f"target {b.name!r} does not allow recipe {options.recipe!r}",
+                                 hint=f"{b.name} allows: {', '.join(b.allowed_recipes)}")
+    return backends
+
+
+def prepare(options: BuildOptions, log: Callable[[str], None] = print) -> Prepared:
+    from . import convert  # the TensorFlow side, imported only for builds
+
+    timer = Timer()
+    with timer.stage("load"):
+        loaded = convert.load(options.model, options.verbose)
+    try:
+        with timer.stage("float_reference"):
+            float_model = convert.convert(loaded, PRESETS["float32"])
+            facts = facts_from(float_model, loaded)
+        with timer.stage("data"):
+            calib = data_mod.load(options.data, facts, options) if options.data else None
+            eval_src = data_mod.load(options.eval_data, facts, options) if options.eval_data else None
+            if calib is not None:
+                calib, evaluation = data_mod.split(calib, eval_src, options)
+            elif eval_src is not None:
+                evaluation = eval_src
+            else:
+                evaluation = data_mod.load("random:8", facts, options)
+                evaluation.source = "random:8 (no data given: verification only checks that the artifact runs)"
+    except BaseException:
+        loaded.cleanup()
+        raise
+    for ds in (calib, eval_src if options.eval_data else None):
+        for w in (ds.warnings if ds is not None else []):
+            log(f"warning: {w}")
+    inputs = {"model": {"path": str(options.model), "sha256": tree_sha256(Path(options.model))}}
+    if calib is not None:
+        inputs["data"] = calib.describe()
+    inputs["eval_data"] = evaluation.describe()
+    return Prepared(options, loaded, float_model, facts, calib, evaluation, timer.timings, inputs)
+
+
+@contextlib.contextmanager
+def staging(out: Path, target: str):
+    """A temporary target folder inside ``out``, moved to ``out/target`` on success only."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{target}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    final = out / target
+    old = out / f".{target}.old-{uuid.uuid4().hex[:8]}"
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = print) -> BuildResult:
+    from . import convert, verify
+
+    options, facts = prep.options, prep.facts
+    timer = Timer()
+    with timer.stage("plan"):
+        recipe, reasons = backend.choose_recipe(facts, options)
+    with timer.stage("convert"):
+        if recipe.name == "float32" and recipe.io_dtype == "float32":
+            artifact = prep.float_model
+        elif recipe in prep.converted:
+            artifact = prep.converted[recipe]
+        else:
+            forms = None
+            if recipe.needs_data:
+                order = {s.key: [t.name for t in s.inputs] for s in facts.signatures}
+                forms = convert.representative_forms(prep.loaded, prep.calibration.samples, order)
+            artifact = prep.converted[recipe] = convert.convert(prep.loaded, recipe, forms)
+    model = TfliteModel(artifact, f"{backend.name} artifact")
+    with timer.stage("check"):
+        op_report = backend.check(model)
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "target": backend.name, "preflight_only": options.preflight_only,
+        "recipe": {"name": recipe.name, "fields": recipe.to_dict(), "reasons": reasons},
+        "model": facts.to_dict(), "ops": op_report.to_dict(), "inputs": prep.inputs,
+        "versions": versions(),
+    }
+    if prep.calibration is not None and prep.calibration.random:
+        report["warnings"] = ["random representative data: for testing only"]
+    if options.preflight_only:
+        report["timings_s"] = {**prep.timings, **timer.timings}
+        result = BuildResult(report, None)
+        if op_report.counts().get("target", 0) == 0:
+            raise IncompatibleError(f"nothing in the model maps to target {backend.name!r}", hint=_unsupported_hint(
+                op_report)).with_result(result)
+        return result
+    if op_report.unsupported:
+        raise IncompatibleError(
+            f"{len(op_report.unsupported)} op(s) cannot run on target {backend.name!r}: "
+            + "; ".join(f"{v.op} ({', '.join(v.reasons)})" for v in op_report.unsupported[:5]),
+            hint=_unsupported_hint(op_report))
+    with staging(Path(options.out), backend.name) as tmp:
+        (tmp / backend.artifact_name).write_bytes(artifact)
+        ctx = BuildContext(options, facts, recipe, artifact, prep.float_model, model, prep.calibration,
+                           prep.evaluation, tmp, op_report, log=log)
+        with timer.stage("verify"):
+            fidelity = verify.compare(prep.float_model, artifact, prep.evaluation, facts, options.verbose)
+            backend_verify = backend.verify(ctx)
+        with timer.stage("package"):
+            packaged = backend.package(ctx)
+        files = sorted({backend.artifact_name, *packaged.files, "report.json"})
+        report.update({
+            "artifacts": files,
+            "size_bytes": {"original": _size(Path(options.model)), "float32_tflite": len(prep.float_model),
+                           "artifact": len(artifact), "ratio_to_float32": round(len(artifact) / len(prep.float_model), 4)},
+            "fidelity": fidelity,
+            "verify": {"runtime": "LiteRT interpreter", "samples": len(prep.evaluation),
+                       "eval_source": prep.evaluation.source, backend.name: backend_verify},
+            backend.name: {**ctx.report, **packaged.report},
+        })
+        report["timings_s"] = {**prep.timings, **timer.timings}
+        result = BuildResult(report, Path(options.out) / backend.name)
+        result.write(tmp / "report.json")
+    return result
+
+
+def _unsupported_hint(op_report) -> str:
+    names = sorted({v.op for v in op_report.verdicts if v.placement != "target"})
+    return (f"see `hwquant targets {op_report.target} --ops` for what the target runs; unsupported here: "
+            + ", ".join(names[:10]))
+
+
+def _size(p: Path) -> int:
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return p.stat().st_size
+
+
+def versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .convert import tf_version
+
+    def v(dist):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return None
+
+    return {"hwquant": __version__, "tensorflow": tf_version(), "litert": v("ai-edge-litert"), "numpy": v("numpy")}
+
+
+def build_many(options: BuildOptions, log: Callable[[str], None] = print) -> list[BuildResult]:
+    """Build every target named in ``options.target`` (comma-separated) from one preparation."""
+    backends = resolve_backends(options)
+    prep = prepare(options, log)
+    try:
+        return [build_target(prep, b, log) for b in backends]
+    finally:
+        prep.loaded.cleanup()
+
+
+def build(model, target: str = "cpu", log: Callable[[str], None] | None = None, **kwargs) -> BuildResult:
+    """Python API: build one target; returns the BuildResult (content of report.json)."""
+    for key in ("out", "model"):
+        if key in kwargs and kwargs[key] is not None:
+            kwargs[key] = Path(kwargs[key])
+    options = BuildOptions(model=Path(model), target=target, **kwargs)
+    results = build_many(options, log or (lambda s: None))
+    return results[0] if len(results) == 1 else results

@@ -1,0 +1,114 @@
+"""report.json (versioned) and the terminal summary of a build."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class BuildResult:
+    """The outcome of one target's build: the same content as report.json, with attribute access."""
+
+    def __init__(self, report: dict[str, Any], target_dir: Path | None):
+        self.report = report
+        self.target_dir = target_dir
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["report"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def artifact_path(self) -> Path | None:
+        return None if self.target_dir is None else self.target_dir / "model.tflite"
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.report
+
+    def to_json(self) -> str:
+        return json.dumps(self.report, indent=2, sort_keys=False, default=_jsonable)
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.to_json() + "\n")
+
+
+def _jsonable(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def file_sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_sha256(p: Path) -> str:
+    """Content hash of a file, or of a folder (relative paths and contents, sorted)."""
+    if p.is_file():
+        return file_sha256(p)
+    h = hashlib.sha256()
+    for f in sorted(x for x in p.rglob("*") if x.is_file()):
+        h.update(str(f.relative_to(p)).encode() + b"\0" + file_sha256(f).encode())
+    return h.hexdigest()
+
+
+def _kb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1024:,.1f} KiB"
+
+
+def render(result: BuildResult, console) -> None:
+    """The short human summary: recipe and why, sizes, op table, fidelity, time per stage."""
+    from rich.table import Table
+
+    r = result.report
+    rec = r["recipe"]
+    console.print(f"[bold]{r['target']}[/bold]: recipe [cyan]{rec['name']}[/cyan] "
+                  f"(weights {rec['fields']['weights']}, activations {rec['fields']['activations']}, "
+                  f"IO {rec['fields']['io_dtype']})")
+    for why in rec["reasons"]:
+        console.print(f"  because {why}")
+    for w in r.get("warnings", []):
+        console.print(f"  [yellow]warning:[/yellow] {w}")
+    ops = Table(title="operators", title_justify="left", show_edge=False)
+    for col in ("Operator", "dtype", "Count", "Status", "Reason"):
+        ops.add_column(col)
+    for row in r["ops"]["table"]:
+        style = {"target": "", "fallback": "yellow", "unsupported": "red"}.get(row["placement"], "")
+        ops.add_row(row["operator"], row["dtype"], str(row["count"]), row["status"], "; ".join(row["reasons"])[:90],
+                    style=style)
+    console.print(ops)
+    if r.get("preflight_only"):
+        console.print("preflight only: no artifact written")
+        return
+    s = r["size_bytes"]
+    console.print(f"size: float32 {_kb(s['float32_tflite'])} -> {_kb(s['artifact'])} "
+                  f"(x{s['ratio_to_float32']:.3f}; original model {_kb(s['original'])})")
+    fid = Table(title=f"fidelity vs float32 on {r['verify']['samples']} held-out samples ({r['verify']['eval_source']})",
+                title_justify="left", show_edge=False)
+    for col in ("output", "max abs", "mean abs", "SNR dB", "cosine", "top-1 agree", "accuracy (float->quant)"):
+        fid.add_column(col)
+    for name, m in r["fidelity"]["outputs"].items():
+        acc = m.get("accuracy")
+        fid.add_row(name, f"{m['max_abs_error']:.4g}", f"{m['mean_abs_error']:.4g}", ("inf" if m['snr_db'] is None else f"{m['snr_db']:.1f}"),
+                    f"{m['cosine']:.5f}", "-" if m.get("top1_agreement") is None else f"{m['top1_agreement']:.3f}",
+                    "-" if acc is None else f"{acc['float']:.3f} -> {acc['quantized']:.3f}")
+    console.print(fid)
+    times = ", ".join(f"{k} {v:.2f}s" for k, v in r["timings_s"].items())
+    console.print(f"time: {times}")
+    console.print(f"wrote {result.target_dir}/: {', '.join(r['artifacts'])}")

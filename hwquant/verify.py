@@ -1,0 +1,71 @@
+"""Verify stage: invoke the artifact in LiteRT on held-out samples and compare with float.
+
+Every build runs this; a model that fails to allocate or invoke fails the build with the
+interpreter's message. Integer IO is quantized / dequantized with the model's own scale and
+zero point, so the comparison is always in real values.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import metrics
+from .errors import ToolchainError
+from .facts import ModelFacts
+from .quiet import captured_output
+from .runtime import dequantize, make_interpreter, quantize, signature
+
+
+def run_model(interp, key: str, inputs: dict[str, np.ndarray], what: str) -> dict[str, np.ndarray]:
+    """One inference by signature key, real values in and out."""
+    sig = signature(interp, key or None)
+    try:
+        if sig.key:
+            runner = interp.get_signature_runner(sig.key)
+            raw = runner(**{n: quantize(inputs[n], d) for n, d in sig.inputs.items()})
+        else:  # models without a SignatureDef: subgraph 0 IO in order
+            for d in interp.get_input_details():
+                interp.set_tensor(d["index"], quantize(inputs[d["name"]], d))
+            interp.invoke()
+            raw = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
+    except (RuntimeError, ValueError) as exc:
+        text = str(exc).strip().splitlines()
+        raise ToolchainError(f"{what}: the LiteRT interpreter failed to invoke: {text[0] if text else exc}",
+                             hint="the converter emitted a model the runtime cannot run; try a float-fallback "
+                                  "recipe, or rerun with -v") from exc
+    return {n: dequantize(v, sig.outputs[n]) for n, v in raw.items()}
+
+
+def compare(float_model: bytes, artifact: bytes, evaluation, facts: ModelFacts, verbose: bool = False
+            ) -> dict[str, Any]:
+    """Per output: max/mean abs error, SNR dB, cosine, top-1 agreement (and accuracy with labels)."""
+    with captured_output(verbose):  # LiteRT prints "Created TensorFlow Lite XNNPACK delegate"
+        ref_i = make_interpreter(float_model, source="float32 reference")
+        art_i = make_interpreter(artifact, source="artifact")
+    refs: dict[str, list[np.ndarray]] = {}
+    gots: dict[str, list[np.ndarray]] = {}
+    multi = facts.multi_signature
+    for key, inputs in evaluation.samples:
+        ref = run_model(ref_i, key, inputs, "float32 reference")
+        got = run_model(art_i, key, inputs, "artifact")
+        for name in ref:
+            out = f"{key}/{name}" if multi else name
+            refs.setdefault(out, []).append(ref[name])
+            gots.setdefault(out, []).append(got[name])
+    labels = evaluation.labels
+    outputs = {}
+    for name in refs:
+        r, g = np.concatenate(refs[name]), np.concatenate(gots[name])
+        m = metrics.compare_output(r, g)
+        if labels is not None and not multi and "top1_agreement" in m:
+            n = r.shape[0]
+            m["accuracy"] = {"float": _accuracy(r.reshape(n, -1), labels),
+                             "quantized": _accuracy(g.reshape(n, -1), labels)}
+            m["accuracy"]["delta_points"] = round(100 * (m["accuracy"]["quantized"] - m["accuracy"]["float"]), 2)
+        outputs[name] = m
+    return metrics.json_safe({"outputs": outputs, "samples": len(evaluation)})
+
+
+def _accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(scores, axis=1) == np.asarray(labels).reshape(-1)))
