@@ -19,7 +19,9 @@ from typing import Any, Iterable
 
 from .errors import InputError, ToolchainError
 from .quiet import captured_output, quiet_env
-from .recipe import Recipe
+from .recipe import PRESETS, Recipe
+
+FLOAT32 = PRESETS["float32"]
 
 _TF = None
 
@@ -74,6 +76,7 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
     attempts: list[str] = field(default_factory=list)
     verbose: bool = False
+    float_model: bytes = b""  # the float32 conversion, made while loading (it proves the loader works)
 
     def cleanup(self) -> None:
         if self.workdir is not None:
@@ -154,7 +157,9 @@ def _load_keras(t, path: Path, fmt: str, workdir: Path, verbose: bool) -> Loaded
     notes = []
     if any(x.shape and x.shape[0] is None for x in model.inputs):
         notes.append("batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)")
-    return LoadedModel(path, fmt, "tf2-keras", out, ["serving_default"], workdir, notes, verbose=verbose)
+    loaded = LoadedModel(path, fmt, "tf2-keras", out, ["serving_default"], workdir, notes, verbose=verbose)
+    loaded.float_model = _apply(t, loaded, FLOAT32)
+    return loaded
 
 
 def _input_name(x, i: int) -> str:
@@ -163,49 +168,53 @@ def _input_name(x, i: int) -> str:
 
 
 def _load_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel:
-    attempts = []
+    attempts: list[str] = []
     try:
-        obj = t.saved_model.load(str(path))
-        sigs = dict(obj.signatures)
-        if not sigs:
-            raise InputError(f"{path} has no signatures to convert",
-                             hint="save the model with signatures=... (tf.saved_model.save) or model.export()")
-        # Probe the TF2 converter on the original: it rejects some old SavedModels.
-        conv = t.lite.TFLiteConverter.from_saved_model(str(path), signature_keys=list(sigs))
-        del conv
-        dynamic = any(
-            spec.shape.rank and spec.shape[0] is None
-            for fn in sigs.values() for spec in fn.structured_input_signature[1].values()
-        )
-        if not dynamic:
-            return LoadedModel(path, "savedmodel", "tf2-saved-model", path, list(sigs), workdir, [], attempts,
-                               verbose)
-        module = t.Module()
-        module.original = obj
-        fixed = {}
-        for key, fn in sigs.items():
-            specs = {n: t.TensorSpec(_static(s.shape.as_list()), s.dtype, name=n)
-                     for n, s in fn.structured_input_signature[1].items()}
-            fixed[key] = t.function(lambda _fn=fn, **kw: _fn(**kw)).get_concrete_function(**specs)
-        out = workdir / "saved_model"
-        t.saved_model.save(module, str(out), signatures=fixed)
-        return LoadedModel(path, "savedmodel", "tf2-saved-model", out, list(sigs), workdir,
-                           ["batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)"],
-                           attempts, verbose)
+        loaded = _tf2_saved_model(t, path, workdir, verbose)
+        loaded.float_model = _apply(t, loaded, FLOAT32)  # the TF2 converter fails on some old models only here
+        return loaded
     except InputError:
         raise
     except Exception as exc:
-        attempts.append(f"TF2 SavedModel loader: {type(exc).__name__}: {_first_line(exc)}")
+        attempts.append(f"TF2 SavedModel converter: {type(exc).__name__}: {_first_line(exc)}")
     # TF1 fallback: old SavedModels (e.g. with optimizer slot variables) still convert.
     try:
         keys = _tf1_signature_keys(t, path)
-        t.compat.v1.lite.TFLiteConverter.from_saved_model(str(path), signature_key=keys[0])
+        loaded = LoadedModel(path, "savedmodel", "tf1-saved-model", path, keys, workdir,
+                             [f"the TF2 converter rejected the SavedModel ({attempts[0]}); converted signature "
+                              f"{keys[0]!r} with the TF1 converter"], attempts, verbose)
+        loaded.float_model = _apply(t, loaded, FLOAT32)
+        return loaded
     except Exception as exc:
         attempts.append(f"TF1 SavedModel converter: {type(exc).__name__}: {_first_line(exc)}")
-        raise InputError(f"cannot load SavedModel {path}; tried: " + "; ".join(attempts),
+        raise InputError(f"cannot convert SavedModel {path}; tried: " + "; ".join(attempts),
                          hint="re-export the model with TF2 (tf.saved_model.save / model.export)") from exc
-    return LoadedModel(path, "savedmodel", "tf1-saved-model", path, keys, workdir,
-                       ["TF2 loader rejected the SavedModel; converted with the TF1 converter"], attempts, verbose)
+
+
+def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel:
+    obj = t.saved_model.load(str(path))
+    sigs = dict(obj.signatures)
+    if not sigs:
+        raise InputError(f"{path} has no signatures to convert",
+                         hint="save the model with signatures=... (tf.saved_model.save) or model.export()")
+    dynamic = any(
+        spec.shape.rank and spec.shape[0] is None
+        for fn in sigs.values() for spec in fn.structured_input_signature[1].values()
+    )
+    if not dynamic:
+        return LoadedModel(path, "savedmodel", "tf2-saved-model", path, list(sigs), workdir, verbose=verbose)
+    module = t.Module()
+    module.original = obj
+    fixed = {}
+    for key, fn in sigs.items():
+        specs = {n: t.TensorSpec(_static(s.shape.as_list()), s.dtype, name=n)
+                 for n, s in fn.structured_input_signature[1].items()}
+        fixed[key] = t.function(lambda _fn=fn, **kw: _fn(**kw)).get_concrete_function(**specs)
+    out = workdir / "saved_model"
+    t.saved_model.save(module, str(out), signatures=fixed)
+    return LoadedModel(path, "savedmodel", "tf2-saved-model", out, list(sigs), workdir,
+                       ["batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)"],
+                       verbose=verbose)
 
 
 def _tf1_signature_keys(t, path: Path) -> list[str]:
@@ -248,21 +257,7 @@ def convert(loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any] |
     t = tf(loaded.verbose)
     with captured_output(loaded.verbose) as logs:
         try:
-            c = _converter(t, loaded)
-            if recipe.optimize:
-                c.optimizations = [t.lite.Optimize.DEFAULT]
-            if recipe.supported_types:
-                c.target_spec.supported_types = [getattr(t, d) for d in recipe.supported_types]
-            c.target_spec.supported_ops = [getattr(t.lite.OpsSet, o) for o in recipe.supported_ops]
-            if recipe.needs_data:
-                if representative is None:
-                    raise InputError(f"recipe {recipe.name!r} needs representative data")
-                samples = list(representative)
-                c.representative_dataset = lambda: iter(samples)
-            if recipe.io_dtype in _IO_TYPES:
-                c.inference_input_type = getattr(t, _IO_TYPES[recipe.io_dtype])
-                c.inference_output_type = getattr(t, _IO_TYPES[recipe.io_dtype])
-            return bytes(c.convert())
+            return _apply(t, loaded, recipe, representative)
         except InputError:
             raise
         except Exception as exc:
@@ -270,6 +265,27 @@ def convert(loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any] |
             raise ToolchainError(
                 f"the TFLite converter failed for recipe {recipe.name!r}: {type(exc).__name__}: {_first_line(exc)}",
                 hint=_convert_hint(recipe, str(exc) + log)) from exc
+
+
+def _apply(t, loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any] | None = None) -> bytes:
+    """Configure a fresh converter with ``recipe`` and convert."""
+    if recipe.name == "float32" and recipe.io_dtype == "float32" and loaded.float_model:
+        return loaded.float_model
+    c = _converter(t, loaded)
+    if recipe.optimize:
+        c.optimizations = [t.lite.Optimize.DEFAULT]
+    if recipe.supported_types:
+        c.target_spec.supported_types = [getattr(t, d) for d in recipe.supported_types]
+    c.target_spec.supported_ops = [getattr(t.lite.OpsSet, o) for o in recipe.supported_ops]
+    if recipe.needs_data:
+        if representative is None:
+            raise InputError(f"recipe {recipe.name!r} needs representative data")
+        samples = list(representative)
+        c.representative_dataset = lambda: iter(samples)
+    if recipe.io_dtype in _IO_TYPES:
+        c.inference_input_type = getattr(t, _IO_TYPES[recipe.io_dtype])
+        c.inference_output_type = getattr(t, _IO_TYPES[recipe.io_dtype])
+    return bytes(c.convert())
 
 
 def _convert_hint(recipe: Recipe, text: str) -> str:

@@ -24,8 +24,8 @@ from .backend import Backend, BuildContext
 from .errors import IncompatibleError, UsageError
 from .facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
 from .plugins import registry
-from .recipe import PRESETS, preset
-from .report import SCHEMA_VERSION, BuildResult, file_sha256, tree_sha256
+from .recipe import preset
+from .report import SCHEMA_VERSION, BuildResult, tree_sha256
 from .tflite_model import TfliteModel
 
 
@@ -94,12 +94,11 @@ def prepare(options: BuildOptions, log: Callable[[str], None] = print) -> Prepar
     from . import convert  # the TensorFlow side, imported only for builds
 
     timer = Timer()
-    with timer.stage("load"):
+    with timer.stage("load"):  # includes the float32 conversion, which proves the loader works
         loaded = convert.load(options.model, options.verbose)
     try:
-        with timer.stage("float_reference"):
-            float_model = convert.convert(loaded, PRESETS["float32"])
-            facts = facts_from(float_model, loaded)
+        float_model = loaded.float_model
+        facts = facts_from(float_model, loaded)
         with timer.stage("data"):
             calib = data_mod.load(options.data, facts, options) if options.data else None
             eval_src = data_mod.load(options.eval_data, facts, options) if options.eval_data else None

@@ -61,6 +61,7 @@ class Tensor:
     buffer_bytes: int  # size of constant data; 0 for activations
     quant: Quant | None
     is_variable: bool = False
+    buffer: int = 0
 
     @property
     def is_constant(self) -> bool:
@@ -150,7 +151,7 @@ class TfliteModel:
         sig = tuple(int(d) for d in t.shapeSignature) if t.shapeSignature is not None else shape
         name = t.name.decode() if isinstance(t.name, bytes) else (t.name or "")
         return Tensor(idx, name, _NP_DTYPES.get(self._types.get(t.type, ""), str(t.type)), shape, sig, nbytes, q,
-                      bool(getattr(t, "isVariable", False)))
+                      bool(getattr(t, "isVariable", False)), int(t.buffer))
 
     @cached_property
     def subgraph_tensors(self) -> list[list[Tensor]]:
@@ -216,6 +217,22 @@ class TfliteModel:
                     seen.add(b)
                     total += t.buffer_bytes
         return total
+
+    def constant(self, tensor: Tensor) -> np.ndarray | None:
+        """The data of a constant tensor as a numpy array (None for activations)."""
+        buf = self._m.buffers[tensor.buffer] if tensor.buffer < len(self._m.buffers or []) else None
+        if buf is None:
+            return None
+        if buf.data is not None:
+            raw = bytes(np.asarray(buf.data, np.uint8))
+        elif getattr(buf, "size", 0):
+            off = int(buf.offset)
+            raw = self.content[off:off + int(buf.size)]
+        else:
+            return None
+        if tensor.dtype in ("string", "int4", "bfloat16"):
+            return np.frombuffer(raw, np.uint8)
+        return np.frombuffer(raw, np.dtype(tensor.dtype)).reshape(tensor.shape)
 
     @property
     def metadata_names(self) -> list[str]:

@@ -1,0 +1,151 @@
+"""hwquant.build on every model format, every data form, with the real converter and LiteRT."""
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import hwquant
+import models
+
+
+def test_digits_int8_accuracy_within_one_point(digits_dir, tmp_path):
+    res = hwquant.build(digits_dir / "model.keras", target="cpu", recipe="int8-only",
+                        data=str(digits_dir / "calibration.npz"), eval_data=str(digits_dir / "eval.npz"),
+                        out=tmp_path)
+    acc = res.fidelity["outputs"]["output_0"]["accuracy"]
+    assert acc["float"] > 0.9
+    assert abs(acc["quantized"] - acc["float"]) <= 0.01
+    report = json.loads((tmp_path / "cpu" / "report.json").read_text())
+    for key in ("schema_version", "target", "recipe", "artifacts", "size_bytes", "ops", "fidelity", "timings_s",
+                "inputs", "versions"):
+        assert key in report, key
+    assert report["recipe"]["fields"]["io_dtype"] == "int8"
+    assert report["size_bytes"]["artifact"] < report["size_bytes"]["float32_tflite"] / 2
+    assert report["inputs"]["model"]["sha256"] and report["inputs"]["data"]["sha256"]
+    assert report["versions"]["tensorflow"] and report["versions"]["litert"]
+    assert set(report["artifacts"]) == {"model.tflite", "report.json"}
+
+
+def test_default_recipe_rule_cpu(keras_model, tmp_path):
+    with_data = hwquant.build(keras_model, data="random:20", out=tmp_path / "a")
+    assert with_data.recipe["name"] == "int8-float-fallback"
+    assert any("random" in w for w in with_data.report["warnings"])
+    assert with_data.inputs["data"]["random"] is True
+    without = hwquant.build(keras_model, out=tmp_path / "b")
+    assert without.recipe["name"] == "dynamic-int8"
+    assert "no representative data" in without.recipe["reasons"][0]
+
+
+def test_legacy_h5_converts(h5_model, tmp_path):
+    res = hwquant.build(h5_model, data="random:16", out=tmp_path)
+    assert res.model["format"] == "h5"
+    assert res.fidelity["outputs"]["output_0"]["cosine"] > 0.99
+
+
+def test_two_signature_savedmodel_signature_keyed_npz(two_signature_savedmodel, tmp_path):
+    data = tmp_path / "sig.npz"
+    np.savez(data, **{"encode/x": models.feature_samples(30), "decode/code": models.feature_samples(30, 8)})
+    res = hwquant.build(two_signature_savedmodel, recipe="int8-float-fallback", data=str(data), out=tmp_path / "o")
+    assert {s["key"] for s in res.model["signatures"]} == {"encode", "decode"}
+    assert set(res.fidelity["outputs"]) == {"encode/code", "decode/recon"}
+    for m in res.fidelity["outputs"].values():
+        assert m["snr_db"] > 15
+    from hwquant.tflite_model import TfliteModel
+
+    tm = TfliteModel((tmp_path / "o" / "cpu" / "model.tflite").read_bytes())
+    assert set(tm.signatures) == {"encode", "decode"}
+    assert {op.dtype for op in tm.ops if op.name == "FULLY_CONNECTED"} == {"int8"}  # both calibrated
+
+
+def test_callable_data_in_every_guide_form(two_signature_savedmodel, keras_model, tmp_path, monkeypatch):
+    (tmp_path / "repdata.py").write_text(textwrap.dedent("""
+        import numpy as np
+        rng = np.random.default_rng(0)
+        def pairs():
+            for _ in range(10):
+                yield ("encode", {"x": rng.random((1, 16), dtype=np.float32)})
+                yield ("decode", {"code": rng.random((1, 8), dtype=np.float32)})
+        def as_list():
+            for _ in range(10):
+                yield [rng.random((1, 8, 8, 1), dtype=np.float32)]
+        def as_dict():
+            for _ in range(10):
+                yield {"image": rng.random((8, 8, 1), dtype=np.float32)}   # batch axis optional
+    """))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    r = hwquant.build(two_signature_savedmodel, recipe="int8-float-fallback", data="repdata:pairs", out=tmp_path / "p")
+    assert r.inputs["data"]["kind"] == "callable" and r.inputs["data"]["samples"] == 16
+    for fn in ("as_list", "as_dict"):
+        r = hwquant.build(keras_model, recipe="int8-only", data=f"repdata:{fn}", out=tmp_path / fn)
+        assert r.recipe["name"] == "int8-only"
+
+
+def test_npy_and_image_folder(keras_model, tmp_path):
+    from PIL import Image
+
+    np.save(tmp_path / "x.npy", models.keras_samples(12))
+    r = hwquant.build(keras_model, data=str(tmp_path / "x.npy"), out=tmp_path / "a")
+    assert r.inputs["data"]["kind"] == "npy"
+    rng = np.random.default_rng(1)
+    for cls in ("zero", "one"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8), "L").save(tmp_path / "imgs" / cls / f"{i}.png")
+    r = hwquant.build(keras_model, data=str(tmp_path / "imgs"), eval_fraction=0.5, out=tmp_path / "b")
+    assert r.inputs["data"]["kind"] == "images" and r.inputs["data"]["labelled"]
+    assert "accuracy" in r.fidelity["outputs"]["output_0"]
+
+
+def test_image_normalization_and_size(tmp_path):
+    from PIL import Image
+
+    from hwquant.facts import BuildOptions, TensorSpec
+    from hwquant.images import load_folder
+
+    Image.fromarray(np.full((20, 30, 3), 255, np.uint8), "RGB").save(tmp_path / "a.png")
+    spec = TensorSpec("img", (1, 10, 12, 3), "float32")
+    arr, labels, _, _ = load_folder(tmp_path, spec, BuildOptions(model=tmp_path, mean=(127.5,), std=(127.5,)))
+    assert arr.shape == (1, 10, 12, 3) and np.allclose(arr, 1.0) and labels is None
+    arr, *_ = load_folder(tmp_path, spec, BuildOptions(model=tmp_path, image_size=(4, 5)))
+    assert arr.shape == (1, 4, 5, 3) and np.allclose(arr, 1.0)
+
+
+def test_tf1_savedmodel_falls_back_to_tf1_converter(tf1_savedmodel, tmp_path):
+    np.savez(tmp_path / "d.npz", x=models.feature_samples(20))
+    r = hwquant.build(tf1_savedmodel, recipe="int8-float-fallback", data=str(tmp_path / "d.npz"), out=tmp_path / "o")
+    assert r.model["loader"] == "tf1-saved-model"
+    assert any("TF2 converter rejected" in n for n in r.model["notes"])
+    assert r.fidelity["outputs"]["probs"]["cosine"] > 0.99
+
+
+def test_tf1_unliftable_savedmodel(tf1_unliftable_savedmodel, tmp_path):
+    r = hwquant.build(tf1_unliftable_savedmodel, out=tmp_path)
+    assert r.model["loader"] == "tf1-saved-model"
+
+
+def test_dynamic_batch_savedmodel_is_made_static(single_signature_savedmodel, tmp_path):
+    from hwquant.tflite_model import TfliteModel
+
+    r = hwquant.build(single_signature_savedmodel, data="random:10", out=tmp_path)
+    m = TfliteModel((tmp_path / "cpu" / "model.tflite").read_bytes())
+    assert all(not t.is_dynamic for t in m.io()[0])
+    assert "SHAPE" not in m.op_counts()
+    assert any("batch dimension fixed" in n for n in r.model["notes"])
+
+
+def test_verify_fails_build_when_artifact_cannot_invoke(tmp_path):
+    """A model the runtime cannot prepare fails with the interpreter's message (exit 4)."""
+    from hwquant.errors import ToolchainError
+    from hwquant.runtime import make_interpreter
+
+    with pytest.raises((ToolchainError, hwquant.errors.InputError)):
+        make_interpreter(b"\x1c\x00\x00\x00TFL3" + b"\x00" * 64)
+
+
+if sys.platform != "linux":  # pragma: no cover
+    pytestmark = pytest.mark.skip("linux only")

@@ -1,0 +1,140 @@
+"""Every recipe yields the tensor types the TFLite quantization guide promises (real converter)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from hwquant.facts import BuildOptions
+from hwquant.pipeline import build_target, prepare
+from hwquant.plugins import registry
+from hwquant.recipe import PRESETS, Recipe, preset
+from hwquant.tflite_model import TfliteModel
+from hwquant.errors import UsageError
+
+import models
+
+
+@pytest.fixture(scope="module")
+def prep(tmp_path_factory):
+    d = tmp_path_factory.mktemp("recipes")
+    model = models.keras_cnn(d)
+    np.savez(d / "calib.npz", image=models.keras_samples(120))
+    p = prepare(BuildOptions(model=model, data=str(d / "calib.npz"), out=d / "out"), log=lambda s: None)
+    yield p
+    p.loaded.cleanup()
+
+
+def _build(prep, recipe, io=None):
+    prep.options = replace(prep.options, recipe=recipe, io_dtype=io)
+    res = build_target(prep, registry().get("cpu"), log=lambda s: None)
+    return res, TfliteModel(res.artifact_path.read_bytes())
+
+
+def _weights(m: TfliteModel, op_name: str):
+    op = next(o for o in m.ops if o.name == op_name)
+    return op, op.inputs[1]
+
+
+def _io(m):
+    ins, outs = m.io()
+    return {t.dtype for t in ins}, {t.dtype for t in outs}
+
+
+def _activation_dtypes(m):
+    """dtypes of non-constant tensors produced by compute ops (not QUANTIZE/DEQUANTIZE)."""
+    return {t.dtype for op in m.ops if op.name in ("CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D") for t in op.outputs}
+
+
+def _assert_int8_per_axis(m):
+    op, w = _weights(m, "CONV_2D")
+    assert w.dtype == "int8"
+    assert w.quant.per_axis and w.quant.scale.size == w.shape[0]  # one scale per output channel
+    assert np.all(w.quant.zero_point == 0)
+    data = m.constant(w)
+    assert data.min() >= -127 and data.max() <= 127
+
+
+def test_float32(prep):
+    _, m = _build(prep, "float32")
+    assert {t.dtype for ts in m.subgraph_tensors for t in ts} <= {"float32", "int32"}
+
+
+def test_dynamic_int8(prep):
+    res, m = _build(prep, "dynamic-int8")
+    # The converter quantizes weight tensors of 1024+ elements only: the dense layer (128x10).
+    _, w = _weights(m, "FULLY_CONNECTED")
+    assert w.dtype == "int8" and np.all(w.quant.zero_point == 0)
+    assert np.abs(m.constant(w)).max() <= 127
+    assert _activation_dtypes(m) == {"float32"}
+    assert _io(m) == ({"float32"}, {"float32"})
+    assert res.recipe["name"] == "dynamic-int8"
+
+
+def test_int8_float_fallback(prep):
+    _, m = _build(prep, "int8-float-fallback")
+    _assert_int8_per_axis(m)
+    assert _activation_dtypes(m) == {"int8"}
+    for op in m.ops:
+        for t in op.outputs:
+            if t.dtype == "int8":
+                assert t.quant is not None and not t.quant.per_axis  # per-tensor activations
+                assert -128 <= int(t.quant.zero_point[0]) <= 127
+    assert _io(m) == ({"float32"}, {"float32"})
+
+
+@pytest.mark.parametrize("io", ["int8", "uint8"])
+def test_int8_only(prep, io):
+    res, m = _build(prep, "int8-only", io)
+    _assert_int8_per_axis(m)
+    assert _io(m) == ({io}, {io})
+    assert _activation_dtypes(m) == {"int8"}
+    assert "QUANTIZE" in m.op_counts() if io == "uint8" else True
+    assert res.fidelity["outputs"]["output_0"]["cosine"] > 0.95
+
+
+def test_float16(prep):
+    _, m = _build(prep, "float16")
+    op, w = _weights(m, "CONV_2D")
+    # float16 weights are stored as float16 constants and dequantized to float32 for the CPU kernel
+    deq_inputs = [o.inputs[0] for o in m.ops if o.name == "DEQUANTIZE"]
+    assert deq_inputs and all(t.dtype == "float16" and t.is_constant for t in deq_inputs)
+    assert w.dtype == "float32" and not w.is_constant  # the DEQUANTIZE output feeds the conv
+    assert _io(m) == ({"float32"}, {"float32"})
+
+
+def test_int16x8(prep):
+    _, m = _build(prep, "int16x8")
+    _assert_int8_per_axis(m)
+    assert _activation_dtypes(m) == {"int16"}
+    for op in m.ops:
+        for t in op.outputs:
+            if t.dtype == "int16":
+                assert np.all(t.quant.zero_point == 0)  # symmetric int16 activations
+
+
+def test_int16x8_io(prep):
+    _, m = _build(prep, "int16x8", "int16")
+    assert _io(m) == ({"int16"}, {"int16"})
+
+
+def test_int16x8_float_fallback(prep):
+    res, m = _build(prep, "int16x8-float-fallback")
+    assert _activation_dtypes(m) == {"int16"}
+    assert res.fidelity["outputs"]["output_0"]["snr_db"] > 20
+
+
+def test_recipe_round_trips():
+    for r in PRESETS.values():
+        assert Recipe.from_dict(r.to_dict()) == r
+    assert preset("int8-only", "uint8").io_dtype == "uint8"
+
+
+def test_recipe_validates_itself():
+    with pytest.raises(UsageError, match="cannot have uint8"):
+        preset("int8-float-fallback", "uint8")
+    with pytest.raises(UsageError, match="unknown recipe"):
+        preset("int4")
+    with pytest.raises(UsageError, match="representative data"):
+        Recipe("x", "int8", "int8", optimize=True)
