@@ -293,9 +293,9 @@ def bench_command(paths: list[str], as_json: bool = False, console: Any = None, 
         with bar as progress:
             report = bench(list(paths), opts, progress)
     except HwquantError as exc:
-        err.print(f"[bold red]error:[/] {escape(exc.message)}")
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
         if exc.hint:
-            err.print(f"  hint: {escape(exc.hint)}")
+            err.print(f"  hint: {escape(exc.hint)}", soft_wrap=True)
         return exc.exit_code
     if as_json:
         print(json.dumps(metrics.json_safe(report), indent=2))

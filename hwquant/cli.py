@@ -18,9 +18,10 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def _fail(exc: HwquantError) -> "None":
-    err_console.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
+    err_console.print("[red]error:[/red] ", end="")
+    err_console.print(exc.message, markup=False, soft_wrap=True)
     if exc.hint:
-        err_console.print(f"  hint: {exc.hint}", markup=False)
+        err_console.print(f"  hint: {exc.hint}", markup=False, soft_wrap=True)
     sys.exit(exc.exit_code)
 
 

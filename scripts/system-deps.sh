@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# System tools for the full test suite: Docker engine (Edge TPU orchestration tests), busybox-static
+# (the stand-in compiler image is FROM scratch), gcc-arm-none-eabi (MCU C array cross-compile check).
+set -euo pipefail
+PKGS=(docker.io busybox-static gcc-arm-none-eabi g++)
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "not root on Debian/Ubuntu: install ${PKGS[*]} yourself and start dockerd" >&2
+  exit 1
+fi
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! docker info >/dev/null 2>&1; then
+  (nohup dockerd >/tmp/hwquant-dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/hwquant-dockerd.log" >&2; exit 1; }
+fi
