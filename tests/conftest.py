@@ -1,0 +1,92 @@
+"""Shared pytest fixtures: repository paths, third-party fixtures, and tiny models built once per session."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports TensorFlow: keep its C++ log noise out of test output.
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+if str(TESTS_DIR) not in sys.path:  # lets test modules `import models`
+    sys.path.insert(0, str(TESTS_DIR))
+
+import models
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures(repo_root) -> Path:
+    """../shared/fixtures: real third-party output (compiler logs ...), never copied into the repo."""
+    path = repo_root.parent / "shared" / "fixtures"
+    if not path.is_dir():
+        pytest.skip(f"shared fixtures not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_dir(repo_root) -> Path:
+    """examples/digits with model.keras, calibration.npz and eval.npz (made by make_example.py)."""
+    path = repo_root / "examples" / "digits"
+    missing = [n for n in ("model.keras", "calibration.npz", "eval.npz") if not (path / n).is_file()]
+    if missing:
+        pytest.skip(f"examples/digits lacks {', '.join(missing)}; run examples/digits/make_example.py")
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_model(digits_dir) -> Path:
+    return digits_dir / "model.keras"
+
+
+# Tiny models, built on first use and shared by the whole session. Tests must not modify them.
+@pytest.fixture(scope="session")
+def keras_model(tmp_path_factory) -> Path:
+    return models.keras_cnn(tmp_path_factory.mktemp("keras_cnn"), fmt="keras")
+
+
+@pytest.fixture(scope="session")
+def h5_model(tmp_path_factory) -> Path:
+    return models.keras_cnn(tmp_path_factory.mktemp("keras_h5"), fmt="h5")
+
+
+@pytest.fixture(scope="session")
+def static_keras_model(tmp_path_factory) -> Path:
+    return models.keras_cnn(tmp_path_factory.mktemp("keras_static"), fmt="keras", batch_size=1)
+
+
+@pytest.fixture(scope="session")
+def keras_export_savedmodel(tmp_path_factory) -> Path:
+    return models.keras_export_savedmodel(tmp_path_factory.mktemp("keras_export") / "saved_model")
+
+
+@pytest.fixture(scope="session")
+def single_signature_savedmodel(tmp_path_factory) -> Path:
+    return models.single_signature_savedmodel(tmp_path_factory.mktemp("single_sig") / "saved_model")
+
+
+@pytest.fixture(scope="session")
+def two_signature_savedmodel(tmp_path_factory) -> Path:
+    return models.two_signature_savedmodel(tmp_path_factory.mktemp("two_sig") / "saved_model")
+
+
+@pytest.fixture(scope="session")
+def tf1_savedmodel(tmp_path_factory) -> Path:
+    """TF1 SavedModel with Adam slot variables and a train signature: TF2 converter fails, TF1 converts."""
+    return models.tf1_savedmodel_with_slots(tmp_path_factory.mktemp("tf1_slots") / "saved_model")
+
+
+@pytest.fixture(scope="session")
+def tf1_unliftable_savedmodel(tmp_path_factory) -> Path:
+    """TF1 SavedModel that the TF2 loader rejects in from_saved_model itself."""
+    return models.tf1_savedmodel_unliftable(tmp_path_factory.mktemp("tf1_unliftable") / "saved_model")
