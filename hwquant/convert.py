@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -38,6 +39,8 @@ def tf(verbose: bool = False):
             raise ToolchainError("building needs TensorFlow, which is not installed",
                                  hint="pip install 'hwquant[build]'") from exc
         if not verbose:
+            # calibration runs TF's own deprecated interpreter, which warns on every conversion
+            warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated")
             tensorflow.get_logger().setLevel("ERROR")
             try:
                 import absl.logging
