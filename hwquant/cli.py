@@ -13,8 +13,9 @@ from . import __version__
 from .errors import EXIT_INTERRUPTED, HwquantError
 from .facts import BuildOptions
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Pipes and CI logs get a wide fixed width instead of rich's 80-column default.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
 
 
 def _fail(exc: HwquantError) -> "None":
