@@ -108,7 +108,8 @@ class CompilerLog:
         return {
             "version": self.version, "kind": self.kind, "outcome": self.outcome, "compile_ms": self.compile_ms,
             "timeout_s": self.timeout_s,
-            "on_chip_memory_used": first.get("on_chip_used"), "on_chip_memory_used_bytes": first.get("on_chip_used_bytes"),
+            "on_chip_memory_used": first.get("on_chip_used"),
+            "on_chip_memory_used_bytes": first.get("on_chip_used_bytes"),
             "on_chip_memory_remaining": first.get("on_chip_remaining"),
             "on_chip_memory_remaining_bytes": first.get("on_chip_remaining_bytes"),
             "off_chip_streaming": first.get("off_chip_streaming"),
@@ -172,10 +173,7 @@ def parse(text: str) -> CompilerLog:
         elif ":" in line and line.split(":", 1)[0] in _FIELDS:
             key, value = (s.strip() for s in line.split(":", 1))
             attr = _FIELDS[key]
-            if attr == "input_model":
-                block = ModelResult()
-                log.models.append(block)
-            elif block is None:
+            if attr == "input_model" or block is None:
                 block = ModelResult()
                 log.models.append(block)
             setattr(block, attr, int(value) if attr in _INTS else value)

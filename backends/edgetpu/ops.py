@@ -15,7 +15,8 @@ compiler's own table with the prediction and reports every disagreement.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -64,8 +65,8 @@ UNPREDICTABLE: tuple[tuple[tuple[str, ...], str], ...] = (
     (("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"),
      "resize ops: depending on input/output size the compiler may refuse them to avoid loss of precision"),
     (("RESHAPE",), "RESHAPE: certain reshapes might not be mapped for large tensor sizes"),
-    ((), "parameters beyond the on-chip cache (about 8 MiB) are streamed from host memory; only the "
-         "compiler knows the split, and it may decline an op for an 'unspecified limitation'"),
+    ((), ("parameters beyond the on-chip cache (about 8 MiB) are streamed from host memory; only the "
+         "compiler knows the split, and it may decline an op for an 'unspecified limitation'")),
 )
 
 
@@ -130,7 +131,8 @@ def three_innermost_dims(op: Op, consts=None) -> tuple[bool, str]:
     """
     for t in [*op.inputs, *op.outputs]:
         if not t.is_constant and _non_unit_outer(t.shape):
-            return False, f"tensor {t.name or t.index} has shape {list(t.shape)}: only the 3 innermost dims may exceed 1"
+            return False, (f"tensor {t.name or t.index} has shape {list(t.shape)}: "
+                           "only the 3 innermost dims may exceed 1")
     return True, ""
 
 

@@ -10,7 +10,8 @@ parse): every op is then "unsupported" and the build stops with exit 3.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -80,8 +81,8 @@ def predict(model: TfliteModel, *, runtime: int | None = None, multiple_subgraph
             ended.setdefault(op.subgraph, v)
         elif end is not None and not multiple_subgraphs:
             v = OpVerdict(op.index, op.subgraph, op.name, op.dtype, "fallback", O.AFTER_PARTITION,
-                          [f"after {end.op} (op {end.index}), the first op the Edge TPU cannot run: the compiler "
-                           "makes one Edge TPU segment (pass --enable-multiple-subgraphs to map later ops)"])
+                          [(f"after {end.op} (op {end.index}), the first op the Edge TPU cannot run: the compiler "
+                           "makes one Edge TPU segment (pass --enable-multiple-subgraphs to map later ops)")])
         else:
             v = OpVerdict(op.index, op.subgraph, op.name, op.dtype, "target", O.MAPPED)
             prev = verdicts[-1] if verdicts else None
@@ -102,8 +103,8 @@ def _rejected(ops: list[Op], blockers: dict[int, list[str]], first: str) -> OpRe
 
 def _notes(ops, verdicts, ended, segments, runtime, multiple) -> list[str]:
     c = Counter(v.placement for v in verdicts)
-    notes = [f"predicted: {c['target']} of {len(verdicts)} ops on the Edge TPU, {c['fallback']} on the CPU, "
-             f"{sum(segments.values())} Edge TPU segment(s); runtime {runtime}"]
+    notes = [(f"predicted: {c['target']} of {len(verdicts)} ops on the Edge TPU, {c['fallback']} on the CPU, "
+             f"{sum(segments.values())} Edge TPU segment(s); runtime {runtime}")]
     for sg, v in sorted(ended.items()):
         after = sum(1 for w in verdicts if w.subgraph == sg and w.status == O.AFTER_PARTITION)
         notes.append(f"subgraph {sg}: the Edge TPU segment ends at {v.op} (op {v.index}): {v.reasons[0]}"
@@ -143,7 +144,8 @@ def compare(report: OpReport, compiled: Any) -> dict[str, Any]:
             p, g = pred.get(name, Counter()), got.get(name, Counter())
             if (p["tpu"], p["cpu"]) != (g["tpu"], g["cpu"]):
                 diffs.append({"operator": name, "predicted": {"tpu": p["tpu"], "cpu": p["cpu"]},
-                              "compiler": {"tpu": g["tpu"], "cpu": g["cpu"]}, "compiler_status": statuses.get(name, [])})
+                              "compiler": {"tpu": g["tpu"], "cpu": g["cpu"]},
+                              "compiler_status": statuses.get(name, [])})
         return {"basis": "operator table", "agree": not diffs, "differences": diffs}
     block = compiled.models[0] if compiled.models else None
     tpu, cpu = (block.tpu_ops, block.cpu_ops) if block else (None, None)
@@ -155,5 +157,5 @@ def compare(report: OpReport, compiled: Any) -> dict[str, Any]:
     c = report.counts()
     p = {"tpu": c["target"], "cpu": c["fallback"] + c["unsupported"]}
     agree = p == {"tpu": tpu, "cpu": cpu}
-    return {"basis": "op counts", "agree": agree,
-            "differences": [] if agree else [{"operator": "(all)", "predicted": p, "compiler": {"tpu": tpu, "cpu": cpu}}]}
+    diffs = [] if agree else [{"operator": "(all)", "predicted": p, "compiler": {"tpu": tpu, "cpu": cpu}}]
+    return {"basis": "op counts", "agree": agree, "differences": diffs}
