@@ -6,6 +6,7 @@ Everything here needs only numpy and ``ai_edge_litert`` (or the older ``tflite_r
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import tempfile
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ def make_interpreter(content: bytes, num_threads: int | None = None, *, source: 
     if Interpreter is None:
         raise ToolchainError("the LiteRT runtime is not installed", hint=_INSTALL_HINT)
     try:
-        interp = Interpreter(model_content=bytes(content), num_threads=num_threads)
+        with captured_native_stderr():
+            interp = Interpreter(model_content=bytes(content), num_threads=num_threads)
     except ValueError as exc:
         raise InputError(f"{source}: the LiteRT interpreter cannot load it ({_first_line(exc)})",
                          hint="pass a valid .tflite flatbuffer") from exc
@@ -69,7 +71,8 @@ def make_interpreter(content: bytes, num_threads: int | None = None, *, source: 
 def allocate_tensors(interp: Any, source: str = "model") -> None:
     """Allocate (prepare every op); failure is a ToolchainError with the interpreter's message."""
     try:
-        interp.allocate_tensors()
+        with captured_native_stderr():  # the XNNPACK delegate announces itself here
+            interp.allocate_tensors()
     except RuntimeError as exc:
         raise ToolchainError(f"{source}: the LiteRT interpreter failed to allocate tensors: {_first_line(exc)}",
                              hint="the converter emitted a graph LiteRT cannot prepare; try another recipe "
@@ -202,14 +205,15 @@ def open_compiled_model(content: bytes, accelerator: str = "gpu", num_threads: i
         try:
             model, err = CompiledModel.from_buffer(bytes(content), options=opts), None
         except RuntimeError as exc:
-            model, err = None, exc
+            model, err = None, _first_line(exc)
+            gc.collect()  # let the failed environment go now, its teardown log captured too
     if err is None:
         return model
     native = log[0] if log else ""
-    reason = _error_line(native) or _first_line(err)
+    reason = _error_line(native) or err
     if accelerator == "gpu" and any(m in native for m in NO_ADAPTER_MARKERS):
         raise NoGpuAdapter(f"no GPU adapter: LiteRT's GPU accelerator found no usable GPU ({reason})",
-                           hint=NO_ADAPTER_HINT) from err
+                           hint=NO_ADAPTER_HINT)
     raise ToolchainError(f"LiteRT could not compile the model for {accelerator}: {reason}",
                          hint="check `hwquant inspect` for ops the accelerator lacks, or use --accelerator cpu") from err
 
