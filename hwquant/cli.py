@@ -93,6 +93,19 @@ def _backend_options():
     return params
 
 
+def _gate_options(fn):
+    """CI gates shared by `build` and `check`; a failed gate exits with code 5."""
+    for decl, kw in reversed([
+        ("--max-size", dict(help="Fail if the artifact is larger (bytes or 244KiB, 1.5MB).")),
+        ("--max-arena", dict(help="Fail if the measured tensor arena is larger (mcu).")),
+        ("--min-snr", dict(type=float, help="Fail if any output's SNR vs float is lower (dB).")),
+        ("--min-agreement", dict(type=float, help="Fail if top-1 agreement with float is lower (0-1).")),
+        ("--max-latency-ms", dict(type=float, help="Fail if the mean latency is higher (host LiteRT, or bench).")),
+    ]):
+        fn = click.option(decl, **kw)(fn)
+    return fn
+
+
 class BuildCommand(click.Command):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -106,8 +119,9 @@ class BuildCommand(click.Command):
 
 
 @main.command(cls=BuildCommand)
-@click.argument("model", type=click.Path(path_type=Path))
-@click.option("-t", "--target", default="cpu", show_default=True, help="Backend(s), comma-separated.")
+@click.argument("model", type=click.Path(path_type=Path), required=False)
+@click.option("-t", "--target", default="cpu", show_default=True,
+              help="Backend(s), comma-separated (with a manifest: its target tables).")
 @click.option("-d", "--data", help="Representative data: FILE.npz, FILE.npy, IMAGE_DIR, module:function, random:N.")
 @click.option("--eval-data", help="Separate held-out data for verification (same forms as --data).")
 @click.option("-r", "--recipe", help="Recipe name (default: the target's choice). See README.")
@@ -122,10 +136,19 @@ class BuildCommand(click.Command):
               help="Share of --data held back for verification when no --eval-data is given.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
+@click.option("--manifest", type=click.Path(path_type=Path), help="Manifest to build without MODEL [./hwquant.toml].")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Build cache folder [user cache dir].")
+@click.option("--no-cache", is_flag=True, help="Neither restore from nor write to the build cache.")
+@_gate_options
 @click.pass_context
 def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_only, image_size, mean, std,
-          scale, eval_fraction, seed, as_json, **backend_options):
-    """Quantize MODEL for a target, verify the artifact, package it, and report."""
+          scale, eval_fraction, seed, as_json, manifest, cache_dir, no_cache, max_size, max_arena, min_snr,
+          min_agreement, max_latency_ms, **backend_options):
+    """Quantize MODEL for a target, verify the artifact, package it, and report.
+
+    Without MODEL, builds every target table of ./hwquant.toml (flags given here override it).
+    """
+    from .gates import Gates, enforce
     from .pipeline import build_many
 
     options = BuildOptions(
@@ -134,20 +157,88 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
         scale=scale, eval_fraction=eval_fraction, seed=seed, verbose=ctx.obj["verbose"],
         backend_options={k: v for k, v in backend_options.items() if v not in (None, ())},
     )
+    gate_args = dict(max_size=max_size, max_arena=max_arena, min_snr=min_snr, min_agreement=min_agreement,
+                     max_latency_ms=max_latency_ms)
 
     def log(msg: str) -> None:
         err_console.print(msg, markup=False, highlight=False)
 
     def body():
-        with console.status(f"building {model} for {target} ...", spinner="dots") if not as_json \
+        nonlocal options
+        plan = None
+        if model is None:
+            from . import manifest as manifest_mod
+
+            given = lambda n: ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE  # noqa: E731
+            m = manifest_mod.load(manifest or Path(manifest_mod.FILENAME))
+            base = {k: getattr(options, k) for k in ("data", "eval_data", "out", "preflight_only", "image_size", "mean",
+                                                       "std", "scale", "eval_fraction", "seed") if given(k)}
+            base["verbose"] = options.verbose
+            per = {k: getattr(options, k) for k in ("recipe", "io_dtype") if given(k)}
+            options, plan = manifest_mod.with_overrides(m, base, target if given("target") else None, per,
+                                                        options.backend_options)
+            gate_args.update({k: v for k, v in m.gates.items() if gate_args.get(k) is None})
+        gates = Gates.of(**gate_args)
+        cache = None if no_cache else (cache_dir or default_cache_dir())
+        with console.status(f"building {options.model} ...", spinner="dots") if not as_json \
                 and console.is_terminal else _null():
-            results = build_many(options, log)
+            results = build_many(options, log, cache, gates.max_latency_ms is not None, plan)
         for r in results:
             if as_json:
                 click.echo(r.to_json())
             else:
                 _show(r)
+        if gates.any:
+            enforce([r.report for r in results], gates)
+            log(f"gates passed: {', '.join(f'{k}={v}' for k, v in gates.to_dict().items())}")
         return results
+
+    run_guarded(body)
+
+
+def default_cache_dir() -> Path:
+    from .cache import default_dir
+
+    return default_dir()
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("hwquant.toml"), show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+def init(model, output, force):
+    """Write a commented starter hwquant.toml for MODEL."""
+    from .manifest import starter
+    from .plugins import registry
+
+    def body():
+        if output.exists() and not force:
+            from .errors import UsageError
+
+            raise UsageError(f"{output} exists", hint="pass --force to overwrite it")
+        rel = Path(os.path.relpath(model.resolve(), output.resolve().parent))
+        output.write_text(starter(rel, registry().all()))
+        console.print(f"wrote {output}: edit it, then run `hwquant build`")
+
+    run_guarded(body)
+
+
+@main.command()
+@click.argument("report", type=click.Path(path_type=Path))
+@_gate_options
+def check(report, **gate_args):
+    """Apply gates to an existing REPORT.json, OUT/<target>/ or OUT/ (exit 5 when one fails)."""
+    from .gates import Gates, enforce, load_reports
+
+    def body():
+        gates = Gates.of(**gate_args)
+        if not gates.any:
+            from .errors import UsageError
+
+            raise UsageError("no gate given", hint="--max-size, --max-arena, --min-snr, --min-agreement, --max-latency-ms")
+        reports = load_reports(report)
+        enforce(reports, gates)
+        console.print(f"{len(reports)} report(s) pass: {', '.join(f'{k}={v}' for k, v in gates.to_dict().items())}")
 
     run_guarded(body)
 

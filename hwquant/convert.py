@@ -291,6 +291,75 @@ def _apply(t, loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any]
     return bytes(c.convert())
 
 
+# -- calibrate once, quantize many ------------------------------------------------------------------
+# TFLiteConverter's own post-training path for int8 activations (the MLIR quantizer) is
+#   float conversion -> Calibrator.calibrate (min/max per tensor) -> mlir_quantize(io types)
+#   -> deduplicate buffers -> conversion metadata (with a hash of the final graph).
+# `_experimental_calibrate_only` stops after calibration (TensorFlow's QuantizationDebugger uses it
+# the same way); `quantize_calibrated` runs the remaining steps. For recipes of the int8 family the
+# result is byte-identical to a direct conversion (tests/test_determinism.py pins this). The int16x8
+# recipes go through the older quantizer, which calibrates again inside, so they convert directly.
+
+@dataclass
+class Calibrated:
+    """A float model carrying calibration statistics, plus what a direct conversion would record."""
+
+    model: bytes
+    metadata: Any  # the converter's ConversionMetadataT (model hash filled in per quantized model)
+
+
+def calibrates_once(recipe: Recipe) -> bool:
+    """Whether ``recipe`` can be quantized from a shared calibration (int8 activations, MLIR quantizer)."""
+    return recipe.activations == "int8" and recipe.needs_data and "SELECT_TF_OPS" not in recipe.supported_ops \
+        and recipe.io_dtype in ("float32", "int8", "uint8") and not recipe.supported_types
+
+
+def calibrate(loaded: LoadedModel, representative: Iterable[Any]) -> Calibrated:
+    """Run the converter up to calibration (int8 settings) and keep the calibrated float model."""
+    t = tf(loaded.verbose)
+    samples = list(representative)
+    with captured_output(loaded.verbose) as logs:
+        try:
+            c = _converter(t, loaded)
+            c.optimizations = [t.lite.Optimize.DEFAULT]
+            c.representative_dataset = lambda: iter(samples)
+            c._experimental_calibrate_only = True  # noqa: SLF001 (TensorFlow's supported seam, see above)
+            c.exclude_conversion_metadata = True  # added after quantization, as convert() does
+            model = bytes(c.convert())
+            return Calibrated(model, c._metadata)  # noqa: SLF001
+        except Exception as exc:
+            raise ToolchainError(f"calibration failed: {type(exc).__name__}: {_first_line(exc)}",
+                                 hint=_convert_hint(PRESETS["int8-float-fallback"], str(exc) + logs())) from exc
+
+
+def quantize_calibrated(loaded: LoadedModel, calibrated: Calibrated, recipe: Recipe) -> bytes:
+    """Quantize a calibrated model with ``recipe``'s IO types: the converter's steps after calibration."""
+    import copy
+
+    from tensorflow.lite.python import convert as lite_convert  # noqa: WPS433 (still the TF module)
+    from tensorflow.lite.python import util as lite_util
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    if not calibrates_once(recipe):
+        raise ValueError(f"recipe {recipe.name!r} is not quantized from a shared calibration")
+    t = tf(loaded.verbose)
+    io = getattr(t, recipe.io_dtype)
+    with captured_output(loaded.verbose) as logs:
+        try:
+            model = lite_convert.mlir_quantize(calibrated.model, disable_per_channel=False,
+                                               input_data_type=io, output_data_type=io)
+            model = lite_convert.deduplicate_readonly_buffers(model)
+            obj = flatbuffer_utils.convert_bytearray_to_object(model)
+            meta = copy.deepcopy(calibrated.metadata)
+            meta.environment.modelHash = lite_util.get_model_hash(obj)
+            obj = lite_util.populate_conversion_metadata(obj, meta)
+            return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+        except Exception as exc:
+            raise ToolchainError(
+                f"quantizing the calibrated model for recipe {recipe.name!r} failed: "
+                f"{type(exc).__name__}: {_first_line(exc)}", hint=_convert_hint(recipe, str(exc) + logs())) from exc
+
+
 def _convert_hint(recipe: Recipe, text: str) -> str:
     if "SELECT_TF_OPS" in text or "Flex" in text or "not supported" in text.lower():
         if not recipe.float_fallback and recipe.is_integer:

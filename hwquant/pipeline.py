@@ -10,8 +10,11 @@ moved into place only when every stage succeeded.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from .errors import IncompatibleError, UsageError
 from .facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
 from .plugins import registry
 from .recipe import preset
+from .gates import host_latency_ms
 from .report import SCHEMA_VERSION, BuildResult, tree_sha256
 from .tflite_model import TfliteModel
 
@@ -57,6 +61,9 @@ class Prepared:
     timings: dict[str, float]
     inputs: dict[str, Any] = field(default_factory=dict)
     converted: dict[Any, bytes] = field(default_factory=dict)  # recipe -> artifact, shared across targets
+    calibrated: Any = None  # hwquant.convert.Calibrated: one calibration for every int8-family recipe
+    cache_keys: dict[str, str] = field(default_factory=dict)  # target -> cache key (recorded in the report)
+    measure_latency: bool = False  # host latency in the report (for --max-latency-ms)
 
 
 def facts_from(float_model: bytes, loaded) -> ModelFacts:
@@ -144,10 +151,12 @@ def staging(out: Path, target: str):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = print) -> BuildResult:
+def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = print,
+                 options: BuildOptions | None = None, folder: str | None = None) -> BuildResult:
+    """One target's stages; ``options``/``folder`` override the shared ones (manifest tables)."""
     from . import convert, verify
 
-    options, facts = prep.options, prep.facts
+    options, facts, folder = options or prep.options, prep.facts, folder or backend.name
     timer = Timer()
     with timer.stage("plan"):
         recipe, reasons = backend.choose_recipe(facts, options)
@@ -161,7 +170,14 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
             if recipe.needs_data:
                 order = {s.key: [t.name for t in s.inputs] for s in facts.signatures}
                 forms = convert.representative_forms(prep.loaded, prep.calibration.samples, order)
-            artifact = prep.converted[recipe] = convert.convert(prep.loaded, recipe, forms)
+            if convert.calibrates_once(recipe):  # byte-identical to a direct conversion, see convert.py
+                if prep.calibrated is None:
+                    with timer.stage("calibrate"):
+                        prep.calibrated = convert.calibrate(prep.loaded, forms)
+                artifact = convert.quantize_calibrated(prep.loaded, prep.calibrated, recipe)
+            else:
+                artifact = convert.convert(prep.loaded, recipe, forms)
+            prep.converted[recipe] = artifact
     model = TfliteModel(artifact, f"{backend.name} artifact")
     with timer.stage("check"):
         op_report = backend.check(model)
@@ -171,11 +187,18 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
         "model": facts.to_dict(), "ops": op_report.to_dict(), "inputs": prep.inputs,
         "versions": versions(),
     }
+    if folder != backend.name:
+        report["folder"] = folder
+    if folder in prep.cache_keys:
+        report["cache"] = {"hit": False, "key": prep.cache_keys[folder]}
     if prep.calibration is not None and prep.calibration.random:
         report["warnings"] = ["random representative data: for testing only"]
-    if options.preflight_only:
+    if options.preflight_only:  # report.json holds the predicted mapping; no artifact
         report["timings_s"] = {**prep.timings, **timer.timings}
-        result = BuildResult(report, None)
+        report["artifacts"] = ["report.json"]
+        with staging(Path(options.out), backend.name) as tmp:
+            result = BuildResult(report, Path(options.out) / backend.name)
+            result.write(tmp / "report.json")
         if op_report.counts().get("target", 0) == 0:
             raise IncompatibleError(f"nothing in the model maps to target {backend.name!r}", hint=_unsupported_hint(
                 op_report)).with_result(result)
@@ -185,13 +208,15 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
             f"{len(op_report.unsupported)} op(s) cannot run on target {backend.name!r}: "
             + "; ".join(f"{v.op} ({', '.join(v.reasons)})" for v in op_report.unsupported[:5]),
             hint=_unsupported_hint(op_report))
-    with staging(Path(options.out), backend.name) as tmp:
+    with staging(Path(options.out), folder) as tmp:
         (tmp / backend.artifact_name).write_bytes(artifact)
         ctx = BuildContext(options, facts, recipe, artifact, prep.float_model, model, prep.calibration,
                            prep.evaluation, tmp, op_report, log=log)
         with timer.stage("verify"):
             fidelity = verify.compare(prep.float_model, artifact, prep.evaluation, facts, options.verbose)
             backend_verify = backend.verify(ctx)
+            if prep.measure_latency:
+                report["latency_ms"] = host_latency_ms(artifact)
         with timer.stage("package"):
             packaged = backend.package(ctx)
         files = sorted({backend.artifact_name, *packaged.files, "report.json"})
@@ -205,7 +230,8 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
             backend.name: {**ctx.report, **packaged.report},
         })
         report["timings_s"] = {**prep.timings, **timer.timings}
-        result = BuildResult(report, Path(options.out) / backend.name)
+        report["timings_shared"] = sorted(prep.timings)  # done once for all targets of this build
+        result = BuildResult(report, Path(options.out) / folder)
         result.write(tmp / "report.json")
     return result
 
@@ -236,14 +262,91 @@ def versions() -> dict[str, str | None]:
     return {"hwquant": __version__, "tensorflow": tf_version(), "litert": v("ai-edge-litert"), "numpy": v("numpy")}
 
 
-def build_many(options: BuildOptions, log: Callable[[str], None] = print) -> list[BuildResult]:
-    """Build every target named in ``options.target`` (comma-separated) from one preparation."""
-    backends = resolve_backends(options)
-    prep = prepare(options, log)
+@contextlib.contextmanager
+def output_lock(out: Path, log: Callable[[str], None] = print):
+    """Serialize builds into the same output folder (across processes).
+
+    The lock file lives in the temp dir, named by the folder's resolved path, so the output
+    folder holds only build results and a failed build still leaves it empty.
+    """
+    from filelock import FileLock, Timeout
+
+    folder = Path(tempfile.gettempdir()) / "hwquant-locks"
+    folder.mkdir(exist_ok=True)
+    lock = FileLock(str(folder / (hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:32] + ".lock")))
     try:
-        return [build_target(prep, b, log) for b in backends]
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"waiting for another hwquant build writing to {out} ...")
+        lock.acquire()
+    try:
+        yield
     finally:
-        prep.loaded.cleanup()
+        lock.release()
+
+
+def _restore(files: Path, options: BuildOptions, backend: Backend, folder: str, key: str, t0: float,
+             measure_latency: bool) -> BuildResult:
+    """Copy a verified cache entry into OUT/<folder>/ and mark its report as restored."""
+    with staging(Path(options.out), folder) as tmp:
+        shutil.copytree(files, tmp, dirs_exist_ok=True)
+        report = json.loads((tmp / "report.json").read_text())
+        report["cache"] = {"hit": True, "key": key, "built_timings_s": report.get("timings_s", {})}
+        if measure_latency and "latency_ms" not in report and (tmp / backend.artifact_name).is_file():
+            report["latency_ms"] = host_latency_ms((tmp / backend.artifact_name).read_bytes())
+        report["timings_s"] = {"restore": round(time.perf_counter() - t0, 4)}
+        result = BuildResult(report, Path(options.out) / folder)
+        result.write(tmp / "report.json")
+    return result
+
+
+def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_dir: Path | None = None,
+               measure_latency: bool = False,
+               targets: dict[str, tuple[str, BuildOptions]] | None = None) -> list[BuildResult]:
+    """Build every target from one preparation (one load, one float conversion, one calibration).
+
+    ``targets`` maps an output folder to (backend name, that target's options), as a manifest
+    gives them; by default every name in ``options.target`` builds with ``options``. With
+    ``cache_dir``, targets whose inputs are unchanged are restored from the cache (verified by
+    sha256) and only the others are built; the model is loaded only if one of them misses.
+    """
+    from . import cache as cache_mod
+
+    if targets is None:
+        targets = {b.name: (b.name, options) for b in resolve_backends(options)}
+    plan = [(folder, registry().get(name), opts) for folder, (name, opts) in targets.items()]
+    results: dict[str, BuildResult] = {}
+    keys: dict[str, tuple[str, dict]] = {}
+    with output_lock(Path(options.out), log):
+        store = cache_mod.Cache(cache_dir) if cache_dir is not None and not options.preflight_only else None
+        if store is not None:
+            vers = versions()
+            for folder, b, opts in plan:
+                inputs = cache_mod.key_inputs(opts, b, vers)
+                if inputs is None:
+                    log(f"{folder}: not cached: data from module:function cannot be hashed before it runs")
+                    continue
+                t0 = time.perf_counter()
+                keys[folder] = (cache_mod.make_key(inputs), inputs)
+                files, why = store.lookup(keys[folder][0])
+                if why:
+                    log(f"warning: {folder}: {why}")
+                if files is not None:
+                    results[folder] = _restore(files, opts, b, folder, keys[folder][0], t0, measure_latency)
+                    log(f"{folder}: restored from cache (key {keys[folder][0][:12]}, every file's sha256 verified)")
+        todo = [(f, b, o) for f, b, o in plan if f not in results]
+        if todo:
+            prep = prepare(options, log)
+            prep.cache_keys = {n: k for n, (k, _) in keys.items()}
+            prep.measure_latency = measure_latency
+            try:
+                for folder, b, opts in todo:
+                    results[folder] = r = build_target(prep, b, log, opts, folder)
+                    if store is not None and folder in keys and r.target_dir is not None:
+                        store.store(keys[folder][0], r.target_dir, keys[folder][1])
+            finally:
+                prep.loaded.cleanup()
+    return [results[f] for f, _, _ in plan]
 
 
 def build(model, target: str = "cpu", log: Callable[[str], None] | None = None, **kwargs) -> BuildResult:

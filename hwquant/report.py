@@ -24,7 +24,9 @@ class BuildResult:
 
     @property
     def artifact_path(self) -> Path | None:
-        return None if self.target_dir is None else self.target_dir / "model.tflite"
+        if self.target_dir is None or self.report.get("preflight_only"):
+            return None
+        return self.target_dir / "model.tflite"
 
     def to_dict(self) -> dict[str, Any]:
         return self.report
@@ -94,7 +96,7 @@ def render(result: BuildResult, console) -> None:
                     style=style)
     console.print(ops)
     if r.get("preflight_only"):
-        console.print("preflight only: no artifact written")
+        console.print(f"preflight only: no artifact; wrote {result.target_dir}/report.json")
         return
     s = r["size_bytes"]
     console.print(f"size: float32 {_kb(s['float32_tflite'])} -> {_kb(s['artifact'])} "
