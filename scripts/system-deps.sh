@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # System tools for the full test suite: Docker engine (Edge TPU orchestration tests), busybox-static
-# (the stand-in compiler image is FROM scratch), gcc-arm-none-eabi (MCU C array cross-compile check).
+# (the stand-in compiler image is FROM scratch), gcc-arm-none-eabi (MCU C array cross-compile check),
+# debootstrap (a local Debian base image for the container-image test; Docker Hub is not reachable).
 set -euo pipefail
-PKGS=(docker.io busybox-static gcc-arm-none-eabi g++)
+PKGS=(docker.io busybox-static gcc-arm-none-eabi g++ debootstrap)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "not root on Debian/Ubuntu: install ${PKGS[*]} yourself and start dockerd" >&2
   exit 1

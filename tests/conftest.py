@@ -20,6 +20,19 @@ if str(TESTS_DIR) not in sys.path:  # lets test modules `import models`
 import models
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """The CLI caches builds by default: tests get a cache of their own, never the user's."""
+    path = tmp_path_factory.mktemp("hwquant-cache")
+    old = os.environ.get("HWQUANT_CACHE_DIR")
+    os.environ["HWQUANT_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("HWQUANT_CACHE_DIR", None)
+    else:
+        os.environ["HWQUANT_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

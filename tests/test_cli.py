@@ -1,0 +1,71 @@
+"""The command line as a user meets it: summaries, targets, preflight, quiet by default."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from hwquant.cli import main
+from hwquant.plugins import registry
+
+HWQUANT = [sys.executable, "-m", "hwquant.cli"]
+
+
+def test_targets_lists_builtins_with_toolchain_status():
+    r = CliRunner().invoke(main, ["targets", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {t["name"]: t for t in json.loads(r.output)}
+    assert {"cpu", "edgetpu", "mcu", "gpu"} <= set(rows)
+    for t in rows.values():
+        assert t["recipe_rule"] and t["recipes"] and isinstance(t["toolchain"]["available"], bool)
+
+
+@pytest.mark.parametrize("name", ["cpu", "edgetpu", "mcu", "gpu"])
+def test_op_tables_come_from_constraint_docstrings(name):
+    backend = registry().get(name)
+    r = CliRunner().invoke(main, ["targets", name, "--ops"])
+    assert r.exit_code == 0, r.output
+    table = backend.op_table()
+    rules = table["generic"] + [c for row in table["ops"] for c in row["constraints"]]
+    assert rules, f"{name} declares no constraints"
+    from hwquant.backend import iter_constraints, rule
+
+    docs = {rule(c) for c in iter_constraints(backend.support)}
+    assert set(rules) <= docs  # every printed rule is a constraint's docstring
+    assert rules[0].split()[0] in r.output
+
+
+def test_build_summary_and_report(digits_dir, tmp_path):
+    r = CliRunner().invoke(main, ["build", str(digits_dir / "model.keras"), "--data",
+                                  str(digits_dir / "calibration.npz"), "-o", str(tmp_path), "--no-cache"])
+    assert r.exit_code == 0, r.output
+    for words in ("recipe int8-float-fallback", "because representative data", "CONV_2D", "size: float32",
+                  "fidelity vs float32", "SNR dB", "time: load", "wrote"):
+        assert words in r.output, words
+    report = json.loads((tmp_path / "cpu" / "report.json").read_text())
+    assert report["verify"]["samples"] == 51  # 20% of the 256 calibration samples held back
+    assert report["inputs"]["data"]["samples"] == 205
+
+
+def test_preflight_only_writes_report_without_artifact(digits_dir, tmp_path):
+    r = CliRunner().invoke(main, ["build", str(digits_dir / "model.keras"), "--target", "edgetpu", "--data",
+                                  str(digits_dir / "calibration.npz"), "--preflight-only", "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "Mapped to Edge TPU" in r.output
+    assert sorted(p.name for p in (tmp_path / "edgetpu").iterdir()) == ["report.json"]
+    report = json.loads((tmp_path / "edgetpu" / "report.json").read_text())
+    assert report["preflight_only"] and report["ops"]["counts"] == {"target": len(report["ops"]["ops"])}
+
+
+def test_quiet_by_default_verbose_shows_tensorflow(keras_model, tmp_path):
+    args = ["build", str(keras_model), "--recipe", "int8-only", "--data", "random:8", "--no-cache"]
+    quiet = subprocess.run([*HWQUANT, *args, "-o", str(tmp_path / "q")], capture_output=True, text=True)
+    assert quiet.returncode == 0, quiet.stderr
+    loud = subprocess.run([*HWQUANT, "-v", *args, "-o", str(tmp_path / "v")], capture_output=True, text=True)
+    assert loud.returncode == 0, loud.stderr
+    noise = ("fully_quantize", "oneDNN", "XNNPACK")
+    assert not any(n in quiet.stdout + quiet.stderr for n in noise)
+    assert any(n in loud.stdout + loud.stderr for n in noise)
