@@ -199,7 +199,7 @@ def test_compiled_model_must_keep_the_model_io(image, model_file, tmp_path):
         inspect_compiled(r.models["model"][0], r.log, other)
 
 
-def test_auto_toolchain_names_both_when_neither_is_available(monkeypatch, model_file, tmp_path):
+def test_auto_toolchain_names_both_when_neither_is_available(client, monkeypatch, model_file, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no native edgetpu_compiler
     with pytest.raises(ToolchainError) as exc:
         C.compile_models([model_file], tmp_path / "out", toolchain="auto", image="hwquant-test/absent:0")
