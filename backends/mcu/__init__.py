@@ -1,1 +1,168 @@
-"""mcu backend (being written)."""
+"""Microcontroller backend: TensorFlow Lite Micro.
+
+Emits the int8 model as a C array, model_settings.h, and a TFLM project whose op resolver
+registers exactly the model's ops, with a tensor arena measured in the TFLM interpreter.
+Verification runs the model in TFLM and in LiteRT and requires agreement within one step.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hwquant.backend import (
+    Backend,
+    BackendOption,
+    BuildContext,
+    OpReport,
+    PackageResult,
+    ToolchainStatus,
+)
+from hwquant.errors import IncompatibleError, InputError, ToolchainError
+from hwquant.facts import BuildOptions, ModelFacts
+from hwquant.hookspecs import hookimpl
+from hwquant.recipe import Recipe
+from hwquant.tflite_model import TfliteModel
+
+from . import arena as arena_mod
+from . import boards, crosscheck, settings
+from .carray import check_symbol, sha256, symbol_for, write_carray
+from .ops import SUPPORT, alternatives, layer_name, missing_int16_kernels
+from .project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
+
+
+class McuBackend(Backend):
+    name = "mcu"
+    description = "TensorFlow Lite Micro on microcontrollers (C array + TFLM project, exact tensor arena)"
+    recipe_rule = "int8-only with int8 IO; int16x8 on request when TFLM has 16x8 kernels for every op"
+    allowed_recipes = ("int8-only", "int16x8")
+    default_io_dtype = "int8"
+    weight_dtypes = ("int8",)
+    activation_dtypes = ("int8", "int16")
+    io_dtypes = ("int8", "int16")
+    support = SUPPORT
+    options = (
+        BackendOption("symbol", "C name of the model array (default: derived from the model name)"),
+        BackendOption("project", "project to generate around the model", default="cmake", choices=PROJECT_KINDS),
+        BackendOption("arena-margin", "added to the measured tensor arena: a percentage ('10%') or bytes ('2048')",
+                      default=arena_mod.DEFAULT_MARGIN),
+        BackendOption("board", "check flash and RAM against a board profile (built-in: "
+                      + ", ".join(boards.BUILTIN_BOARDS) + ")"),
+        BackendOption("boards-file", "TOML file with more board profiles ([boards.NAME] ram_kib, flash_kib)"),
+    )
+
+    # -- recipe ------------------------------------------------------------------------------
+    def default_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[str, list[str]]:
+        why = ["microcontrollers run integer kernels: every op int8, int8 inputs and outputs, no float fallback"]
+        if options.random_data:
+            why.append("the data is random (testing only): calibration ranges will not reflect real inputs")
+        return "int8-only", why
+
+    def choose_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[Recipe, list[str]]:
+        if facts.multi_signature:
+            raise IncompatibleError(f"the model has {len(facts.signatures)} signatures; TFLM runs one",
+                                    hint="export the model with a single serving signature")
+        if options.recipe == "int16x8":
+            missing = missing_int16_kernels(facts.op_counts)
+            if missing:
+                raise IncompatibleError(
+                    f"recipe int16x8 needs a TFLM 16x8 kernel for every op; none for: {', '.join(missing)}",
+                    hint="use the default int8-only recipe, or replace those layers")
+        recipe, reasons = super().choose_recipe(facts, options)
+        if recipe.activations == "int16" and recipe.io_dtype == "float32" and not options.io_dtype:
+            recipe = recipe.with_io("int16")
+            reasons.append("int16 inputs and outputs: firmware feeds the model integers")
+        return recipe, reasons
+
+    def missing_data_error(self, recipe: Recipe):
+        return InputError(
+            f"target mcu needs representative data: recipe {recipe.name!r} quantizes every tensor to integers, "
+            "and the converter calibrates each activation's range (scale and zero point) by running samples "
+            "through the model; TFLM has no float fallback to skip that",
+            hint="pass --data FILE.npz|FILE.npy|IMAGE_DIR|module:function with 100-500 typical inputs "
+                 "(random:N only for a smoke test)")
+
+    # -- op checks ---------------------------------------------------------------------------
+    def check(self, model: TfliteModel) -> OpReport:
+        report = super().check(model)
+        by_key = {(op.subgraph, op.index): op for op in model.ops}
+        for v in report.unsupported:
+            op = by_key[(v.subgraph, v.index)]
+            v.reasons += [f"layer: {layer_name(op)}", f"alternatives: {alternatives(op)}"]
+        if report.unsupported:
+            report.notes.append("TFLM has no kernel for: " + ", ".join(
+                sorted({f"{v.op} ({v.dtype})" for v in report.unsupported})))
+        return report
+
+    # -- verify ------------------------------------------------------------------------------
+    def tensor_arena(self, ctx: BuildContext) -> dict[str, Any]:
+        """Measure the arena once per build (verify and package both need it)."""
+        if "tensor_arena" not in ctx.report:
+            num_inputs = len(ctx.model.io(0)[0])
+            exact, probes = arena_mod.measure(ctx.artifact, num_inputs)
+            margin = str(ctx.opt("arena-margin", arena_mod.DEFAULT_MARGIN))
+            ctx.report["tensor_arena"] = {
+                "exact_bytes": exact, "margin": margin, "bytes": arena_mod.with_margin(exact, margin),
+                "probes": probes, "measured_with": "tflite-micro Python interpreter (64-bit host), bisection in "
+                                                   f"{arena_mod.ALIGN}-byte steps"}
+        return ctx.report["tensor_arena"]
+
+    def verify(self, ctx: BuildContext) -> dict[str, Any]:
+        arena = self.tensor_arena(ctx)
+        result = crosscheck.compare(ctx.model, arena["bytes"], ctx.evaluation.samples)
+        bad = [f"{n}: {o['max_diff_steps']:g} steps (tolerance {o['tolerance_steps']:g})"
+               for n, o in result["outputs"].items() if not o["agree"]]
+        if bad:
+            raise ToolchainError("TFLM and LiteRT (builtin kernels) disagree by more than one quantization step: "
+                                 + "; ".join(bad),
+                                 hint="a TFLM kernel computes this model differently; report the model, or try "
+                                      "another recipe")
+        return result
+
+    # -- package -----------------------------------------------------------------------------
+    def package(self, ctx: BuildContext) -> PackageResult:
+        arena = self.tensor_arena(ctx)
+        source = Path(ctx.options.model).name or "model"
+        symbol = ctx.opt("symbol")
+        symbol = check_symbol(symbol) if symbol else symbol_for(Path(ctx.options.model).resolve())
+        board_name = ctx.opt("board")
+        if board_name:
+            board = boards.get_board(board_name, ctx.opt("boards-file"))
+            footprint = boards.check_budget(ctx.model.size_bytes, arena["bytes"], board)
+        else:
+            footprint = boards.footprint(ctx.model.size_bytes, arena["bytes"])
+        digest = sha256(ctx.artifact)
+        names, files = write_carray(ctx.out_dir, ctx.artifact, symbol, source)
+        (ctx.out_dir / "model_settings.h").write_text(
+            settings.render(ctx.model, digest, source, arena["exact_bytes"], arena["bytes"]))
+        files.append("model_settings.h")
+
+        kind = ctx.opt("project", "cmake")
+        ins, outs = settings.io_tensors(ctx.model)
+        sample = next(iter((ctx.calibration or ctx.evaluation).samples))
+        x = crosscheck.sample_inputs(ctx.model, sample)
+        expected = crosscheck.TflmRunner(ctx.artifact, arena["bytes"], len(outs)).run(x)
+        inputs = ProjectInputs(symbol, names, ctx.model, digest, source, ins, outs, x, expected,
+                               arena["exact_bytes"], arena["bytes"], arena["margin"])
+        files += write_project(kind, ctx.out_dir, inputs)
+        ops = resolver_ops(ctx.model)
+        report = {
+            "c_array": {"symbol": names.array, "length_symbol": names.length, "bytes": ctx.model.size_bytes,
+                        "sha256": digest},
+            "project": kind,
+            "resolver": {"size": len(ops), "ops": [op for op, _ in ops], "calls": [m for _, m in ops]},
+            "footprint": footprint,
+        }
+        ctx.log(f"mcu: tensor arena {arena['exact_bytes']} B exact, {arena['bytes']} B with margin "
+                f"{arena['margin']}; flash {footprint['flash']['total_bytes']} B, RAM {footprint['ram']['total_bytes']} B")
+        return PackageResult(files, report)
+
+    def toolchain(self) -> ToolchainStatus:
+        if not arena_mod.runtime_available():
+            return ToolchainStatus(False, "missing: the tflite-micro Python package (pip install tflite-micro)")
+        return ToolchainStatus(True, "tflite-micro Python interpreter found (a C++ compiler and TFLM source "
+                                     "are needed only to build the generated project)")
+
+
+@hookimpl
+def hwquant_register_backends(registry):
+    registry.add(McuBackend)

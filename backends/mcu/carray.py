@@ -14,15 +14,7 @@ from dataclasses import dataclass
 from hwquant import __version__
 from hwquant.errors import UsageError
 
-_CXX_KEYWORDS = frozenset("""
-alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t char32_t class
-compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield decltype
-default delete do double dynamic_cast else enum explicit export extern false float for friend goto if inline
-int long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public
-register reinterpret_cast requires return short signed sizeof static static_assert static_cast struct switch
-template this thread_local throw true try typedef typeid typename union unsigned using virtual void volatile
-wchar_t while xor xor_eq main
-""".split())
+_CXX_KEYWORDS = frozenset(["alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch", "char", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "const", "consteval", "constexpr", "constinit", "const_cast", "continue", "co_await", "co_return", "co_yield", "decltype", "default", "delete", "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast", "requires", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq", "main"])
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -44,6 +36,21 @@ def c_identifier(name: str) -> str:
     return s
 
 
+GENERIC_STEMS = frozenset({"model", "saved_model", "savedmodel", "keras_model", "export"})
+
+
+def symbol_for(model_path) -> str:
+    """The default symbol for a model path: its file or folder name, or the folder above a
+    generic name (``examples/digits/model.keras`` -> ``digits``)."""
+    from pathlib import Path
+
+    p = Path(model_path)
+    stem = p.name[: -len(p.suffix)] if p.suffix in (".keras", ".h5", ".hdf5", ".tflite") else p.name
+    if c_identifier(stem) in GENERIC_STEMS and p.parent.name:
+        return c_identifier(p.parent.name)
+    return c_identifier(stem)
+
+
 def check_symbol(symbol: str) -> str:
     """Validate a user-given --symbol: it must already be a usable C identifier."""
     if not _IDENT.match(symbol) or symbol in _CXX_KEYWORDS or symbol.startswith("__") or \
@@ -62,7 +69,7 @@ class ArrayNames:
     guard: str  # include guard of model_data.h
 
     @classmethod
-    def for_symbol(cls, symbol: str) -> "ArrayNames":
+    def for_symbol(cls, symbol: str) -> ArrayNames:
         return cls(f"{symbol}_data", f"{symbol}_data_len", f"HWQUANT_{symbol.upper()}_MODEL_DATA_H_")
 
 

@@ -8,6 +8,8 @@ The dtype is the op's compute dtype as hwquant.tflite_model.Op.dtype reads it (f
 """
 from __future__ import annotations
 
+import re
+
 from hwquant.backend import OpSupport
 from hwquant.tflite_model import Op
 
@@ -192,8 +194,17 @@ def alternatives(op: Op) -> str:
 
 
 def layer_name(op: Op) -> str:
-    """The layer an op belongs to, as its first output tensor names it."""
-    return op.outputs[0].name if op.outputs and op.outputs[0].name else f"op #{op.index}"
+    """The layer an op belongs to: its output tensor's name (the first of the names the converter fused).
+
+    A model output is named after the signature (StatefulPartitionedCall:0); then the tensor
+    feeding the op names the layer too.
+    """
+    out = op.outputs[0].name.split(";")[0] if op.outputs and op.outputs[0].name else f"op #{op.index}"
+    if re.match(r"(StatefulPartitionedCall|PartitionedCall|serving_default|Identity)", out):
+        src = next((t.name.split(";")[0] for t in op.inputs if not t.is_constant and t.name), "")
+        if src:
+            return f"{out} (after {src})"
+    return out
 
 
 # -- generic constraints (every op) ------------------------------------------------------------

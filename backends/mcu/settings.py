@@ -48,7 +48,7 @@ class IoTensor:
         return self.dtype != "float32" and self.scale > 0
 
     @classmethod
-    def of(cls, role: str, index: int, t: Tensor) -> "IoTensor":
+    def of(cls, role: str, index: int, t: Tensor) -> IoTensor:
         if t.dtype not in C_TYPES:
             raise IncompatibleError(f"{role.lower()} {t.name!r} has dtype {t.dtype}, which TFLM firmware cannot feed",
                                     hint="use int8 (or int16) model inputs and outputs")

@@ -1,0 +1,152 @@
+"""Board profiles and the flash / RAM budget gate (``--board NAME``, ``--boards-file FILE``).
+
+Flash needed = model bytes + ``flash_allowance`` (the TFLM runtime, the kernels the resolver
+pulls in and a small application). RAM needed = tensor arena (with its margin) +
+``ram_allowance`` (stack, the MicroInterpreter and resolver objects, application state).
+The allowances are estimates, stated per board; a user profile can set its own.
+
+User profiles live in a TOML file::
+
+    [boards.my-board]
+    ram_kib = 512
+    flash_kib = 2048
+    flash_allowance_kib = 64   # optional, default DEFAULT_FLASH_ALLOWANCE
+    ram_allowance_kib = 8      # optional, default DEFAULT_RAM_ALLOWANCE
+    description = "STM32H7 eval board"
+    source = "where the numbers come from"
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hwquant.errors import IncompatibleError, InputError, UsageError
+
+KiB = 1024
+# TFLM's README: "The core runtime just fits in 16 KB on an Arm Cortex M3"; the kernels a
+# small CNN registers and a minimal main add tens of KiB. Measured: the generated project for
+# examples/digits (5 ops: conv, max pool, reshape, FC, softmax; reference kernels) built with
+# arm-none-eabi-gcc 12.2 -Os for Cortex-M4F (newlib-nano) has 52,616 bytes of text+data besides
+# the model. 64 KiB covers that with room for a few more kernels; boards with an SDK override it.
+DEFAULT_FLASH_ALLOWANCE = 64 * KiB
+# Stack (a few KiB for TFLM's reference kernels), MicroInterpreter + MicroMutableOpResolver
+# objects (well under 1 KiB) and application state.
+DEFAULT_RAM_ALLOWANCE = 8 * KiB
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    ram: int  # bytes of on-chip SRAM the application can use for the arena and its own data
+    flash: int  # bytes of program storage (on-chip or the usual external QSPI flash)
+    source: str  # where the numbers come from
+    flash_allowance: int = DEFAULT_FLASH_ALLOWANCE
+    ram_allowance: int = DEFAULT_RAM_ALLOWANCE
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+BUILTIN_BOARDS: dict[str, Board] = {b.name: b for b in (
+    Board("cortex-m4", "generic Cortex-M4F MCU, 256 KiB SRAM / 1 MiB flash", 256 * KiB, 1024 * KiB,
+          "a common mid-range Cortex-M4F configuration, e.g. Nordic nRF52840 or Microchip ATSAMD51J20A "
+          "(1 MB flash, 256 KB SRAM per their datasheets)"),
+    Board("esp32-s3", "Espressif ESP32-S3 (dual Xtensa LX7) on an ESP32-S3-WROOM-1-N8 module", 512 * KiB,
+          8 * 1024 * KiB,
+          "ESP32-S3 Series Datasheet, 'Memory': 512 KB internal SRAM; ESP32-S3-WROOM-1 datasheet: N8 variant "
+          "has 8 MB quad SPI flash. ram_allowance is an estimate of what ESP-IDF (FreeRTOS, caches, drivers) "
+          "keeps; flash_allowance covers the ESP-IDF bootloader-launched app image overhead",
+          flash_allowance=256 * KiB, ram_allowance=128 * KiB),
+    Board("nrf52840", "Nordic nRF52840 (Cortex-M4F, 64 MHz)", 256 * KiB, 1024 * KiB,
+          "nRF52840 Product Specification v1.8, 'Key features': 1 MB flash, 256 KB RAM"),
+    Board("rp2040", "Raspberry Pi RP2040 (dual Cortex-M0+) on a Raspberry Pi Pico", 264 * KiB, 2048 * KiB,
+          "RP2040 Datasheet, section 2.6 'Memory': 264 KB on-chip SRAM, no on-chip flash; Raspberry Pi Pico "
+          "Datasheet: 2 MB QSPI flash (W25Q16JV)"),
+)}
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError as exc:
+            raise UsageError("reading --boards-file needs Python 3.11+ or the tomli package",
+                             hint="pip install tomli") from exc
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise InputError(f"--boards-file {path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"--boards-file {path} is not valid TOML: {exc}") from exc
+
+
+def load_boards(path: str | Path | None = None) -> dict[str, Board]:
+    """Built-in profiles, overridden and extended by the ``[boards.NAME]`` tables of ``path``."""
+    boards = dict(BUILTIN_BOARDS)
+    if path is None:
+        return boards
+    doc = _load_toml(Path(path))
+    tables = doc.get("boards")
+    if not isinstance(tables, dict) or not tables:
+        raise InputError(f"--boards-file {path} defines no [boards.NAME] tables",
+                         hint="see `hwquant targets mcu` or backends/mcu/boards.py for the format")
+    for name, t in tables.items():
+        try:
+            ram, flash = int(t["ram_kib"] * KiB), int(t["flash_kib"] * KiB)
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"--boards-file {path}: board {name!r} needs numeric ram_kib and flash_kib") from exc
+        extra = set(t) - {"ram_kib", "flash_kib", "flash_allowance_kib", "ram_allowance_kib", "description", "source"}
+        if extra:
+            raise InputError(f"--boards-file {path}: board {name!r} has unknown key(s) {sorted(extra)}")
+        boards[name] = Board(name, str(t.get("description", name)), ram, flash, str(t.get("source", str(path))),
+                             int(t.get("flash_allowance_kib", DEFAULT_FLASH_ALLOWANCE / KiB) * KiB),
+                             int(t.get("ram_allowance_kib", DEFAULT_RAM_ALLOWANCE / KiB) * KiB))
+    return boards
+
+
+def get_board(name: str, path: str | Path | None = None) -> Board:
+    boards = load_boards(path)
+    try:
+        return boards[name]
+    except KeyError:
+        raise UsageError(f"unknown board {name!r}", hint=f"known boards: {', '.join(sorted(boards))}; "
+                         "define your own with --boards-file FILE.toml") from None
+
+
+def footprint(model_bytes: int, arena: int, board: Board | None = None) -> dict[str, Any]:
+    """Flash and RAM the build needs, with the board's budget when one is given."""
+    fa = board.flash_allowance if board else DEFAULT_FLASH_ALLOWANCE
+    ra = board.ram_allowance if board else DEFAULT_RAM_ALLOWANCE
+    out: dict[str, Any] = {
+        "flash": {"model_bytes": model_bytes, "allowance_bytes": fa, "total_bytes": model_bytes + fa},
+        "ram": {"arena_bytes": arena, "allowance_bytes": ra, "total_bytes": arena + ra},
+    }
+    if board is not None:
+        out["board"] = board.to_dict()
+        out["flash"]["budget_bytes"] = board.flash
+        out["ram"]["budget_bytes"] = board.ram
+        out["fits"] = out["flash"]["total_bytes"] <= board.flash and out["ram"]["total_bytes"] <= board.ram
+    return out
+
+
+def check_budget(model_bytes: int, arena: int, board: Board) -> dict[str, Any]:
+    """The footprint on ``board``; IncompatibleError (exit 3) with the numbers when it does not fit."""
+    fp = footprint(model_bytes, arena, board)
+    problems = []
+    f, r = fp["flash"], fp["ram"]
+    if f["total_bytes"] > board.flash:
+        problems.append(f"flash: model {f['model_bytes']} B + allowance {f['allowance_bytes']} B = "
+                        f"{f['total_bytes']} B > {board.flash} B ({board.flash // KiB} KiB)")
+    if r["total_bytes"] > board.ram:
+        problems.append(f"RAM: tensor arena {r['arena_bytes']} B + allowance {r['allowance_bytes']} B = "
+                        f"{r['total_bytes']} B > {board.ram} B ({board.ram // KiB} KiB)")
+    if problems:
+        raise IncompatibleError(f"the model does not fit board {board.name!r}: " + "; ".join(problems),
+                                hint="shrink the model (fewer filters, smaller input), pick a larger board, "
+                                     "or lower --arena-margin if the arena is just over")
+    return fp

@@ -1,0 +1,166 @@
+"""Run the integer model in TFLM and in LiteRT on the same inputs; outputs agree within one step.
+
+The gate compares TFLM with LiteRT's builtin kernels (no XNNPACK delegate): both implement the
+TFLite integer reference arithmetic, so more than one quantization step of difference on any
+output is a real disagreement (a kernel bug, or a model TFLM interprets differently) and fails
+the build. LiteRT's default path delegates int8 ops to XNNPACK, which requantizes with
+different rounding: a one-step difference inside the network can grow through later layers
+(a logit step through softmax is several output steps). That comparison is reported too, for
+information, with the number of samples beyond the tolerance.
+
+int16 outputs (the 16x8 recipe) are held to the same real-valued tolerance as an int8 output
+of the same range: one 8-bit step, i.e. 256 int16 steps. A one-step rounding difference inside
+the network (TFLM and LiteRT requantize 16x8 fully connected layers slightly differently) grows
+through a following softmax to a few int16 steps, which is far below what int8 could resolve.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from hwquant import runtime as litert
+from hwquant.errors import ToolchainError
+from hwquant.tflite_model import TfliteModel
+
+from .arena import require_runtime
+from .settings import IoTensor, io_tensors, quantize
+
+TOLERANCE_STEPS = 1  # of an 8-bit output; see tolerance()
+
+
+def tolerance(t: IoTensor) -> float:
+    """Allowed difference, in steps of the output ``t``: one step at 8 bits over the same range."""
+    bits = np.iinfo(t.dtype).bits if t.quantized else 8
+    return float(TOLERANCE_STEPS * 2 ** (bits - 8))
+
+
+def input_order(model: TfliteModel, key: str | None) -> list[str | None]:
+    """For each subgraph-0 input position, the signature input name feeding it (None if unnamed)."""
+    ins, _ = model.io(0)
+    sigs = model.signatures
+    sig = sigs.get(key) if key in sigs else (next(iter(sigs.values())) if sigs else None)
+    if sig is None:
+        return [t.name for t in ins]
+    by_index = {t.index: name for name, t in sig["inputs"].items()}
+    return [by_index.get(t.index) for t in ins]
+
+
+def output_names(model: TfliteModel) -> list[str]:
+    """A report name per subgraph-0 output: its signature name where there is one."""
+    _, outs = model.io(0)
+    sigs = model.signatures
+    if not sigs:
+        return [t.name for t in outs]
+    by_index = {t.index: name for name, t in next(iter(sigs.values()))["outputs"].items()}
+    return [by_index.get(t.index, t.name) for t in outs]
+
+
+def sample_inputs(model: TfliteModel, sample) -> list[np.ndarray]:
+    """The raw (quantized) input arrays, in subgraph-0 order, for one DataSet sample."""
+    key, feeds = sample
+    ins, _ = io_tensors(model)
+    order = input_order(model, key)
+    arrays = []
+    for t, name in zip(ins, order):
+        if name not in feeds:
+            if len(feeds) == 1 and len(ins) == 1:
+                name = next(iter(feeds))
+            else:
+                raise ToolchainError(f"sample has no input {name!r} (has {sorted(feeds)})")
+        arrays.append(quantize(np.asarray(feeds[name]).reshape(t.shape), t))
+    return arrays
+
+
+class TflmRunner:
+    """The TFLM Python interpreter for one model and arena."""
+
+    def __init__(self, model: bytes, arena: int, num_outputs: int):
+        self.num_outputs = num_outputs
+        runtime = require_runtime()
+        try:
+            self.it = runtime.Interpreter.from_bytes(model, arena_size=arena)
+        except RuntimeError as exc:
+            raise ToolchainError(f"TFLM could not allocate the model in {arena} bytes: {exc}") from exc
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        for i, x in enumerate(inputs):
+            self.it.set_input(x, i)
+        try:
+            self.it.invoke()
+        except RuntimeError as exc:
+            raise ToolchainError(f"the TFLM interpreter failed to invoke the model: {exc}",
+                                 hint="rerun with -v for TFLM's log") from exc
+        return [np.array(self.it.get_output(i)) for i in range(self.num_outputs)]
+
+
+class LiteRtRunner:
+    """LiteRT's interpreter on subgraph 0, with raw (quantized) tensors in and out.
+
+    ``builtin_only`` runs LiteRT's own kernels without the default XNNPACK delegate.
+    """
+
+    def __init__(self, model: bytes, builtin_only: bool):
+        if not builtin_only:
+            self.it = litert.make_interpreter(model, source="mcu artifact")
+        else:
+            if litert.Interpreter is None:
+                raise ToolchainError("the LiteRT runtime is not installed", hint="pip install ai-edge-litert")
+            kinds = importlib.import_module(litert.Interpreter.__module__).OpResolverType
+            self.it = litert.Interpreter(model_content=bytes(model),
+                                         experimental_op_resolver_type=kinds.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            litert.allocate_tensors(self.it, "mcu artifact")
+        self.ins = self.it.get_input_details()
+        self.outs = self.it.get_output_details()
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        for d, x in zip(self.ins, inputs):
+            self.it.set_tensor(d["index"], x)
+        self.it.invoke()
+        return [self.it.get_tensor(d["index"]).copy() for d in self.outs]
+
+
+def compare(model: TfliteModel, arena: int, samples) -> dict[str, Any]:
+    """Per output: max difference in quantization steps, TFLM vs LiteRT builtin kernels (the gate)
+    and TFLM vs LiteRT's default XNNPACK path (reported)."""
+    _, outs = io_tensors(model)
+    names = output_names(model)
+    tflm = TflmRunner(model.content, arena, len(outs))
+    ref, default = LiteRtRunner(model.content, True), LiteRtRunner(model.content, False)
+    worst = np.zeros(len(outs))
+    worst_default = np.zeros(len(outs))
+    beyond_default = np.zeros(len(outs), int)
+    count = 0
+    for sample in samples:
+        x = sample_inputs(model, sample)
+        got = tflm.run(x)
+        for j, (a, b, c, t) in enumerate(zip(got, ref.run(x), default.run(x), outs)):
+            worst[j] = max(worst[j], _steps(a, b, t))
+            d = _steps(a, c, t)
+            worst_default[j] = max(worst_default[j], d)
+            beyond_default[j] += d > tolerance(t)
+        count += 1
+    per_output = {
+        name: {"max_diff_steps": round(float(w), 6), "tolerance_steps": tolerance(t),
+               "agree": bool(w <= tolerance(t)), "scale": t.scale,
+               "dtype": t.dtype,
+               "vs_litert_xnnpack": {"max_diff_steps": round(float(wd), 6), "samples_beyond_tolerance": int(bd)}}
+        for name, w, wd, bd, t in zip(names, worst, worst_default, beyond_default, outs)
+    }
+    return {"runtimes": ["tflite-micro (Python interpreter)", "LiteRT builtin kernels (no XNNPACK)"],
+            "samples": count, "tolerance": "one 8-bit quantization step of each output's range",
+            "outputs": per_output,
+            "agree": all(o["agree"] for o in per_output.values())}
+
+
+def _steps(a: np.ndarray, b: np.ndarray, t: IoTensor) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        a = a.reshape(b.shape)
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    if not diff.size:
+        return 0.0
+    if not t.quantized:  # a float output: one "step" is 1e-5 relative to the value (at least 1e-5 absolute)
+        return float(np.max(diff / (1e-5 * np.maximum(np.abs(b.astype(np.float64)), 1.0))))
+    return float(diff.max())

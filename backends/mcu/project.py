@@ -1,0 +1,195 @@
+"""The TFLM project: main.cc (op resolver, arena, sample, invoke, print) and its build files.
+
+``--project cmake`` writes ``project/`` with CMakeLists.txt (TFLM built from ``TFLM_DIR``),
+main.cc, a Cortex-M toolchain file and a README; the model files stay one level up.
+``--project arduino`` writes ``project/<name>/``, a sketch folder holding the same files.
+Templates live in ``toolchains/mcu/``; ``@NAME@`` placeholders are filled here.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwquant import __version__
+from hwquant.errors import IncompatibleError, ToolchainError
+from hwquant.tflite_model import TfliteModel
+
+from .carray import ArrayNames
+from .ops import RESOLVER_METHODS
+from .settings import IoTensor
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "toolchains" / "mcu"
+PROJECT_KINDS = ("cmake", "arduino", "none")
+PRINT_LIMIT = 16  # output values printed per output (all are compared)
+MODEL_FILES = ("model_data.h", "model_data.cc", "model_settings.h")
+
+
+@dataclass
+class ProjectInputs:
+    """Everything the templates need, as plain data."""
+
+    name: str  # C identifier: executable / sketch name
+    names: ArrayNames
+    model: TfliteModel
+    model_sha: str
+    source: str
+    inputs: list[IoTensor]
+    outputs: list[IoTensor]
+    sample_inputs: list[np.ndarray]  # quantized, one per input
+    expected_outputs: list[np.ndarray]  # TFLM's output for the sample
+    arena_exact: int
+    arena: int
+    margin: str
+
+
+def resolver_ops(model: TfliteModel) -> list[tuple[str, str]]:
+    """(op, MicroMutableOpResolver method) for each distinct op, in first-use order."""
+    out = []
+    for name in model.op_names():
+        method = RESOLVER_METHODS.get(name)
+        if method is None:
+            raise IncompatibleError(f"op {name} has no TFLM kernel to register",
+                                    hint="see `hwquant targets mcu --ops`")
+        out.append((name, method))
+    return out
+
+
+def _template(rel: str) -> str:
+    path = TEMPLATES / rel
+    if not path.is_file():
+        raise ToolchainError(f"hwquant's MCU project template {path} is missing",
+                             hint="reinstall hwquant from a source checkout (toolchains/mcu/ ships with it)")
+    return path.read_text()
+
+
+def fill(text: str, values: dict[str, object]) -> str:
+    """Replace every @NAME@; an unknown placeholder is a bug in the template."""
+    def sub(m: re.Match) -> str:
+        if m.group(1) not in values:
+            raise KeyError(f"template placeholder @{m.group(1)}@ has no value")
+        return str(values[m.group(1)])
+
+    return re.sub(r"@([A-Z][A-Z0-9_]*)@", sub, text)
+
+
+def c_values(values: np.ndarray, per_line: int = 16) -> str:
+    flat = np.asarray(values).reshape(-1)
+    if flat.dtype.kind == "f":
+        items = [f"{float(v):.9g}f" for v in flat]
+    else:
+        items = [str(int(v)) for v in flat]
+    rows = ["    " + ", ".join(items[i:i + per_line]) + "," for i in range(0, len(items), per_line)]
+    return "\n".join(rows)
+
+
+def _arrays(kind: str, tensors: list[IoTensor], data: list[np.ndarray]) -> str:
+    blocks = []
+    for t, arr in zip(tensors, data):
+        blocks.append(f"const {t.role.lower()}{t.index}_t k{kind}{t.role}{t.index}[{t.prefix}Size] = {{\n"
+                      f"{c_values(arr)}\n}};")
+    return "\n".join(blocks)
+
+
+def _set_inputs(inputs: list[IoTensor]) -> str:
+    lines = []
+    for t in inputs:
+        lines += [
+            f"  TfLiteTensor* input{t.index} = interpreter.input({t.index});",
+            f"  if (input{t.index}->bytes != sizeof(kSample{t.role}{t.index})) {{",
+            f'    MicroPrintf("input {t.index}: %d bytes, expected %d", static_cast<int>(input{t.index}->bytes),',
+            f"                static_cast<int>(sizeof(kSample{t.role}{t.index})));",
+            "    return -1;",
+            "  }",
+            f"  memcpy(input{t.index}->data.raw, kSample{t.role}{t.index}, sizeof(kSample{t.role}{t.index}));",
+        ]
+    return "\n".join(lines)
+
+
+def _c_text(s: str) -> str:
+    """``s`` safe inside a C string literal that is also a printf format."""
+    s = "".join(c if 32 <= ord(c) < 127 else "?" for c in s)
+    return s.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+
+
+def _print_outputs(outputs: list[IoTensor]) -> str:
+    lines = []
+    for t in outputs:
+        n, ct = f"output{t.index}", f"output{t.index}_t"
+        if t.quantized:
+            close = ("const int d = static_cast<int>(value) - static_cast<int>(expected);\n"
+                     "      if (d > 1 || d < -1) ++mismatches;")
+        else:
+            close = ("const float tol = 1e-5f * (expected < 0 ? -expected : expected) + 1e-5f;\n"
+                     "      if (value - expected > tol || expected - value > tol) ++mismatches;")
+        raw = "static_cast<int>(value)" if t.quantized else "0"
+        lines += [
+            "  {",
+            f"    const {ct}* {n} = reinterpret_cast<const {ct}*>(interpreter.output({t.index})->data.raw);",
+            f'    MicroPrintf("output {t.index} ({_c_text(t.name)}): %d values", {t.prefix}Size);',
+            f"    for (int i = 0; i < {t.prefix}Size; ++i) {{",
+            f"      const {ct} value = {n}[i];",
+            f"      const {ct} expected = kExpected{t.role}{t.index}[i];",
+            f"      {close}",
+            f'      if (i < {PRINT_LIMIT}) PrintValue("{n}", i, {raw}, Dequantize{t.role}{t.index}(value));',
+            "    }",
+            "  }",
+        ]
+    return "\n".join(lines)
+
+
+def render_main(p: ProjectInputs, entry: str, prelude: str = "") -> str:
+    ops = resolver_ops(p.model)
+    adds = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{method}());  // {op}" for op, method in ops)
+    banner = (f"// Generated by hwquant {__version__} (hwquant build --target mcu). Edit freely.\n"
+              f"// Model: {p.source}\n// Model sha256: {p.model_sha}")
+    return fill(_template("main.cc.in"), {
+        "BANNER": banner, "PRELUDE": prelude, "NUM_OPS": len(ops), "RESOLVER_ADDS": adds,
+        "SAMPLE_INPUTS": _arrays("Sample", p.inputs, p.sample_inputs),
+        "EXPECTED_OUTPUTS": _arrays("Expected", p.outputs, p.expected_outputs),
+        "ARRAY": p.names.array, "SET_INPUTS": _set_inputs(p.inputs), "PRINT_OUTPUTS": _print_outputs(p.outputs),
+        "ENTRY_POINT": entry,
+    })
+
+
+def _readme(rel: str, p: ProjectInputs, model_dir: str) -> str:
+    return fill(_template(rel), {
+        "PROJECT": p.name, "VERSION": __version__, "SOURCE": p.source, "SHA": p.model_sha,
+        "NUM_OPS": len(resolver_ops(p.model)), "OP_LIST": ", ".join(op for op, _ in resolver_ops(p.model)),
+        "MODEL_DIR": model_dir, "ARRAY": p.names.array, "MODEL_BYTES": p.model.size_bytes,
+        "ARENA_EXACT": p.arena_exact, "ARENA": p.arena, "MARGIN": p.margin,
+    })
+
+
+def write_project(kind: str, out_dir: Path, p: ProjectInputs) -> list[str]:
+    """Write the project of ``kind`` under ``out_dir`` (the target folder); returns relative paths."""
+    if kind == "none":
+        return []
+    root = out_dir / "project"
+    if kind == "cmake":
+        root.mkdir(parents=True, exist_ok=True)
+        banner = (f"# Generated by hwquant {__version__} (hwquant build --target mcu).\n"
+                  f"# Model: {p.source}\n# Model sha256: {p.model_sha}")
+        files = {
+            "main.cc": render_main(p, "\n" + _template("cmake/entry.cc.in")),
+            "CMakeLists.txt": fill(_template("cmake/CMakeLists.txt.in"),
+                                   {"BANNER_CMAKE": banner, "PROJECT": p.name, "MODEL_DIR": ".."}),
+            "README.md": _readme("cmake/README.md.in", p, ".."),
+            "arm-none-eabi.cmake": _template("cmake/arm-none-eabi.cmake"),
+        }
+        for name, text in files.items():
+            (root / name).write_text(text)
+        return [f"project/{name}" for name in files]
+    if kind == "arduino":
+        sketch = root / p.name
+        sketch.mkdir(parents=True, exist_ok=True)
+        (sketch / f"{p.name}.ino").write_text(
+            render_main(p, "\n" + _template("arduino/entry.ino.in"), prelude="\n#include <TensorFlowLite.h>\n"))
+        (sketch / "README.md").write_text(_readme("arduino/README.md.in", p, "."))
+        for name in MODEL_FILES:
+            shutil.copyfile(out_dir / name, sketch / name)
+        return [f"project/{p.name}/{n}" for n in (f"{p.name}.ino", "README.md", *MODEL_FILES)]
+    raise ValueError(kind)
