@@ -13,6 +13,7 @@ COPY pyproject.toml docker-extra* /extra/
 COPY pyproject.toml README.md /src/
 COPY hwquant /src/hwquant
 COPY backends /src/backends
+COPY toolchains /src/toolchains
 RUN if [ -s /extra/ca.crt ]; then export PIP_CERT=/extra/ca.crt; fi; \
     pip install --no-cache-dir --find-links /extra "/src[build]" && rm -rf /extra
 WORKDIR /work

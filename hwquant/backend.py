@@ -215,8 +215,11 @@ class Backend:
         )
 
     # -- op checks ---------------------------------------------------------------------------
-    def check(self, model: TfliteModel) -> OpReport:
-        """Per-op report: supported on this target, falls back, or unsupported, with reasons."""
+    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
+        """Per-op report: supported on this target, falls back, or unsupported, with reasons.
+
+        ``options`` carries the build's backend options (e.g. compiler flags that change the mapping).
+        """
         verdicts = []
         for op in model.ops:
             if self.support is None:

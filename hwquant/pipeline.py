@@ -180,7 +180,7 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
             prep.converted[recipe] = artifact
     model = TfliteModel(artifact, f"{backend.name} artifact")
     with timer.stage("check"):
-        op_report = backend.check(model)
+        op_report = backend.check(model, options)
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "target": backend.name, "preflight_only": options.preflight_only,
         "recipe": {"name": recipe.name, "fields": recipe.to_dict(), "reasons": reasons},

@@ -59,7 +59,7 @@ def image(base_image, repo_root, tmp_path_factory):
     ctx = tmp_path_factory.mktemp("docker-context")
     for name in ("Dockerfile", "pyproject.toml", "README.md"):
         shutil.copy(repo_root / name, ctx / name)
-    for name in ("hwquant", "backends"):
+    for name in ("hwquant", "backends", "toolchains"):
         shutil.copytree(repo_root / name, ctx / name, ignore=shutil.ignore_patterns("__pycache__"))
     cert = os.environ.get("PIP_CERT")
     if cert and Path(cert).is_file():

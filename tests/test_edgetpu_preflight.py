@@ -188,9 +188,8 @@ def test_backend_check_uses_the_build_options():
     backend = registry().get("edgetpu")
     model = int8(cnn("middle"))
     assert backend.check(model).counts() == {"target": 1, "fallback": 4}
-    backend.choose_recipe(None, BuildOptions(model=Path("m"), data="d.npz",
-                                             backend_options={"enable_multiple_subgraphs": True}))
-    assert backend.check(model).counts() == {"target": 4, "fallback": 1}
+    opts = BuildOptions(model=Path("m"), data="d.npz", backend_options={"enable_multiple_subgraphs": True})
+    assert backend.check(model, opts).counts() == {"target": 4, "fallback": 1}
 
 
 def test_op_table_documents_rules_from_docstrings():

@@ -46,10 +46,19 @@ def runtime_venv(repo_root, tmp_path_factory) -> Path:
 
 
 def _hwquant(venv: Path, repo_root: Path) -> list[str]:
-    """The `hwquant` console script once the main CLI exists; the runtime commands' own entry until then."""
-    if (repo_root / "hwquant" / "cli.py").is_file():
-        return [str(venv / "bin" / "hwquant")]
-    return [str(venv / "bin" / "python"), "-m", "hwquant.cli_runtime"]
+    """The installed `hwquant` console script."""
+    return [str(venv / "bin" / "hwquant")]
+
+
+def test_installed_package_ships_toolchain_files(runtime_venv):
+    py = str(runtime_venv / "bin" / "python")
+    res = subprocess.run([py, "-c", "import hwquant_toolchains as t; "
+                          "print(all(t.path(*p).is_file() for p in (('mcu', 'main.cc.in'), "
+                          "('mcu', 'cmake', 'CMakeLists.txt.in'), ('edgetpu', 'Dockerfile'))))"],
+                         capture_output=True, text=True)
+    assert res.stdout.strip() == "True", res.stderr
+    assert "site-packages" in subprocess.run([py, "-c", "import hwquant_toolchains as t; print(t.ROOT)"],
+                                             capture_output=True, text=True).stdout
 
 
 def test_no_tensorflow_in_runtime_venv(runtime_venv):

@@ -59,14 +59,11 @@ class EdgeTpuBackend(Backend):
     options = OPTIONS
     support = SUPPORT
 
-    _options: BuildOptions | None = None
-
     # -- recipe --------------------------------------------------------------------------------
     def default_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[str, list[str]]:
         return "int8-only", ["the Edge TPU executes only 8-bit quantized ops: every op int8, no float fallback"]
 
     def choose_recipe(self, facts: ModelFacts, options: BuildOptions):
-        self._options = options  # check() reads the preflight options (-a, -i, -m) from here
         recipe, reasons = super().choose_recipe(facts, options)
         if not options.io_dtype:
             reasons.append("IO dtype uint8 (default): Coral's models and PyCoral examples feed uint8, and every "
@@ -82,13 +79,11 @@ class EdgeTpuBackend(Backend):
         )
 
     # -- preflight -----------------------------------------------------------------------------
-    def _opts(self, options: BuildOptions | None) -> dict[str, Any]:
-        o = options or self._options
-        return dict(o.backend_options) if o is not None else {}
-
     def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
-        """Predicted mapping: "target" for ops on the Edge TPU, "fallback" for ops on the CPU."""
-        o = self._opts(options)
+        """Predicted mapping: "target" for ops on the Edge TPU, "fallback" for ops on the CPU.
+
+        The compiler flags -a, -i and -m change the mapping, so they are read from ``options``."""
+        o = dict(options.backend_options) if options is not None else {}
         return predict(model, runtime=o.get("min_runtime_version"),
                        multiple_subgraphs=bool(o.get("enable_multiple_subgraphs")),
                        intermediate_tensors=_tensor_names(o.get("intermediate_tensors")))

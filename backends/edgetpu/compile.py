@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import hwquant_toolchains as toolchains
 from hwquant.errors import ToolchainError, UsageError
 
 from .compiler_log import CompilerLog, parse
@@ -32,7 +33,7 @@ EXECUTABLE = "edgetpu_compiler"
 CONSOLE_LOG = "edgetpu_compiler.log"
 DEFAULT_TIMEOUT = 300
 TOOLCHAINS = ("docker", "native", "auto")
-DOCKERFILE_DIR = Path(__file__).resolve().parents[2] / "toolchains" / "edgetpu"
+DOCKERFILE_DIR = toolchains.path("edgetpu")
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ class GpuBackend(Backend):
         return "float16", why
 
     # -- preflight -----------------------------------------------------------------------------
-    def check(self, model: TfliteModel) -> OpReport:
+    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
         """Per op: on the GPU, falls back to the CPU, or unsupported anywhere; merges TFLite's analysis."""
         analysis = analyzer_text.analyze(model.content)
         verdicts = []

@@ -82,8 +82,8 @@ class McuBackend(Backend):
                  "(random:N only for a smoke test)")
 
     # -- op checks ---------------------------------------------------------------------------
-    def check(self, model: TfliteModel) -> OpReport:
-        report = super().check(model)
+    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
+        report = super().check(model, options)
         by_key = {(op.subgraph, op.index): op for op in model.ops}
         for v in report.unsupported:
             op = by_key[(v.subgraph, v.index)]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+import hwquant_toolchains as toolchains
 from hwquant import __version__
 from hwquant.errors import IncompatibleError, ToolchainError
 from hwquant.tflite_model import TfliteModel
@@ -22,7 +23,7 @@ from .carray import ArrayNames
 from .ops import RESOLVER_METHODS
 from .settings import IoTensor
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "toolchains" / "mcu"
+TEMPLATES = toolchains.path("mcu")
 PROJECT_KINDS = ("cmake", "arduino", "none")
 PRINT_LIMIT = 16  # output values printed per output (all are compared)
 MODEL_FILES = ("model_data.h", "model_data.cc", "model_settings.h")
