@@ -26,21 +26,14 @@ _SMALL = 64  # constant inputs up to this many elements are decoded for the op r
 def constants(model: TfliteModel, op: Op) -> dict[int, np.ndarray]:
     """Values of an op's small constant inputs (axes, strides, paddings), by input position."""
     out: dict[int, np.ndarray] = {}
-    raw = getattr(model, "_m", None)  # TfliteModel keeps the unpacked flatbuffer here
-    if raw is None:
-        return out
-    sg = raw.subgraphs[op.subgraph]
     for pos, t in enumerate(op.inputs):
         if not t.is_constant or t.dtype not in ("int8", "uint8", "int32", "int64"):
             continue
-        n = int(np.prod(t.shape)) if t.shape else 1
-        if n > _SMALL:
+        if (int(np.prod(t.shape)) if t.shape else 1) > _SMALL:
             continue
-        buf = raw.buffers[sg.tensors[t.index].buffer]
-        if buf is None or buf.data is None:
-            continue
-        data = np.frombuffer(np.asarray(buf.data, np.uint8).tobytes(), dtype=t.dtype)
-        out[pos] = data.reshape(t.shape) if data.size == n else data
+        data = model.constant(t)
+        if data is not None:
+            out[pos] = data
     return out
 
 
