@@ -3,7 +3,9 @@
 Measured with the tflite-micro Python interpreter (the ``tflite_micro`` package, the same
 allocator and kernels firmware links) by bisection. Each probe runs in a child process: TFLM
 crashes (SIGSEGV) rather than failing cleanly when the arena cannot even hold its allocator,
-and a child also keeps TFLM's allocation-failure messages off the user's terminal.
+and a child also keeps TFLM's allocation-failure messages off the user's terminal. The first
+probe that fits also reports the recording allocator's total; when that total fits and 16 bytes
+less does not, it is the answer after three probes, otherwise bisection finds it.
 
 The number is measured on a 64-bit host. Firmware on a 32-bit MCU needs at most as much:
 TFLM's per-tensor and per-node runtime structs hold pointers, which are half the size there,
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,6 +30,7 @@ DEFAULT_MARGIN = "10%"  # of the exact arena, rounded up to ALIGN; see module do
 START = 16 * 1024  # first upper bound tried; doubled until the model fits
 LIMIT = 256 * 1024 * 1024  # give up above this (no MCU has that much RAM)
 PROBE_TIMEOUT_S = 120
+_RECORDED_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 
 # The child: exit 0 when the model allocates and invokes with the given arena, 3 when TFLM
 # reports it does not fit; a crash (negative return code) also means "does not fit".
@@ -41,6 +45,8 @@ try:
         d = it.get_input_details(i)
         it.set_input(np.zeros(d["shape"], d["dtype"]), i)
     it.invoke()
+    if len(sys.argv) > 4:  # report what the recording allocator used (TFLM prints to stderr)
+        it.print_allocations()
 except RuntimeError as exc:
     print(str(exc).splitlines()[0] if str(exc) else "RuntimeError", file=sys.stderr)
     sys.exit(3)
@@ -91,9 +97,10 @@ class ArenaProber:
     def __exit__(self, *exc) -> None:
         os.unlink(self.path)
 
-    def fits(self, arena: int) -> bool:
+    def fits(self, arena: int, report: bool = False) -> bool:
         try:
-            p = subprocess.run([sys.executable, "-c", _PROBE, self.path, str(arena), str(self.num_inputs)],
+            p = subprocess.run([sys.executable, "-c", _PROBE, self.path, str(arena), str(self.num_inputs),
+                                *(["report"] if report else [])],
                                capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as exc:
             raise ToolchainError(f"the TFLM interpreter did not finish within {PROBE_TIMEOUT_S} s "
@@ -101,6 +108,8 @@ class ArenaProber:
         lines = (p.stderr or "").strip().splitlines()
         detail = "ok" if p.returncode == 0 else (lines[-1] if lines else f"exit code {p.returncode}")
         self.probes.append(Probe(arena, p.returncode == 0, detail))
+        total = _RECORDED_TOTAL.search(p.stderr or "")  # TFLM prints through DebugLog (stderr)
+        self.recorded = int(total.group(1)) if (report and total and p.returncode == 0) else None
         return p.returncode == 0
 
 
@@ -114,13 +123,23 @@ def measure(model: bytes, num_inputs: int) -> tuple[int, int]:
     """(smallest arena in ALIGN steps that allocates and invokes, number of probes run)."""
     with ArenaProber(model, num_inputs) as prober:
         lo, hi = 0, START  # lo: known to fail (or 0), hi: candidate
-        while not prober.fits(hi):
+        while not prober.fits(hi, report=True):
             lo, hi = hi, hi * 2
             if hi > LIMIT:
                 last = prober.probes[-1].detail
                 raise ToolchainError(f"the model does not allocate in TFLM even with {LIMIT // 2**20} MiB of arena "
                                      f"({last})", hint="check that every op has a TFLM kernel (`hwquant targets mcu "
                                      "--ops`); rerun with -v for TFLM's message")
+        # The recording allocator's total is the answer when the arena is tight; two probes prove it
+        # (it fits, 16 bytes less does not). Otherwise, bisect as usual.
+        if prober.recorded and lo < prober.recorded <= hi:
+            guess = -(-prober.recorded // ALIGN) * ALIGN
+            if not prober.fits(guess):
+                lo = guess
+            elif guess - ALIGN <= lo or not prober.fits(guess - ALIGN):
+                return guess, len(prober.probes)
+            else:
+                hi = guess - ALIGN
         lo_steps, hi_steps = lo // ALIGN, hi // ALIGN
         while hi_steps - lo_steps > 1:
             mid = (lo_steps + hi_steps) // 2
