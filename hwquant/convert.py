@@ -295,9 +295,12 @@ def _apply(t, loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any]
 # TFLiteConverter's own post-training path for int8 activations (the MLIR quantizer) is
 #   float conversion -> Calibrator.calibrate (min/max per tensor) -> mlir_quantize(io types)
 #   -> deduplicate buffers -> conversion metadata (with a hash of the final graph).
-# `_experimental_calibrate_only` stops after calibration (TensorFlow's QuantizationDebugger uses it
-# the same way); `quantize_calibrated` runs the remaining steps. For recipes of the int8 family the
-# result is byte-identical to a direct conversion (tests/test_determinism.py pins this). The int16x8
+# The load stage already made the float conversion (the verify reference), so `calibrate` starts
+# from it: it drops the float model's CONVERSION_METADATA (a direct conversion adds it only at the
+# end), runs TensorFlow's Calibrator on it, and records the metadata a direct int8 conversion
+# records (optimization mode PTQ_FULL_INTEGER). `quantize_calibrated` runs the remaining steps.
+# For recipes of the int8 family the result is byte-identical to a direct conversion
+# (tests/test_determinism.py pins this), without converting the model a second time. The int16x8
 # recipes go through the older quantizer, which calibrates again inside, so they convert directly.
 
 @dataclass
@@ -315,21 +318,37 @@ def calibrates_once(recipe: Recipe) -> bool:
 
 
 def calibrate(loaded: LoadedModel, representative: Iterable[Any]) -> Calibrated:
-    """Run the converter up to calibration (int8 settings) and keep the calibrated float model."""
-    t = tf(loaded.verbose)
+    """Calibrate the float32 conversion made at load time (int8 settings) and keep the result."""
+    from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata_fb
+    from tensorflow.lite.python.optimize import calibrator
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    tf(loaded.verbose)
     samples = list(representative)
     with captured_output(loaded.verbose) as logs:
         try:
-            c = _converter(t, loaded)
-            c.optimizations = [t.lite.Optimize.DEFAULT]
-            c.representative_dataset = lambda: iter(samples)
-            c._experimental_calibrate_only = True  # noqa: SLF001 (TensorFlow's supported seam, see above)
-            c.exclude_conversion_metadata = True  # added after quantization, as convert() does
-            model = bytes(c.convert())
-            return Calibrated(model, c._metadata)  # noqa: SLF001
+            obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(loaded.float_model))
+            meta = _pop_conversion_metadata(obj, metadata_fb)
+            meta.options.modelOptimizationModes = [metadata_fb.ModelOptimizationMode.PTQ_FULL_INTEGER]
+            plain = bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+            model = calibrator.Calibrator(plain).calibrate(lambda: iter(samples))
+            return Calibrated(bytes(model), meta)
         except Exception as exc:
             raise ToolchainError(f"calibration failed: {type(exc).__name__}: {_first_line(exc)}",
                                  hint=_convert_hint(PRESETS["int8-float-fallback"], str(exc) + logs())) from exc
+
+
+def _pop_conversion_metadata(obj, metadata_fb):
+    """Remove the CONVERSION_METADATA entry (and its buffer) from a model object; return it parsed."""
+    k = next(i for i, m in enumerate(obj.metadata or []) if m.name in (b"CONVERSION_METADATA", "CONVERSION_METADATA"))
+    entry = obj.metadata.pop(k)
+    meta = metadata_fb.ConversionMetadataT.InitFromPackedBuf(bytearray(obj.buffers[entry.buffer].data), 0)
+    if entry.buffer != len(obj.buffers) - 1 or any(m.buffer == entry.buffer for m in obj.metadata):
+        raise RuntimeError("unexpected metadata layout in the float model")
+    obj.buffers.pop()
+    if isinstance(meta.environment.tensorflowVersion, bytes):
+        meta.environment.tensorflowVersion = meta.environment.tensorflowVersion.decode()
+    return meta
 
 
 def quantize_calibrated(loaded: LoadedModel, calibrated: Calibrated, recipe: Recipe) -> bytes:

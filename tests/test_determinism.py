@@ -58,3 +58,15 @@ def test_same_inputs_give_byte_identical_artifacts(keras_model, tmp_path):
         assert results[0].timings_s["calibrate"] > 0 and "calibrate" not in results[1].timings_s
     assert digests[0] == digests[1]
     assert any(k.endswith("model.tflite") for k in digests[0])
+
+
+def test_calibrate_once_on_tf1_savedmodel(tf1_savedmodel):
+    """The TF1 converter's models calibrate from the load-time float conversion too."""
+    loaded = convert.load(tf1_savedmodel)
+    try:
+        reps = [[x[None]] for x in models.feature_samples(16)]
+        calibrated = convert.calibrate(loaded, reps)
+        for recipe in (preset("int8-float-fallback"), preset("int8-only", "int8")):
+            assert convert.quantize_calibrated(loaded, calibrated, recipe) == convert.convert(loaded, recipe, reps)
+    finally:
+        loaded.cleanup()
