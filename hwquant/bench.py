@@ -276,13 +276,13 @@ def bench_command(paths: list[str], as_json: bool = False, console: Any = None, 
     """The body of ``hwquant bench``; returns the exit code (errors print their hint)."""
     import contextlib
 
-    from rich.console import Console
+    from .console import make_console
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .bench_render import render
 
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     try:
         opts = BenchOptions(**options)
         if err.is_terminal:
@@ -300,5 +300,5 @@ def bench_command(paths: list[str], as_json: bool = False, console: Any = None, 
     if as_json:
         print(json.dumps(metrics.json_safe(report), indent=2))
     else:
-        render(report, console or Console())
+        render(report, console or make_console())
     return 0

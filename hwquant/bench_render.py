@@ -59,6 +59,16 @@ def rows(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
     return out
 
 
+def column_labels(paths: list[str]) -> list[str]:
+    """The shortest path suffixes that tell the models apart (gpu/model.tflite, cpu/model.tflite)."""
+    parts = [Path(p).parts for p in paths]
+    for n in range(1, max(len(x) for x in parts) + 1):
+        labels = ["/".join(x[-n:]) for x in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [str(p) for p in paths]
+
+
 def render(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
@@ -68,8 +78,8 @@ def render(report: dict[str, Any], console: Any) -> None:
              f"{report['runtime']['runtime']} {report['runtime']['version']}")
     table = Table(title=title, title_justify="left")
     table.add_column("")
-    for m in ms:
-        table.add_column(Path(m["model"]).name, justify="right")
+    for label in column_labels([m["model"] for m in ms]):
+        table.add_column(label, justify="right")
     for label, cells in rows(report):
         table.add_row(label, *cells)
     console.print(table)

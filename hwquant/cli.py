@@ -7,15 +7,14 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from . import __version__
+from .console import make_console
 from .errors import EXIT_INTERRUPTED, HwquantError
 from .facts import BuildOptions
 
-# Pipes and CI logs get a wide fixed width instead of rich's 80-column default.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 def _fail(exc: HwquantError) -> "None":

@@ -107,10 +107,10 @@ def _fmt_shape(dims) -> str:
 
 def render(info: dict[str, Any], console=None, max_tensors: int = 40) -> None:
     """Print ``info`` (from inspect_model) as rich tables."""
-    from rich.console import Console
+    from .console import make_console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or make_console()
     b = info["bytes"]
     share = 100.0 * b["weights"] / info["size_bytes"] if info["size_bytes"] else 0.0
     console.print(f"[bold]{info['file']}[/]  {_fmt_bytes(info['size_bytes'])}: weights {_fmt_bytes(b['weights'])} "

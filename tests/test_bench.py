@@ -190,3 +190,10 @@ def test_bench_gpu_without_adapter_exits_4(tfl):
     code, out = _run([tfl["float16"], "--accelerator", "gpu", "--num-runs", 2])
     assert code == 4, out
     assert "no GPU adapter" in out and "hint:" in out and "Vulkan" in out
+
+
+def test_side_by_side_columns_tell_same_named_models_apart():
+    from hwquant.bench_render import column_labels
+
+    assert column_labels(["b/cpu/model.tflite", "b/gpu/model.tflite"]) == ["cpu/model.tflite", "gpu/model.tflite"]
+    assert column_labels(["a.tflite", "x/b.tflite"]) == ["a.tflite", "b.tflite"]
