@@ -112,7 +112,7 @@ class McuBackend(Backend):
         bad = [f"{n}: {o['max_diff_steps']:g} steps (tolerance {o['tolerance_steps']:g})"
                for n, o in result["outputs"].items() if not o["agree"]]
         if bad:
-            raise ToolchainError("TFLM and LiteRT (builtin kernels) disagree by more than one quantization step: "
+            raise ToolchainError("TFLM and LiteRT (reference kernels) disagree by more than one quantization step: "
                                  + "; ".join(bad),
                                  hint="a TFLM kernel computes this model differently; report the model, or try "
                                       "another recipe")
