@@ -64,6 +64,7 @@ class Prepared:
     calibrated: Any = None  # hwquant.convert.Calibrated: one calibration for every int8-family recipe
     cache_keys: dict[str, str] = field(default_factory=dict)  # target -> cache key (recorded in the report)
     measure_latency: bool = False  # host latency in the report (for --max-latency-ms)
+    reference_outputs: Any = None  # the float model's outputs on the evaluation set, computed once
 
 
 def facts_from(float_model: bytes, loaded) -> ModelFacts:
@@ -196,8 +197,8 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
     if options.preflight_only:  # report.json holds the predicted mapping; no artifact
         report["timings_s"] = {**prep.timings, **timer.timings}
         report["artifacts"] = ["report.json"]
-        with staging(Path(options.out), backend.name) as tmp:
-            result = BuildResult(report, Path(options.out) / backend.name)
+        with staging(Path(options.out), folder) as tmp:
+            result = BuildResult(report, Path(options.out) / folder)
             result.write(tmp / "report.json")
         if op_report.counts().get("target", 0) == 0:
             raise IncompatibleError(f"nothing in the model maps to target {backend.name!r}", hint=_unsupported_hint(
@@ -213,7 +214,11 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
         ctx = BuildContext(options, facts, recipe, artifact, prep.float_model, model, prep.calibration,
                            prep.evaluation, tmp, op_report, log=log)
         with timer.stage("verify"):
-            fidelity = verify.compare(prep.float_model, artifact, prep.evaluation, facts, options.verbose)
+            if prep.reference_outputs is None:
+                prep.reference_outputs = verify.outputs(prep.float_model, prep.evaluation, facts,
+                                                        "float32 reference", options.verbose)
+            fidelity = verify.compare(prep.float_model, artifact, prep.evaluation, facts, options.verbose,
+                                      reference=prep.reference_outputs)
             backend_verify = backend.verify(ctx)
             if prep.measure_latency:
                 report["latency_ms"] = host_latency_ms(artifact)

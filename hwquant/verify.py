@@ -37,34 +37,40 @@ def run_model(interp, key: str, inputs: dict[str, np.ndarray], what: str) -> dic
     return {n: dequantize(v, sig.outputs[n]) for n, v in raw.items()}
 
 
-def compare(float_model: bytes, artifact: bytes, evaluation, facts: ModelFacts, verbose: bool = False
-            ) -> dict[str, Any]:
-    """Per output: max/mean abs error, SNR dB, cosine, top-1 agreement (and accuracy with labels)."""
+def outputs(model: bytes, evaluation, facts: ModelFacts, what: str, verbose: bool = False
+            ) -> dict[str, np.ndarray]:
+    """Real-valued outputs of ``model`` on every evaluation sample, stacked per output name."""
     with captured_output(verbose):  # LiteRT prints "Created TensorFlow Lite XNNPACK delegate"
-        ref_i = make_interpreter(float_model, source="float32 reference")
-        art_i = make_interpreter(artifact, source="artifact")
-    refs: dict[str, list[np.ndarray]] = {}
-    gots: dict[str, list[np.ndarray]] = {}
-    multi = facts.multi_signature
+        interp = make_interpreter(model, source=what)
+    stacked: dict[str, list[np.ndarray]] = {}
     for key, inputs in evaluation.samples:
-        ref = run_model(ref_i, key, inputs, "float32 reference")
-        got = run_model(art_i, key, inputs, "artifact")
-        for name in ref:
-            out = f"{key}/{name}" if multi else name
-            refs.setdefault(out, []).append(ref[name])
-            gots.setdefault(out, []).append(got[name])
+        for name, value in run_model(interp, key, inputs, what).items():
+            stacked.setdefault(f"{key}/{name}" if facts.multi_signature else name, []).append(value)
+    return {name: np.concatenate(values) for name, values in stacked.items()}
+
+
+def compare(float_model: bytes, artifact: bytes, evaluation, facts: ModelFacts, verbose: bool = False,
+            reference: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Per output: max/mean abs error, SNR dB, cosine, top-1 agreement (and accuracy with labels).
+
+    ``reference`` holds the float model's outputs when they were already computed (several
+    targets of one build share them); otherwise the float model is run here.
+    """
+    if reference is None:
+        reference = outputs(float_model, evaluation, facts, "float32 reference", verbose)
+    got = outputs(artifact, evaluation, facts, "artifact", verbose)
     labels = evaluation.labels
-    outputs = {}
-    for name in refs:
-        r, g = np.concatenate(refs[name]), np.concatenate(gots[name])
+    result = {}
+    for name, r in reference.items():
+        g = got[name]
         m = metrics.compare_output(r, g)
-        if labels is not None and not multi and "top1_agreement" in m:
+        if labels is not None and not facts.multi_signature and "top1_agreement" in m:
             n = r.shape[0]
             m["accuracy"] = {"float": _accuracy(r.reshape(n, -1), labels),
                              "quantized": _accuracy(g.reshape(n, -1), labels)}
             m["accuracy"]["delta_points"] = round(100 * (m["accuracy"]["quantized"] - m["accuracy"]["float"]), 2)
-        outputs[name] = m
-    return metrics.json_safe({"outputs": outputs, "samples": len(evaluation)})
+        result[name] = m
+    return metrics.json_safe({"outputs": result, "samples": len(evaluation)})
 
 
 def _accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
