@@ -190,8 +190,7 @@ class Backend:
             name, reasons = options.recipe, [f"recipe {options.recipe!r} requested with --recipe"]
             recipe = preset(name)  # raises on an unknown name
             if name not in self.allowed_recipes:
-                raise UsageError(f"target {self.name!r} does not allow recipe {name!r}",
-                                 hint=f"{self.name} allows: {', '.join(self.allowed_recipes)}")
+                raise self.refused(name)
         else:
             name, reasons = self.default_recipe(facts, options)
             recipe = preset(name)
@@ -205,6 +204,15 @@ class Backend:
         if recipe.needs_data and not options.has_data:
             raise self.missing_data_error(recipe)
         return recipe, reasons
+
+    def refused(self, name: str) -> UsageError:
+        why = self.recipe_refusal(name)
+        return UsageError(f"target {self.name!r} does not allow recipe {name!r}" + (f": {why}" if why else ""),
+                          hint=f"{self.name} allows: {', '.join(self.allowed_recipes)}")
+
+    def recipe_refusal(self, name: str) -> str:
+        """Why this target refuses recipe ``name`` (shown with the error); empty when there is no reason to add."""
+        return ""
 
     def missing_data_error(self, recipe: Recipe):
         from .errors import InputError

@@ -93,8 +93,7 @@ def resolve_backends(options: BuildOptions) -> list[Backend]:
         preset(options.recipe)  # unknown names fail before any loading
         for b in backends:
             if options.recipe not in b.allowed_recipes:
-                raise UsageError(f"target {b.name!r} does not allow recipe {options.recipe!r}",
-                                 hint=f"{b.name} allows: {', '.join(b.allowed_recipes)}")
+                raise b.refused(options.recipe)
     return backends
 
 

@@ -69,7 +69,7 @@ class PluginManager:
         self.pm.check_pending()
         registry = BackendRegistry()
         for impl in self.pm.hook.hwquant_register_backends.get_hookimpls():
-            registry._current_source = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            registry._current_source = getattr(impl.plugin, "__name__", None) or self.pm.get_name(impl.plugin)
             impl.function(registry=registry)
         return registry
 

@@ -5,16 +5,19 @@ from rich.table import Table
 
 
 def render_targets(backends, sources, console) -> None:
+    """A compact table, then one paragraph per target with its description and toolchain detail."""
     t = Table(show_edge=False)
-    for col in ("target", "description", "weights", "activations", "IO", "recipe rule", "toolchain", "from"):
+    for col in ("target", "weights", "activations", "IO", "recipe rule", "toolchain"):
         t.add_column(col)
-    for b in backends:
-        d = b.describe()
+    described = [b.describe() for b in backends]
+    for d in described:
         tc = d["toolchain"]
-        t.add_row(d["name"], d["description"], ",".join(d["weights"]), ",".join(d["activations"]), ",".join(d["io"]),
-                  d["recipe_rule"], ("[green]available[/green] " if tc["available"] else "[red]missing[/red] ")
-                  + tc["detail"], sources.get(d["name"], "?"))
+        t.add_row(d["name"], ",".join(d["weights"]), ",".join(d["activations"]), ",".join(d["io"]),
+                  d["recipe_rule"], "[green]available[/green]" if tc["available"] else "[red]missing[/red]")
     console.print(t)
+    for d in described:
+        console.print(f"[bold]{d['name']}[/bold]: {d['description']} [dim](plugin {sources.get(d['name'], '?')})[/dim]")
+        console.print(f"  toolchain: {d['toolchain']['detail']}", markup=False)
 
 
 def render_ops(backend, console) -> None:

@@ -103,8 +103,18 @@ def test_integer_recipes_refused_with_reason(name):
     with pytest.raises(UsageError) as exc:
         GpuBackend().choose_recipe(_facts(), opts)
     assert exc.value.exit_code == 2
-    assert f"refuses recipe {name!r}: " in exc.value.message and "GPU delegate" in exc.value.message
-    assert "--recipe float16" in exc.value.hint
+    assert f"does not allow recipe {name!r}: " in exc.value.message and "GPU delegate" in exc.value.message
+    assert "float16" in exc.value.hint
+
+
+def test_refusal_reason_reaches_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from hwquant.cli import main
+
+    r = CliRunner().invoke(main, ["build", str(tmp_path / "m.keras"), "--target", "gpu", "--recipe", "int8-only"])
+    assert r.exit_code == 2
+    assert "does not allow recipe 'int8-only': the GPU delegate has no integer kernels" in r.output
 
 
 def test_unknown_recipe_is_reported_as_unknown():

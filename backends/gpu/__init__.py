@@ -11,10 +11,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from hwquant.backend import Backend, BuildContext, OpReport, OpVerdict, PackageResult, ToolchainStatus
-from hwquant.errors import UsageError
 from hwquant.facts import BuildOptions, ModelFacts
 from hwquant.hookspecs import hookimpl
-from hwquant.recipe import Recipe, preset
+from hwquant.recipe import Recipe
 from hwquant.tflite_model import TfliteModel
 from hwquant_backends.cpu.ops import SUPPORT as CPU_SUPPORT
 
@@ -51,12 +50,10 @@ class GpuBackend(Backend):
     support = SUPPORT
 
     # -- recipe ------------------------------------------------------------------------------
+    def recipe_refusal(self, name: str) -> str:
+        return _REFUSED.get(name, "")
+
     def choose_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[Recipe, list[str]]:
-        if options.recipe in _REFUSED:
-            preset(options.recipe)  # an unknown name is reported as such first
-            raise UsageError(f"target 'gpu' refuses recipe {options.recipe!r}: {_REFUSED[options.recipe]}",
-                             hint="use --recipe float16 (default) or float32; for integer hardware choose "
-                                  "--target cpu, edgetpu or mcu")
         recipe, reasons = super().choose_recipe(facts, options)
         reasons.append(PRECISION_NOTE)
         return recipe, reasons
