@@ -69,3 +69,20 @@ def test_quiet_by_default_verbose_shows_tensorflow(keras_model, tmp_path):
     noise = ("fully_quantize", "oneDNN", "XNNPACK")
     assert not any(n in quiet.stdout + quiet.stderr for n in noise)
     assert any(n in loud.stdout + loud.stderr for n in noise)
+
+
+def test_preflight_exits_3_when_nothing_maps(tmp_path):
+    """int8 IO and LEAKY_RELU first: the Edge TPU segment ends before it starts; the table is shown and stored."""
+    import tensorflow as tf
+
+    inp = tf.keras.Input((8, 8, 1), batch_size=1, name="image")
+    x = tf.keras.layers.LeakyReLU()(inp)
+    x = tf.keras.layers.Conv2D(4, 3)(x)
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(3)(tf.keras.layers.Flatten()(x)))
+    model.save(tmp_path / "m.keras")
+    r = CliRunner().invoke(main, ["build", str(tmp_path / "m.keras"), "--target", "edgetpu", "--io-dtype", "int8",
+                                  "--data", "random:20", "--preflight-only", "--no-cache", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 3, r.output
+    assert "nothing in the model maps to target 'edgetpu'" in r.output and "LEAKY_RELU" in r.output
+    report = json.loads((tmp_path / "o" / "edgetpu" / "report.json").read_text())
+    assert report["preflight_only"] and "target" not in report["ops"]["counts"]
