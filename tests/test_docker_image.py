@@ -61,7 +61,8 @@ def image(base_image, repo_root, tmp_path_factory):
         shutil.copy(repo_root / name, ctx / name)
     for name in ("hwquant", "backends", "toolchains"):
         shutil.copytree(repo_root / name, ctx / name, ignore=shutil.ignore_patterns("__pycache__"))
-    cert = os.environ.get("PIP_CERT")
+    # the host's CA bundle lets pip inside the build reach PyPI through this network's proxy
+    cert = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
     if cert and Path(cert).is_file():
         (ctx / "docker-extra").mkdir()
         shutil.copy(cert, ctx / "docker-extra" / "ca.crt")
