@@ -196,7 +196,7 @@ def _load_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedMode
 
 def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel:
     obj = t.saved_model.load(str(path))
-    sigs = dict(obj.signatures)
+    sigs, notes = _distinct_signatures(dict(obj.signatures))
     if not sigs:
         raise InputError(f"{path} has no signatures to convert",
                          hint="save the model with signatures=... (tf.saved_model.save) or model.export()")
@@ -205,7 +205,7 @@ def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel
         for fn in sigs.values() for spec in fn.structured_input_signature[1].values()
     )
     if not dynamic:
-        return LoadedModel(path, "savedmodel", "tf2-saved-model", path, list(sigs), workdir, verbose=verbose)
+        return LoadedModel(path, "savedmodel", "tf2-saved-model", path, list(sigs), workdir, notes, verbose=verbose)
     module = t.Module()
     module.original = obj
     fixed = {}
@@ -215,9 +215,27 @@ def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel
         fixed[key] = t.function(lambda _fn=fn, **kw: _fn(**kw)).get_concrete_function(**specs)
     out = workdir / "saved_model"
     t.saved_model.save(module, str(out), signatures=fixed)
-    return LoadedModel(path, "savedmodel", "tf2-saved-model", out, list(sigs), workdir,
-                       ["batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)"],
-                       verbose=verbose)
+    notes.append("batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)")
+    return LoadedModel(path, "savedmodel", "tf2-saved-model", out, list(sigs), workdir, notes, verbose=verbose)
+
+
+def _distinct_signatures(sigs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Drop signatures that are aliases of another one (Keras `model.export()` writes the same
+    endpoint as both 'serve' and 'serving_default'): same inputs, calling the same functions."""
+    kept: dict[str, Any] = {}
+    seen: dict[tuple, str] = {}
+    notes = []
+    for key in sorted(sigs, key=lambda k: k != "serving_default"):
+        fn = sigs[key]
+        callees = tuple(sorted(n.attr["f"].func.name for n in fn.function_def.node_def
+                               if n.op.endswith("PartitionedCall")))
+        ident = (callees, repr(fn.structured_input_signature), repr(fn.structured_outputs))
+        if callees and ident in seen:
+            notes.append(f"signature {key!r} is an alias of {seen[ident]!r}; converted once")
+            continue
+        seen[ident] = key
+        kept[key] = fn
+    return {k: kept[k] for k in sigs if k in kept}, notes
 
 
 def _tf1_signature_keys(t, path: Path) -> list[str]:

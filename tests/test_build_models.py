@@ -149,3 +149,10 @@ def test_verify_fails_build_when_artifact_cannot_invoke(tmp_path):
 
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("linux only")
+
+
+def test_keras_export_aliases_convert_as_one_signature(keras_export_savedmodel, tmp_path):
+    """model.export() writes 'serve' and 'serving_default' for one endpoint: one signature, MCU-ready."""
+    r = hwquant.build(keras_export_savedmodel, target="mcu", data="random:20", out=tmp_path)
+    assert [s["key"] for s in r.model["signatures"]] == ["serving_default"]
+    assert "signature 'serve' is an alias of 'serving_default'; converted once" in r.model["notes"]
