@@ -32,6 +32,8 @@ def run_guarded(fn, *args, **kwargs):
     except HwquantError as exc:
         if exc.result is not None:
             _show(exc.result)
+        for result in getattr(exc, "results", []):  # targets that built before or after a failed one
+            _show(result)
         _fail(exc)
     except KeyboardInterrupt:
         err_console.print("interrupted: no artifact was written")

@@ -61,5 +61,18 @@ class GateError(HwquantError):
     exit_code = 5
 
 
+class TargetsFailed(HwquantError):
+    """Some targets of a multi-target build failed; the others were built and are in ``results``."""
+
+    def __init__(self, failures: dict, results: list):
+        first = next(iter(failures.values()))
+        lines = [f"{name} (exit {exc.exit_code}): {exc.message}" for name, exc in failures.items()]
+        super().__init__(f"{len(failures)} of {len(failures) + len(results)} targets failed:\n  " + "\n  ".join(lines),
+                         hint=first.hint)
+        self.exit_code = first.exit_code  # the first failing target's code
+        self.failures = failures
+        self.results = results
+
+
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from . import __version__
 from . import data as data_mod
 from .backend import Backend, BuildContext
-from .errors import IncompatibleError, UsageError
+from .errors import HwquantError, IncompatibleError, TargetsFailed, UsageError
 from .facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
 from .plugins import registry
 from .recipe import preset
@@ -343,13 +343,23 @@ def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_
             prep = prepare(options, log)
             prep.cache_keys = {n: k for n, (k, _) in keys.items()}
             prep.measure_latency = measure_latency
+            failures: dict[str, HwquantError] = {}
             try:
                 for folder, b, opts in todo:
-                    results[folder] = r = build_target(prep, b, log, opts, folder)
+                    try:
+                        results[folder] = r = build_target(prep, b, log, opts, folder)
+                    except HwquantError as exc:  # the other targets still build; all failures are reported
+                        if len(plan) == 1:
+                            raise
+                        failures[folder] = exc
+                        log(f"{folder}: failed (exit {exc.exit_code}), building the other targets")
+                        continue
                     if store is not None and folder in keys and r.target_dir is not None:
                         store.store(keys[folder][0], r.target_dir, keys[folder][1])
             finally:
                 prep.loaded.cleanup()
+            if failures:
+                raise TargetsFailed(failures, [results[f] for f, _, _ in plan if f in results])
     return [results[f] for f, _, _ in plan]
 
 

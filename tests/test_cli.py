@@ -86,3 +86,14 @@ def test_preflight_exits_3_when_nothing_maps(tmp_path):
     assert "nothing in the model maps to target 'edgetpu'" in r.output and "LEAKY_RELU" in r.output
     report = json.loads((tmp_path / "o" / "edgetpu" / "report.json").read_text())
     assert report["preflight_only"] and "target" not in report["ops"]["counts"]
+
+
+def test_one_failing_target_does_not_stop_the_others(keras_model, tmp_path):
+    """cpu builds, edgetpu has no compiler (no engine or no image): both are reported, exit 4."""
+    r = CliRunner().invoke(main, ["build", str(keras_model), "--target", "edgetpu,cpu", "--data", "random:12",
+                                  "--edgetpu-image", "hwquant-test/absent:0", "--toolchain", "docker", "--no-cache",
+                                  "-o", str(tmp_path)])
+    assert r.exit_code == 4, r.output
+    assert "1 of 2 targets failed" in r.output and "edgetpu (exit 4)" in r.output
+    assert "wrote " in r.output and (tmp_path / "cpu" / "model.tflite").is_file()
+    assert not (tmp_path / "edgetpu").exists()
