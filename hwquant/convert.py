@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import InputError, ToolchainError
+from .errors import InputError, ToolchainError, first_line
 from .quiet import captured_output, quiet_env
 from .recipe import PRESETS, Recipe
 
@@ -122,18 +122,13 @@ def load(path: str | Path, verbose: bool = False) -> LoadedModel:
             except InputError:
                 raise
             except Exception as exc:  # corrupt files and loader failures
-                detail = f"{type(exc).__name__}: {_first_line(exc)}"
+                detail = f"{type(exc).__name__}: {first_line(exc, 300)}"
                 raise InputError(f"cannot load {path} as a {fmt} model ({detail})",
                                  hint="check that the file is complete and was saved by TensorFlow/Keras"
                                  + ("" if verbose else "; rerun with -v for TensorFlow's log")) from exc
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def _static(shape, batch: int = 1) -> list:
@@ -179,7 +174,7 @@ def _load_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedMode
     except InputError:
         raise
     except Exception as exc:
-        attempts.append(f"TF2 SavedModel converter: {type(exc).__name__}: {_first_line(exc)}")
+        attempts.append(f"TF2 SavedModel converter: {type(exc).__name__}: {first_line(exc, 300)}")
     # TF1 fallback: old SavedModels (e.g. with optimizer slot variables) still convert.
     try:
         keys = _tf1_signature_keys(t, path)
@@ -189,7 +184,7 @@ def _load_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedMode
         loaded.float_model = _apply(t, loaded, FLOAT32)
         return loaded
     except Exception as exc:
-        attempts.append(f"TF1 SavedModel converter: {type(exc).__name__}: {_first_line(exc)}")
+        attempts.append(f"TF1 SavedModel converter: {type(exc).__name__}: {first_line(exc, 300)}")
         raise InputError(f"cannot convert SavedModel {path}; tried: " + "; ".join(attempts),
                          hint="re-export the model with TF2 (tf.saved_model.save / model.export)") from exc
 
@@ -284,7 +279,7 @@ def convert(loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any] |
         except Exception as exc:
             log = logs()
             raise ToolchainError(
-                f"the TFLite converter failed for recipe {recipe.name!r}: {type(exc).__name__}: {_first_line(exc)}",
+                f"the TFLite converter failed for recipe {recipe.name!r}: {type(exc).__name__}: {first_line(exc, 300)}",
                 hint=_convert_hint(recipe, str(exc) + log)) from exc
 
 
@@ -352,7 +347,7 @@ def calibrate(loaded: LoadedModel, representative: Iterable[Any]) -> Calibrated:
             model = calibrator.Calibrator(plain).calibrate(lambda: iter(samples))
             return Calibrated(bytes(model), meta)
         except Exception as exc:
-            raise ToolchainError(f"calibration failed: {type(exc).__name__}: {_first_line(exc)}",
+            raise ToolchainError(f"calibration failed: {type(exc).__name__}: {first_line(exc, 300)}",
                                  hint=_convert_hint(PRESETS["int8-float-fallback"], str(exc) + logs())) from exc
 
 
@@ -394,7 +389,7 @@ def quantize_calibrated(loaded: LoadedModel, calibrated: Calibrated, recipe: Rec
         except Exception as exc:
             raise ToolchainError(
                 f"quantizing the calibrated model for recipe {recipe.name!r} failed: "
-                f"{type(exc).__name__}: {_first_line(exc)}", hint=_convert_hint(recipe, str(exc) + logs())) from exc
+                f"{type(exc).__name__}: {first_line(exc, 300)}", hint=_convert_hint(recipe, str(exc) + logs())) from exc
 
 
 def _convert_hint(recipe: Recipe, text: str) -> str:

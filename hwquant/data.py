@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .facts import BuildOptions, ModelFacts, SignatureSpec
+from .report import file_sha256
 
 MIN_RECOMMENDED = 100  # the TFLite guide recommends 100-500 representative samples
 LABEL_KEYS = ("labels", "label", "y")
@@ -90,10 +91,6 @@ def _digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _file_digest(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
 def _split_batch(name: str, arr: np.ndarray, spec_shape: tuple[int, ...], source: str) -> list[np.ndarray]:
     """(N, *shape[1:]) -> N arrays of shape (1, *shape[1:])."""
     arr = np.asarray(arr)
@@ -158,7 +155,7 @@ def _npz(p: Path, facts: ModelFacts) -> DataSet:
         if key[1] != single.inputs[0].name:  # one array for one input: take it, say so
             notes.append(f"array {key[1]!r} used for the model's only input {single.inputs[0].name!r}")
             columns = {(single.key, single.inputs[0].name): arr}
-    ds = DataSet(_columns_to_samples(columns, facts, str(p)), str(p), "npz", _file_digest(p), labels, notes)
+    ds = DataSet(_columns_to_samples(columns, facts, str(p)), str(p), "npz", file_sha256(p), labels, notes)
     _check_labels(ds)
     return ds
 
@@ -173,7 +170,7 @@ def _npy(p: Path, facts: ModelFacts) -> DataSet:
     except Exception as exc:
         raise InputError(f"{p}: cannot read as .npy ({exc})") from exc
     samples = _columns_to_samples({(sig.key, sig.inputs[0].name): arr}, facts, str(p))
-    return DataSet(samples, str(p), "npy", _file_digest(p))
+    return DataSet(samples, str(p), "npy", file_sha256(p))
 
 
 def _check_labels(ds: DataSet) -> None:

@@ -74,5 +74,11 @@ class TargetsFailed(HwquantError):
         self.results = results
 
 
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (tool errors are often pages long)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130

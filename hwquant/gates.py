@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,17 +117,14 @@ def host_latency_ms(artifact: bytes, runs: int = 20) -> dict[str, Any]:
     """Mean/median latency of the artifact in the LiteRT CPU interpreter on this host (zeros in)."""
     import numpy as np
 
+    from .bench import timed_runs
     from .runtime import make_interpreter
 
     interp = make_interpreter(artifact, num_threads=1, source="artifact")
     for d in interp.get_input_details():
         interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
     interp.invoke()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter_ns()
-        interp.invoke()
-        times.append((time.perf_counter_ns() - t0) / 1e6)
+    times = np.asarray(timed_runs(interp.invoke, runs, max_secs=3600.0, chunk=runs)) / 1e6
     return {"mean": float(np.mean(times)), "median": float(np.median(times)), "runs": runs,
             "runtime": "LiteRT CPU interpreter on the build host, 1 thread"}
 

@@ -215,8 +215,8 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
         with timer.stage("verify"):
             if prep.reference_outputs is None:
                 prep.reference_outputs = verify.outputs(prep.float_model, prep.evaluation, facts,
-                                                        "float32 reference", options.verbose)
-            fidelity = verify.compare(prep.float_model, artifact, prep.evaluation, facts, options.verbose,
+                                                        "float32 reference")
+            fidelity = verify.compare(prep.float_model, artifact, prep.evaluation, facts,
                                       reference=prep.reference_outputs)
             backend_verify = backend.verify(ctx)
             if prep.measure_latency:

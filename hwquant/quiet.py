@@ -16,23 +16,24 @@ def quiet_env(verbose: bool) -> None:
 
 
 @contextlib.contextmanager
-def captured_output(verbose: bool):
-    """Redirect fd 1 and 2 to a temp file unless verbose; yields a callable returning the text.
+def captured_fds(fds: tuple[int, ...] = (1, 2)):
+    """Redirect file descriptors ``fds`` to a temp file; yields a callable returning the text.
 
-    TensorFlow's converter prints from C++ (e.g. "fully_quantize: 0, ..."); Python-level
-    redirection cannot catch that, so the file descriptors themselves are swapped.
+    Native code (TensorFlow's converter, LiteRT, TFLM) writes straight to fd 1/2, which
+    Python-level redirection cannot catch, so the descriptors themselves are swapped. The
+    callable keeps working after the block ends.
     """
-    if verbose:
-        yield lambda: ""
-        return
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
+    saved = [os.dup(fd) for fd in fds]
+    kept: list[str] = []
     with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
+        for fd in fds:
+            os.dup2(sink.fileno(), fd)
 
         def text() -> str:
+            if kept:
+                return kept[0]
             sink.seek(0)
             return sink.read().decode("utf-8", "replace")
 
@@ -41,7 +42,17 @@ def captured_output(verbose: bool):
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+            for fd, copy in zip(fds, saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+            kept.append(text())
+
+
+@contextlib.contextmanager
+def captured_output(verbose: bool):
+    """fd 1 and 2 captured unless verbose (TensorFlow's C++ logging, e.g. "fully_quantize: 0, ...")."""
+    if verbose:
+        yield lambda: ""
+        return
+    with captured_fds((1, 2)) as text:
+        yield text

@@ -5,16 +5,14 @@ Everything here needs only numpy and ``ai_edge_litert`` (or the older ``tflite_r
 """
 from __future__ import annotations
 
-import contextlib
 import gc
-import os
-import tempfile
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from .errors import InputError, ToolchainError
+from .errors import InputError, ToolchainError, first_line
+from .quiet import captured_fds
 
 try:
     from ai_edge_litert.interpreter import Interpreter
@@ -61,7 +59,7 @@ def make_interpreter(content: bytes, num_threads: int | None = None, *, source: 
         with captured_native_stderr():
             interp = Interpreter(model_content=bytes(content), num_threads=num_threads)
     except ValueError as exc:
-        raise InputError(f"{source}: the LiteRT interpreter cannot load it ({_first_line(exc)})",
+        raise InputError(f"{source}: the LiteRT interpreter cannot load it ({first_line(exc)})",
                          hint="pass a valid .tflite flatbuffer") from exc
     if allocate:
         allocate_tensors(interp, source)
@@ -74,14 +72,9 @@ def allocate_tensors(interp: Any, source: str = "model") -> None:
         with captured_native_stderr():  # the XNNPACK delegate announces itself here
             interp.allocate_tensors()
     except RuntimeError as exc:
-        raise ToolchainError(f"{source}: the LiteRT interpreter failed to allocate tensors: {_first_line(exc)}",
+        raise ToolchainError(f"{source}: the LiteRT interpreter failed to allocate tensors: {first_line(exc)}",
                              hint="the converter emitted a graph LiteRT cannot prepare; try another recipe "
                                   "(e.g. a float-fallback one) or report the model") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- input / output scaling -------------------------------------------------------------------
@@ -161,20 +154,9 @@ def signature(interp: Any, key: str | None = None) -> Signature:
 
 
 # -- native logs and the compiled-model (accelerator) API ---------------------------------------
-@contextlib.contextmanager
-def captured_native_stderr() -> Iterator[list[str]]:
-    """Capture what native code writes to file descriptor 2; the text lands in the yielded list."""
-    out: list[str] = []
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield out
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            out.append(tmp.read().decode(errors="replace"))
+def captured_native_stderr():
+    """What native code writes to file descriptor 2 while the block runs (callable, text)."""
+    return captured_fds((2,))
 
 
 class NoGpuAdapter(ToolchainError):
@@ -205,12 +187,12 @@ def open_compiled_model(content: bytes, accelerator: str = "gpu", num_threads: i
         try:
             model, err = CompiledModel.from_buffer(bytes(content), options=opts), None
         except RuntimeError as exc:
-            model, err = None, _first_line(exc)
+            model, err = None, exc
             gc.collect()  # let the failed environment go now, its teardown log captured too
     if err is None:
         return model
-    native = log[0] if log else ""
-    reason = _error_line(native) or err
+    native = log()
+    reason = _error_line(native) or first_line(err)
     if accelerator == "gpu" and any(m in native for m in NO_ADAPTER_MARKERS):
         raise NoGpuAdapter(f"no GPU adapter: LiteRT's GPU accelerator found no usable GPU ({reason})",
                            hint=NO_ADAPTER_HINT)

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .errors import ToolchainError
+from .errors import ToolchainError, first_line
 from .facts import ModelFacts
-from .quiet import captured_output
 from .runtime import dequantize, make_interpreter, quantize, signature
 
 
@@ -30,18 +29,15 @@ def run_model(interp, key: str, inputs: dict[str, np.ndarray], what: str) -> dic
             interp.invoke()
             raw = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
     except (RuntimeError, ValueError) as exc:
-        text = str(exc).strip().splitlines()
-        raise ToolchainError(f"{what}: the LiteRT interpreter failed to invoke: {text[0] if text else exc}",
+        raise ToolchainError(f"{what}: the LiteRT interpreter failed to invoke: {first_line(exc)}",
                              hint="the converter emitted a model the runtime cannot run; try a float-fallback "
                                   "recipe, or rerun with -v") from exc
     return {n: dequantize(v, sig.outputs[n]) for n, v in raw.items()}
 
 
-def outputs(model: bytes, evaluation, facts: ModelFacts, what: str, verbose: bool = False
-            ) -> dict[str, np.ndarray]:
+def outputs(model: bytes, evaluation, facts: ModelFacts, what: str) -> dict[str, np.ndarray]:
     """Real-valued outputs of ``model`` on every evaluation sample, stacked per output name."""
-    with captured_output(verbose):  # LiteRT prints "Created TensorFlow Lite XNNPACK delegate"
-        interp = make_interpreter(model, source=what)
+    interp = make_interpreter(model, source=what)  # quiet: it captures LiteRT's delegate notice
     stacked: dict[str, list[np.ndarray]] = {}
     for key, inputs in evaluation.samples:
         for name, value in run_model(interp, key, inputs, what).items():
@@ -49,7 +45,7 @@ def outputs(model: bytes, evaluation, facts: ModelFacts, what: str, verbose: boo
     return {name: np.concatenate(values) for name, values in stacked.items()}
 
 
-def compare(float_model: bytes, artifact: bytes, evaluation, facts: ModelFacts, verbose: bool = False,
+def compare(float_model: bytes, artifact: bytes, evaluation, facts: ModelFacts,
             reference: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Per output: max/mean abs error, SNR dB, cosine, top-1 agreement (and accuracy with labels).
 
@@ -57,8 +53,8 @@ def compare(float_model: bytes, artifact: bytes, evaluation, facts: ModelFacts, 
     targets of one build share them); otherwise the float model is run here.
     """
     if reference is None:
-        reference = outputs(float_model, evaluation, facts, "float32 reference", verbose)
-    got = outputs(artifact, evaluation, facts, "artifact", verbose)
+        reference = outputs(float_model, evaluation, facts, "float32 reference")
+    got = outputs(artifact, evaluation, facts, "artifact")
     labels = evaluation.labels
     result = {}
     for name, r in reference.items():

@@ -42,3 +42,19 @@ def test_check_command_on_report_dir(tmp_path):
     bad = runner.invoke(main, ["check", str(tmp_path / "mcu" / "report.json"), "--max-arena", "1KiB"])
     assert bad.exit_code == 5
     assert "mcu: max-arena: tensor arena is 3104 bytes, limit 1024" in bad.output
+
+
+def test_latency_gate_measures_the_artifact_on_this_host(keras_model, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from hwquant.cli import main
+
+    args = ["build", str(keras_model), "--no-cache", "-o", str(tmp_path), "--max-latency-ms"]
+    ok = CliRunner().invoke(main, [*args, "10000"])
+    assert ok.exit_code == 0, ok.output
+    lat = json.loads((tmp_path / "cpu" / "report.json").read_text())["latency_ms"]
+    assert lat["runs"] == 20 and 0 < lat["median"] <= lat["mean"] * 10
+    slow = CliRunner().invoke(main, [*args, "0.000001"])
+    assert slow.exit_code == 5 and "max-latency-ms" in slow.output
