@@ -6,6 +6,7 @@ Everything here needs only numpy and ``ai_edge_litert`` (or the older ``tflite_r
 from __future__ import annotations
 
 import gc
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,17 +48,23 @@ def runtime_version() -> dict[str, str]:
 
 
 def make_interpreter(content: bytes, num_threads: int | None = None, *, source: str = "model",
-                     allocate: bool = True) -> Any:
+                     allocate: bool = True, reference_kernels: bool = False) -> Any:
     """A LiteRT interpreter for ``content``, with tensors allocated unless ``allocate=False``.
 
+    ``reference_kernels`` selects LiteRT's reference kernels (OpResolverType.BUILTIN_REF: no
+    optimized kernels, no XNNPACK), the integer arithmetic TFLM implements too.
     A model that fails to allocate (for example an int8 graph failing at prepare) raises
     ToolchainError carrying the interpreter's own message.
     """
     if Interpreter is None:
         raise ToolchainError("the LiteRT runtime is not installed", hint=_INSTALL_HINT)
+    kwargs: dict[str, Any] = {}
+    if reference_kernels:
+        kinds = sys.modules[Interpreter.__module__].OpResolverType
+        kwargs["experimental_op_resolver_type"] = kinds.BUILTIN_REF
     try:
         with captured_native_stderr():
-            interp = Interpreter(model_content=bytes(content), num_threads=num_threads)
+            interp = Interpreter(model_content=bytes(content), num_threads=num_threads, **kwargs)
     except ValueError as exc:
         raise InputError(f"{source}: the LiteRT interpreter cannot load it ({first_line(exc)})",
                          hint="pass a valid .tflite flatbuffer") from exc

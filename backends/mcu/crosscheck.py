@@ -16,7 +16,6 @@ through a following softmax to a few int16 steps, which is far below what int8 c
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
@@ -103,15 +102,7 @@ class LiteRtRunner:
     """
 
     def __init__(self, model: bytes, reference: bool):
-        if not reference:
-            self.it = litert.make_interpreter(model, source="mcu artifact")
-        else:
-            if litert.Interpreter is None:
-                raise ToolchainError("the LiteRT runtime is not installed", hint="pip install ai-edge-litert")
-            kinds = importlib.import_module(litert.Interpreter.__module__).OpResolverType
-            self.it = litert.Interpreter(model_content=bytes(model),
-                                         experimental_op_resolver_type=kinds.BUILTIN_REF)
-            litert.allocate_tensors(self.it, "mcu artifact")
+        self.it = litert.make_interpreter(model, source="mcu artifact", reference_kernels=reference)
         self.ins = self.it.get_input_details()
         self.outs = self.it.get_output_details()
 
