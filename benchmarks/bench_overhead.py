@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from hwquant import runtime  # noqa: E402
-from hwquant.bench import BenchOptions, bench_model, timed_runs  # noqa: E402
+from hwquant.device import runtime
+from hwquant.device.bench import BenchOptions, bench_model, timed_runs  # noqa: E402
 
 
 def build_models(out: Path) -> dict[str, Path]:

@@ -63,7 +63,7 @@ def machine() -> dict[str, Any]:
 def _build_kwargs(case: Case, out: Path, **extra) -> dict[str, Any]:
     """Options of every timed build; a build cache, where hwquant has one that is on by default, is
     switched off so that repeats measure real builds (the cache is measured on its own)."""
-    from hwquant.facts import BuildOptions
+    from hwquant.plugin.facts import BuildOptions
 
     fields = {f.name: f for f in dataclasses.fields(BuildOptions)}
     off = {"no_cache": True} if "no_cache" in fields else {}
@@ -125,7 +125,7 @@ def build_times(case: Case, work: Path, log: Callable[[str], None]) -> dict[str,
 
 
 def edgetpu_available() -> tuple[bool, str]:
-    from hwquant.plugins import registry
+    from hwquant.plugin.manager import registry
 
     try:
         status = registry().get("edgetpu").toolchain()
@@ -142,9 +142,9 @@ def multi_target(case: Case, work: Path, log: Callable[[str], None]) -> dict[str
     does for a manifest), and without an Edge TPU compiler the edgetpu target runs --preflight-only
     (its int8/uint8 conversion and op check; no compile).
     """
-    from hwquant import pipeline
-    from hwquant.facts import BuildOptions
-    from hwquant.plugins import registry
+    from hwquant.pipeline import build as pipeline
+    from hwquant.plugin.facts import BuildOptions
+    from hwquant.plugin.manager import registry
 
     etpu_ok, etpu_detail = edgetpu_available()
     out = work / case.name / "multi"
@@ -194,8 +194,8 @@ def cache(case: Case, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """First build vs rebuild with a cache folder (pipeline.build_many(..., cache_dir=)), when hwquant has one."""
     import inspect
 
-    from hwquant import pipeline
-    from hwquant.facts import BuildOptions
+    from hwquant.pipeline import build as pipeline
+    from hwquant.plugin.facts import BuildOptions
 
     try:
         import hwquant.cache  # noqa: F401
@@ -259,7 +259,7 @@ def bare_loop(path: Path, threads: int, warmup: int, runs: int, max_secs: float)
 
 def hwquant_bench(path: Path, threads: int, warmup: int, runs: int, max_secs: float) -> dict[str, Any] | None:
     try:
-        from hwquant.bench import BenchOptions, bench_model
+        from hwquant.device.bench import BenchOptions, bench_model
     except ImportError:
         return None
     r = bench_model(path, BenchOptions(warmup_runs=warmup, num_runs=runs, max_secs=max_secs, num_threads=threads))

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     res["load_average_at_end"] = measure.load()
     res["duration_s"] = time.perf_counter() - t_start
     res["goals"] = goals(res)
-    from hwquant.metrics import json_safe
+    from hwquant.device.metrics import json_safe
 
     (out / "results.json").write_text(json.dumps(json_safe(res), indent=2, default=str) + "\n")
     (out / "results.md").write_text(render.markdown(res) + "\n")

@@ -9,10 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 import models
-from hwquant import metrics, runtime
-from hwquant.bench import BenchOptions, bench, latency_stats, timed_runs
-from hwquant.bench_render import rows
-from hwquant.cli_runtime import bench as bench_cli
+from hwquant.device import metrics
+from hwquant.device import runtime
+from hwquant.device.bench import BenchOptions, bench, latency_stats, timed_runs
+from hwquant.device.bench_render import rows
+from hwquant.cli.runtime import bench as bench_cli
 
 
 def convert_tflite(keras_path, recipe: str, out):
@@ -193,7 +194,7 @@ def test_bench_gpu_without_adapter_exits_4(tfl):
 
 
 def test_side_by_side_columns_tell_same_named_models_apart():
-    from hwquant.bench_render import column_labels
+    from hwquant.device.bench_render import column_labels
 
     assert column_labels(["b/cpu/model.tflite", "b/gpu/model.tflite"]) == ["cpu/model.tflite", "gpu/model.tflite"]
     assert column_labels(["a.tflite", "x/b.tflite"]) == ["a.tflite", "b.tflite"]

@@ -54,7 +54,7 @@ def test_two_signature_savedmodel_signature_keyed_npz(two_signature_savedmodel, 
     assert set(res.fidelity["outputs"]) == {"encode/code", "decode/recon"}
     for m in res.fidelity["outputs"].values():
         assert m["snr_db"] > 15
-    from hwquant.tflite_model import TfliteModel
+    from hwquant.device.tflite_model import TfliteModel
 
     tm = TfliteModel((tmp_path / "o" / "cpu" / "model.tflite").read_bytes())
     assert set(tm.signatures) == {"encode", "decode"}
@@ -104,8 +104,8 @@ def test_npy_and_image_folder(keras_model, tmp_path):
 def test_image_normalization_and_size(tmp_path):
     from PIL import Image
 
-    from hwquant.facts import BuildOptions, TensorSpec
-    from hwquant.images import load_folder
+    from hwquant.plugin.facts import BuildOptions, TensorSpec
+    from hwquant.pipeline.images import load_folder
 
     Image.fromarray(np.full((20, 30, 3), 255, np.uint8), "RGB").save(tmp_path / "a.png")
     spec = TensorSpec("img", (1, 10, 12, 3), "float32")
@@ -129,7 +129,7 @@ def test_tf1_unliftable_savedmodel(tf1_unliftable_savedmodel, tmp_path):
 
 
 def test_dynamic_batch_savedmodel_is_made_static(single_signature_savedmodel, tmp_path):
-    from hwquant.tflite_model import TfliteModel
+    from hwquant.device.tflite_model import TfliteModel
 
     r = hwquant.build(single_signature_savedmodel, data="random:10", out=tmp_path)
     m = TfliteModel((tmp_path / "cpu" / "model.tflite").read_bytes())
@@ -140,10 +140,10 @@ def test_dynamic_batch_savedmodel_is_made_static(single_signature_savedmodel, tm
 
 def test_verify_fails_build_when_artifact_cannot_invoke(tmp_path):
     """A model the runtime cannot prepare fails with the interpreter's message (exit 4)."""
-    from hwquant.errors import ToolchainError
-    from hwquant.runtime import make_interpreter
+    from hwquant.common.errors import ToolchainError
+    from hwquant.device.runtime import make_interpreter
 
-    with pytest.raises((ToolchainError, hwquant.errors.InputError)):
+    with pytest.raises((ToolchainError, hwquant.InputError)):
         make_interpreter(b"\x1c\x00\x00\x00TFL3" + b"\x00" * 64)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 import models
-from hwquant.facts import BuildOptions
-from hwquant.pipeline import build_many
+from hwquant.plugin.facts import BuildOptions
+from hwquant.pipeline.build import build_many
 
 
 def _build(model, tmp_path, cache, data, log=None):

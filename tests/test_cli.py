@@ -8,8 +8,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from hwquant.cli import main
-from hwquant.plugins import registry
+from hwquant.cli.main import main
+from hwquant.plugin.manager import registry
 
 HWQUANT = [sys.executable, "-m", "hwquant.cli"]
 
@@ -31,7 +31,7 @@ def test_op_tables_come_from_constraint_docstrings(name):
     table = backend.op_table()
     rules = table["generic"] + [c for row in table["ops"] for c in row["constraints"]]
     assert rules, f"{name} declares no constraints"
-    from hwquant.backend import iter_constraints, rule
+    from hwquant.plugin.backend import iter_constraints, rule
 
     docs = {rule(c) for c in iter_constraints(backend.support)}
     assert set(rules) <= docs  # every printed rule is a constraint's docstring

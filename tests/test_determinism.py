@@ -6,10 +6,10 @@ import hashlib
 import models
 import pytest
 
-from hwquant import convert
-from hwquant.pipeline import build_many
-from hwquant.facts import BuildOptions
-from hwquant.recipe import preset
+from hwquant.pipeline import convert
+from hwquant.pipeline.build import build_many
+from hwquant.plugin.facts import BuildOptions
+from hwquant.plugin.recipe import preset
 
 
 @pytest.fixture(scope="module")

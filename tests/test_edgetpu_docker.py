@@ -16,8 +16,8 @@ import pytest
 from hwquant_backends.edgetpu import compile as C
 from hwquant_backends.edgetpu.artifact import CUSTOM_OP, inspect_compiled
 
-from hwquant.errors import ToolchainError
-from hwquant.tflite_model import TfliteModel
+from hwquant.common.errors import ToolchainError
+from hwquant.device.tflite_model import TfliteModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "edgetpu_standin"))
 import int8

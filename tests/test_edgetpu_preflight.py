@@ -10,10 +10,10 @@ from hwquant_backends.edgetpu import ops as O
 from hwquant_backends.edgetpu.compiler_log import parse
 from hwquant_backends.edgetpu.preflight import compare, format_table, predict
 
-from hwquant.errors import InputError, UsageError
-from hwquant.facts import BuildOptions
-from hwquant.plugins import registry
-from hwquant.tflite_model import TfliteModel
+from hwquant.common.errors import InputError, UsageError
+from hwquant.plugin.facts import BuildOptions
+from hwquant.plugin.manager import registry
+from hwquant.device.tflite_model import TfliteModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "edgetpu_standin"))
 from int8 import convert as int8_convert  # noqa: E402

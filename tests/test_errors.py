@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import models
-from hwquant.cli import main
+from hwquant.cli.main import main
 
 
 def run(*args):

@@ -6,9 +6,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hwquant.cli import main
-from hwquant.errors import GateError
-from hwquant.gates import Gates, check, enforce, parse_bytes
+from hwquant.cli.main import main
+from hwquant.common.errors import GateError
+from hwquant.pipeline.gates import Gates, check, enforce, parse_bytes
 
 REPORT = {"target": "mcu", "size_bytes": {"artifact": 5000}, "mcu": {"tensor_arena": {"bytes": 3104}},
           "fidelity": {"outputs": {"output_0": {"snr_db": 25.0, "top1_agreement": 0.9}}}, "latency_ms": {"mean": 0.5}}
@@ -49,7 +49,7 @@ def test_latency_gate_measures_the_artifact_on_this_host(keras_model, tmp_path):
 
     from click.testing import CliRunner
 
-    from hwquant.cli import main
+    from hwquant.cli.main import main
 
     args = ["build", str(keras_model), "--no-cache", "-o", str(tmp_path), "--max-latency-ms"]
     ok = CliRunner().invoke(main, [*args, "10000"])

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 import models
-from hwquant import runtime
-from hwquant.backend import BuildContext, rule
-from hwquant.errors import UsageError
-from hwquant.facts import BuildOptions, ModelFacts
-from hwquant.plugins import registry
-from hwquant.recipe import preset
-from hwquant.tflite_model import TfliteModel
+from hwquant.device import runtime
+from hwquant.plugin.backend import BuildContext, rule
+from hwquant.common.errors import UsageError
+from hwquant.plugin.facts import BuildOptions, ModelFacts
+from hwquant.plugin.manager import registry
+from hwquant.plugin.recipe import preset
+from hwquant.device.tflite_model import TfliteModel
 from hwquant_backends.gpu import GpuBackend, analyzer_text, gpu_check, ops
 
 # Real output of an older analyzer that still ran the per-op GPU checks (TF 2.13), quoted from
@@ -110,7 +110,7 @@ def test_integer_recipes_refused_with_reason(name):
 def test_refusal_reason_reaches_the_command_line(tmp_path):
     from click.testing import CliRunner
 
-    from hwquant.cli import main
+    from hwquant.cli.main import main
 
     r = CliRunner().invoke(main, ["build", str(tmp_path / "m.keras"), "--target", "gpu", "--recipe", "int8-only"])
     assert r.exit_code == 2

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 import models
-from hwquant.cli_runtime import inspect as inspect_cli
-from hwquant.inspect import inspect_file
+from hwquant.cli.runtime import inspect as inspect_cli
+from hwquant.device.inspect import inspect_file
 from test_bench import convert_tflite
 
 
@@ -79,11 +79,11 @@ def test_runtime_side_never_imports_tensorflow(tfl, tmp_path):
     """inspect, bench, the click commands and the GPU backend's preflight load without TensorFlow."""
     code = f"""
 import sys
-from hwquant.cli_runtime import bench, inspect
-from hwquant.inspect import inspect_file
-from hwquant.bench import bench as run_bench, BenchOptions
+from hwquant.cli.runtime import bench, inspect
+from hwquant.device.inspect import inspect_file
+from hwquant.device.bench import bench as run_bench, BenchOptions
 from hwquant_backends.gpu import GpuBackend
-from hwquant.tflite_model import TfliteModel
+from hwquant.device.tflite_model import TfliteModel
 import importlib.util
 if importlib.util.find_spec('hwquant.cli'):  # the main CLI registers bench/inspect: it must stay TF-free too
     import hwquant.cli

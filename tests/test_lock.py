@@ -9,7 +9,7 @@ from pathlib import Path
 HOLD = """
 import sys, time
 from pathlib import Path
-from hwquant.pipeline import output_lock
+from hwquant.pipeline.build import output_lock
 with output_lock(Path(sys.argv[1]), print):
     print("acquired", time.time(), flush=True)
     time.sleep(float(sys.argv[2]))

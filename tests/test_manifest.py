@@ -6,9 +6,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hwquant import manifest
-from hwquant.cli import main
-from hwquant.errors import UsageError
+from hwquant.pipeline import manifest
+from hwquant.cli.main import main
+from hwquant.common.errors import UsageError
 
 
 def _write(tmp_path, text):

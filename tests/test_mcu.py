@@ -32,9 +32,9 @@ from hwquant_backends.mcu.carray import (
 from hwquant_backends.mcu.ops import INT16_OPS, RESOLVER_METHODS, SUPPORT
 from hwquant_backends.mcu.project import ProjectInputs, write_project
 
-from hwquant.errors import IncompatibleError, InputError, UsageError
-from hwquant.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
-from hwquant.tflite_model import TfliteModel
+from hwquant.common.errors import IncompatibleError, InputError, UsageError
+from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
+from hwquant.device.tflite_model import TfliteModel
 
 ARM_PACKAGES = "gcc-arm-none-eabi"
 

@@ -9,8 +9,8 @@ from hwquant_backends.mcu import arena
 from hwquant_backends.mcu.ops import RESOLVER_METHODS
 
 import hwquant
-from hwquant.errors import IncompatibleError, InputError
-from hwquant.tflite_model import TfliteModel
+from hwquant.common.errors import IncompatibleError, InputError
+from hwquant.device.tflite_model import TfliteModel
 
 pytestmark = pytest.mark.slow
 

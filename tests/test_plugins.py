@@ -11,8 +11,8 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from hwquant import hookspecs
-from hwquant.plugins import BUILTIN_BACKENDS, PluginManager, registry
+from hwquant.plugin import hookspecs
+from hwquant.plugin.manager import BUILTIN_BACKENDS, PluginManager, registry
 
 REPO = Path(__file__).resolve().parents[1]
 HWQUANT = [sys.executable, "-m", "hwquant.cli"]

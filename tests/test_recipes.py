@@ -6,12 +6,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hwquant.facts import BuildOptions
-from hwquant.pipeline import build_target, prepare
-from hwquant.plugins import registry
-from hwquant.recipe import PRESETS, Recipe, preset
-from hwquant.tflite_model import TfliteModel
-from hwquant.errors import UsageError
+from hwquant.plugin.facts import BuildOptions
+from hwquant.pipeline.build import build_target, prepare
+from hwquant.plugin.manager import registry
+from hwquant.plugin.recipe import PRESETS, Recipe, preset
+from hwquant.device.tflite_model import TfliteModel
+from hwquant.common.errors import UsageError
 
 import models
 

@@ -7,9 +7,9 @@ import pytest
 from ai_edge_litert import schema_py_generated as schema
 
 import hwquant
-from hwquant.data import DataSet
-from hwquant.errors import ToolchainError
-from hwquant.verify import compare
+from hwquant.pipeline.data import DataSet
+from hwquant.common.errors import ToolchainError
+from hwquant.pipeline.verify import compare
 
 
 def _break_softmax_scale(content: bytes) -> bytes:
@@ -32,7 +32,7 @@ def test_artifact_failing_at_prepare_fails_with_interpreter_message(keras_model,
     float_model = (tmp_path / "f").mkdir() or hwquant.build(keras_model, recipe="float32", out=tmp_path / "f")
     ref = float_model.artifact_path.read_bytes()
     facts_sig = res.model["signatures"][0]
-    from hwquant.facts import ModelFacts, SignatureSpec, TensorSpec
+    from hwquant.plugin.facts import ModelFacts, SignatureSpec, TensorSpec
 
     facts = ModelFacts("m", "keras", "tf2-keras", (SignatureSpec(
         facts_sig["key"], tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in facts_sig["inputs"]),

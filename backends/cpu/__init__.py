@@ -1,10 +1,7 @@
 """CPU backend: the LiteRT interpreter's builtin kernels (XNNPACK where it applies)."""
 from __future__ import annotations
 
-from hwquant.backend import Backend
-from hwquant.facts import BuildOptions, ModelFacts
-from hwquant.hookspecs import hookimpl
-from hwquant.recipe import PRESETS
+from hwquant import Backend, BuildOptions, ModelFacts, hookimpl, PRESETS
 
 from .ops import SUPPORT
 

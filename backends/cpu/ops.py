@@ -6,8 +6,7 @@ tensorflow/lite/tools/versioning/op_version.cc, tensorflow/lite/kernels/register
 """
 from __future__ import annotations
 
-from hwquant.backend import OpSupport
-from hwquant.tflite_model import Op, _enum_names, _schema
+from hwquant import OpSupport, Op, builtin_op_names
 
 INT8_OPS = frozenset("""
 ABS ADD ARG_MAX ARG_MIN AVERAGE_POOL_2D BATCH_MATMUL BATCH_TO_SPACE_ND BROADCAST_TO CONCATENATION
@@ -35,7 +34,7 @@ UNIDIRECTIONAL_SEQUENCE_LSTM
 UINT8_OPS = frozenset("QUANTIZE DEQUANTIZE".split())
 
 _NOT_KERNELS = {"CUSTOM", "DELEGATE", "PLACEHOLDER_FOR_GREATER_OP_CODES", "STABLEHLO_COMPOSITE"}
-ALL_BUILTINS = frozenset(n for n in _enum_names(_schema().BuiltinOperator).values() if n not in _NOT_KERNELS
+ALL_BUILTINS = frozenset(n for n in builtin_op_names() if n not in _NOT_KERNELS
                          and not n.startswith("STABLEHLO_"))
 _INDEX_TYPES = ("int32", "int64", "bool", "string")
 

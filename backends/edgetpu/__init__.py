@@ -10,11 +10,20 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-from hwquant.backend import Backend, BackendOption, BuildContext, OpReport, PackageResult, ToolchainStatus
-from hwquant.errors import HwquantError, InputError
-from hwquant.facts import BuildOptions, ModelFacts
-from hwquant.hookspecs import hookimpl
-from hwquant.tflite_model import TfliteModel
+from hwquant import (
+    Backend,
+    BackendOption,
+    BuildContext,
+    OpReport,
+    PackageResult,
+    ToolchainStatus,
+    HwquantError,
+    InputError,
+    BuildOptions,
+    ModelFacts,
+    hookimpl,
+    TfliteModel,
+)
 
 from . import compile as C
 from .artifact import CUSTOM_OP, inspect_compiled

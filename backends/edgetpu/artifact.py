@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwquant.errors import ToolchainError
-from hwquant.tflite_model import TfliteModel
+from hwquant import ToolchainError, TfliteModel
 
 from .compiler_log import CompilerLog
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import hwquant_toolchains as toolchains
-from hwquant.errors import ToolchainError, UsageError
+from hwquant import ToolchainError, UsageError
 
 from .compiler_log import CompilerLog, parse
 

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hwquant.backend import OpSupport
-from hwquant.tflite_model import Op
+from hwquant import OpSupport, Op
 
 # -- status strings the compiler prints in its operation table (seen in published logs) ----------
 MAPPED = "Mapped to Edge TPU"

@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hwquant.backend import OpReport, OpVerdict
-from hwquant.tflite_model import Op, TfliteModel
+from hwquant import OpReport, OpVerdict, Op, TfliteModel
 
 from . import ops as O
 

@@ -10,11 +10,19 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from hwquant.backend import Backend, BuildContext, OpReport, OpVerdict, PackageResult, ToolchainStatus
-from hwquant.facts import BuildOptions, ModelFacts
-from hwquant.hookspecs import hookimpl
-from hwquant.recipe import Recipe
-from hwquant.tflite_model import TfliteModel
+from hwquant import (
+    Backend,
+    BuildContext,
+    OpReport,
+    OpVerdict,
+    PackageResult,
+    ToolchainStatus,
+    BuildOptions,
+    ModelFacts,
+    hookimpl,
+    Recipe,
+    TfliteModel,
+)
 from hwquant_backends.cpu.ops import SUPPORT as CPU_SUPPORT
 
 from . import analyzer_text, gpu_check

@@ -11,9 +11,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from hwquant import metrics, runtime
-from hwquant.bench_inputs import feed as feed_input, random_samples
-from hwquant.errors import ToolchainError
+from hwquant import ToolchainError, bench_inputs, metrics, runtime
+
 
 NO_ADAPTER = "no GPU adapter"
 
@@ -91,11 +90,11 @@ def verify_on_gpu(artifact: bytes, samples: Iterable[dict[str, np.ndarray]] | No
     cpu = runtime.make_interpreter(artifact, source="artifact")
     sig = runtime.signature(cpu)
     runner = cpu.get_signature_runner(sig.key) if sig.key else None
-    samples = list(samples) if samples is not None else random_samples(sig, 5)
+    samples = list(samples) if samples is not None else bench_inputs.random_samples(sig, 5)
     ref: dict[str, list[np.ndarray]] = {}
     got: dict[str, list[np.ndarray]] = {}
     for s in samples:
-        feed = {n: feed_input(s[n], d) for n, d in sig.inputs.items()}
+        feed = {n: bench_inputs.feed(s[n], d) for n, d in sig.inputs.items()}
         cpu_out = runner(**feed) if runner is not None else _invoke_plain(cpu, feed, sig)
         gpu_out = runtime.run_compiled(gpu, feed, sig.outputs)
         for name, d in sig.outputs.items():
@@ -107,7 +106,7 @@ def verify_on_gpu(artifact: bytes, samples: Iterable[dict[str, np.ndarray]] | No
                               "samples": len(samples)}
     if samples:
         result["fidelity_vs_cpu"] = metrics.json_safe(metrics.compare(ref, got))
-        feed = {n: feed_input(samples[0][n], d) for n, d in sig.inputs.items()}
+        feed = {n: bench_inputs.feed(samples[0][n], d) for n, d in sig.inputs.items()}
         _, in_names, _ = runtime.compiled_io(gpu)
         ins, outs = gpu.create_input_buffers(0), gpu.create_output_buffers(0)
         for name, buf in zip(in_names, ins):

@@ -8,8 +8,7 @@ first paragraph is the rule printed by ``hwquant targets gpu --ops``.
 """
 from __future__ import annotations
 
-from hwquant.backend import OpSupport
-from hwquant.tflite_model import Op
+from hwquant import OpSupport, Op
 
 FLOAT = frozenset({"float32", "float16"})
 # Quantized ops are accepted: the delegate dequantizes int8/uint8 tensors and computes in float.

@@ -9,19 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwquant.backend import (
+from hwquant import (
     Backend,
     BackendOption,
     BuildContext,
     OpReport,
     PackageResult,
     ToolchainStatus,
+    IncompatibleError,
+    InputError,
+    ToolchainError,
+    BuildOptions,
+    ModelFacts,
+    hookimpl,
+    Recipe,
+    TfliteModel,
 )
-from hwquant.errors import IncompatibleError, InputError, ToolchainError
-from hwquant.facts import BuildOptions, ModelFacts
-from hwquant.hookspecs import hookimpl
-from hwquant.recipe import Recipe
-from hwquant.tflite_model import TfliteModel
 
 from . import arena as arena_mod
 from . import boards, crosscheck, settings

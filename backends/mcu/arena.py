@@ -23,7 +23,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from hwquant.errors import ToolchainError, UsageError
+from hwquant import ToolchainError, UsageError
 
 ALIGN = 16  # TFLM aligns arena buffers to 16 bytes; sizes are searched and reported in these steps
 DEFAULT_MARGIN = "10%"  # of the exact arena, rounded up to ALIGN; see module docstring

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hwquant.errors import IncompatibleError, InputError, UsageError
+from hwquant import IncompatibleError, InputError, UsageError, load_toml
 
 KiB = 1024
 # TFLM's README: "The core runtime just fits in 16 KB on an Arm Cortex M3"; the kernels a
@@ -68,21 +68,7 @@ BUILTIN_BOARDS: dict[str, Board] = {b.name: b for b in (
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError as exc:
-            raise UsageError("reading --boards-file needs Python 3.11+ or the tomli package",
-                             hint="pip install tomli") from exc
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise InputError(f"--boards-file {path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"--boards-file {path} is not valid TOML: {exc}") from exc
+    return load_toml(path, "--boards-file")
 
 
 def load_boards(path: str | Path | None = None) -> dict[str, Board]:

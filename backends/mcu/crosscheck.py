@@ -20,9 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hwquant import runtime as litert
-from hwquant.errors import ToolchainError
-from hwquant.tflite_model import TfliteModel
+from hwquant import runtime as litert, ToolchainError, TfliteModel
 
 from .arena import require_runtime
 from .settings import IoTensor, io_tensors, quantize

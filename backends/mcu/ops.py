@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-from hwquant.backend import OpSupport
-from hwquant.tflite_model import Op
+from hwquant import OpSupport, Op
 
 # Builtin op -> MicroMutableOpResolver method that registers its kernel.
 RESOLVER_METHODS: dict[str, str] = {

@@ -15,9 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import hwquant_toolchains as toolchains
-from hwquant import __version__
-from hwquant.errors import IncompatibleError, ToolchainError
-from hwquant.tflite_model import TfliteModel
+from hwquant import __version__, IncompatibleError, ToolchainError, TfliteModel
 
 from .carray import ArrayNames
 from .ops import RESOLVER_METHODS

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwquant.errors import IncompatibleError
-from hwquant.tflite_model import Tensor, TfliteModel
+from hwquant import IncompatibleError, Tensor, TfliteModel
 
 from .carray import banner
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 
 from hwquant import Backend, OpSupport, PackageResult, hookimpl
-
-
 def small_filters(op):
     """Convolutions may have at most 64 output channels.
 

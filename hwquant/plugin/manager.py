@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import pluggy
 
-from . import hookspecs
-from .errors import UsageError
+from hwquant.plugin import hookspecs
+from hwquant.common.errors import UsageError
 
 # Built-in backend modules. They are also declared in pyproject's entry-point group; this
 # tuple lets a source checkout (not installed) find them too.
@@ -28,7 +28,7 @@ class BackendRegistry:
         self._current_source = "?"
 
     def add(self, cls: type) -> None:
-        from .backend import Backend
+        from hwquant.plugin.backend import Backend
 
         if not (isinstance(cls, type) and issubclass(cls, Backend)):
             raise TypeError(f"{cls!r} is not a hwquant.Backend subclass")

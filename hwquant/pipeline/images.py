@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .facts import BuildOptions, TensorSpec
+from hwquant.common.errors import InputError
+from hwquant.plugin.facts import BuildOptions, TensorSpec
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
-from .runtime import Signature, is_quantized, quantize, random_input
+from hwquant.common.errors import InputError
+from hwquant.device.runtime import Signature, is_quantized, quantize, random_input
 
 Sample = dict[str, np.ndarray]
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable
 
-from .errors import UsageError
-from .facts import BuildOptions, ModelFacts
-from .recipe import Recipe, preset
-from .tflite_model import Op, TfliteModel
+from hwquant.common.errors import UsageError
+from hwquant.plugin.facts import BuildOptions, ModelFacts
+from hwquant.plugin.recipe import Recipe, preset
+from hwquant.device.tflite_model import Op, TfliteModel
 
 Constraint = Callable[[Op], "tuple[bool, str]"]
 
@@ -215,7 +215,7 @@ class Backend:
         return ""
 
     def missing_data_error(self, recipe: Recipe):
-        from .errors import InputError
+        from hwquant.common.errors import InputError
 
         return InputError(
             f"recipe {recipe.name!r} needs representative data to calibrate activation ranges",

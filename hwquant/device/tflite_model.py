@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from hwquant.common.errors import InputError
 
 
 def _schema():
@@ -31,6 +31,11 @@ def _schema():
 
 def _enum_names(enum_cls) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def builtin_op_names() -> frozenset[str]:
+    """Every BuiltinOperator name in the schema this runtime ships (e.g. "CONV_2D")."""
+    return frozenset(_enum_names(_schema().BuiltinOperator).values())
 
 
 _NP_DTYPES = {

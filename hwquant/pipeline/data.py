@@ -16,9 +16,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .errors import InputError
-from .facts import BuildOptions, ModelFacts, SignatureSpec
-from .report import file_sha256
+from hwquant.common.errors import InputError
+from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec
+from hwquant.common.hashing import file_sha256
 
 MIN_RECOMMENDED = 100  # the TFLite guide recommends 100-500 representative samples
 LABEL_KEYS = ("labels", "label", "y")
@@ -206,7 +206,7 @@ def _random_array(rng, shape, dtype: str) -> np.ndarray:
 
 
 def _images(folder: Path, facts: ModelFacts, options: BuildOptions) -> DataSet:
-    from .images import load_folder
+    from hwquant.pipeline.images import load_folder
 
     sig = facts.signatures[0]
     if facts.multi_signature or len(sig.inputs) != 1:

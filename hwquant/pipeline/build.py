@@ -21,16 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__
-from . import data as data_mod
-from .backend import Backend, BuildContext
-from .errors import HwquantError, IncompatibleError, TargetsFailed, UsageError
-from .facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
-from .plugins import registry
-from .recipe import preset
-from .gates import host_latency_ms
-from .report import SCHEMA_VERSION, BuildResult, tree_sha256
-from .tflite_model import TfliteModel
+from hwquant import __version__
+from hwquant.pipeline import data as data_mod
+from hwquant.plugin.backend import Backend, BuildContext
+from hwquant.common.errors import HwquantError, IncompatibleError, TargetsFailed, UsageError
+from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
+from hwquant.plugin.manager import registry
+from hwquant.plugin.recipe import preset
+from hwquant.pipeline.gates import host_latency_ms
+from hwquant.common.hashing import tree_sha256
+from hwquant.pipeline.report import SCHEMA_VERSION, BuildResult
+from hwquant.device.tflite_model import TfliteModel
 
 
 class Timer:
@@ -98,7 +99,7 @@ def resolve_backends(options: BuildOptions) -> list[Backend]:
 
 
 def prepare(options: BuildOptions, log: Callable[[str], None] = print) -> Prepared:
-    from . import convert  # the TensorFlow side, imported only for builds
+    from hwquant.pipeline import convert
 
     timer = Timer()
     with timer.stage("load"):  # includes the float32 conversion, which proves the loader works
@@ -154,8 +155,8 @@ def staging(out: Path, target: str):
 def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = print,
                  options: BuildOptions | None = None, folder: str | None = None) -> BuildResult:
     """One target's stages; ``options``/``folder`` override the shared ones (manifest tables)."""
-    from . import convert, verify
-
+    from hwquant.pipeline import convert
+    from hwquant.pipeline import verify
     options, facts, folder = options or prep.options, prep.facts, folder or backend.name
     timer = Timer()
     with timer.stage("plan"):
@@ -255,7 +256,7 @@ def _size(p: Path) -> int:
 def versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
-    from .convert import tf_version
+    from hwquant.pipeline.convert import tf_version
 
     def v(dist):
         try:
@@ -314,8 +315,7 @@ def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_
     ``cache_dir``, targets whose inputs are unchanged are restored from the cache (verified by
     sha256) and only the others are built; the model is loaded only if one of them misses.
     """
-    from . import cache as cache_mod
-
+    from hwquant.pipeline import cache as cache_mod
     if targets is None:
         targets = {b.name: (b.name, options) for b in resolve_backends(options)}
     plan = [(folder, registry().get(name), opts) for folder, (name, opts) in targets.items()]

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import InputError, ToolchainError, first_line
-from .quiet import captured_output, quiet_env
-from .recipe import PRESETS, Recipe
+from hwquant.common.errors import InputError, ToolchainError, first_line
+from hwquant.common.quiet import captured_output, quiet_env
+from hwquant.plugin.recipe import PRESETS, Recipe
 
 FLOAT32 = PRESETS["float32"]
 

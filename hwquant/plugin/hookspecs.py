@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .plugins import BackendRegistry
+    from hwquant.plugin.manager import BackendRegistry
 
 PROJECT = "hwquant"
 ENTRY_POINT_GROUP = "hwquant.backends"

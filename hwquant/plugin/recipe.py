@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .errors import UsageError
+from hwquant.common.errors import UsageError
 
 OPS_BUILTINS = "TFLITE_BUILTINS"
 OPS_INT8 = "TFLITE_BUILTINS_INT8"

@@ -1,10 +1,11 @@
 """report.json (versioned) and the terminal summary of a build."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from hwquant.common.hashing import file_sha256, tree_sha256  # noqa: F401 (re-exported)
 
 SCHEMA_VERSION = 1
 
@@ -50,24 +51,6 @@ def _jsonable(o: Any) -> Any:
     if isinstance(o, (set, frozenset, tuple)):
         return list(o)
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
-
-
-def file_sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def tree_sha256(p: Path) -> str:
-    """Content hash of a file, or of a folder (relative paths and contents, sorted)."""
-    if p.is_file():
-        return file_sha256(p)
-    h = hashlib.sha256()
-    for f in sorted(x for x in p.rglob("*") if x.is_file()):
-        h.update(str(f.relative_to(p)).encode() + b"\0" + file_sha256(f).encode())
-    return h.hexdigest()
 
 
 def _kb(n: int | None) -> str:

@@ -24,13 +24,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .facts import BuildOptions
+from hwquant.common.errors import UsageError
+from hwquant.plugin.facts import BuildOptions
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+from hwquant.common import toml
 
 FILENAME = "hwquant.toml"
 _NUM = (int, float)
@@ -118,15 +115,15 @@ def _floats(v):
 
 def load(path: Path) -> Manifest:
     """Read and validate a manifest; every error names file, line and key."""
-    from .plugins import registry
+    from hwquant.plugin.manager import registry
 
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"no MODEL given and no {path} here", hint="pass MODEL, or write one with `hwquant init MODEL`")
-    text = path.read_text()
+    text = toml.read_text(path, "manifest")
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        doc = toml.loads(text)
+    except toml.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
     chk = _Checker(path, text)
     chk.check("", doc, TOP)

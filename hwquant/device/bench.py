@@ -17,9 +17,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import metrics, runtime
-from .bench_inputs import Sample, feed, load_samples, random_samples
-from .errors import HwquantError, InputError, UsageError
+from hwquant.device import metrics
+
+from hwquant.device import runtime
+from hwquant.device.bench_inputs import Sample, feed, load_samples, random_samples
+from hwquant.common.errors import HwquantError, InputError, UsageError
 
 PROFILE_UNAVAILABLE = ("the LiteRT Python API exposes no per-op profiler; for one, run LiteRT's benchmark_model "
                        "tool with --enable_op_profiling=true on the device")
@@ -276,11 +278,11 @@ def bench_command(paths: list[str], as_json: bool = False, console: Any = None, 
     """The body of ``hwquant bench``; returns the exit code (errors print their hint)."""
     import contextlib
 
-    from .console import make_console
+    from hwquant.common.console import make_console
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .bench_render import render
+    from hwquant.device.bench_render import render
 
     err = make_console(stderr=True)
     try:

@@ -34,7 +34,7 @@ import click
 @click.pass_context
 def bench(ctx: click.Context, models: tuple[str, ...], as_json: bool, **options) -> None:
     """Benchmark MODEL.tflite [MORE.tflite ...] side by side (the first is the baseline)."""
-    from .bench import bench_command
+    from hwquant.device.bench import bench_command
 
     ctx.exit(bench_command(list(models), as_json=as_json, **options))
 
@@ -45,7 +45,7 @@ def bench(ctx: click.Context, models: tuple[str, ...], as_json: bool, **options)
 @click.pass_context
 def inspect(ctx: click.Context, model: str, as_json: bool) -> None:
     """Show a .tflite model's IO, op counts, quantization and weight/graph bytes."""
-    from .inspect import inspect_command
+    from hwquant.device.inspect import inspect_command
 
     ctx.exit(inspect_command(model, as_json=as_json))
 

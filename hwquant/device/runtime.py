@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, ToolchainError, first_line
-from .quiet import captured_fds
+from hwquant.common.errors import InputError, ToolchainError, first_line
+from hwquant.common.quiet import captured_fds
 
 try:
     from ai_edge_litert.interpreter import Interpreter

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .report import file_sha256, tree_sha256
+from hwquant.common.hashing import file_sha256, tree_sha256
 
 ENTRY_FORMAT = 1
 

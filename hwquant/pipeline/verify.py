@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
-from .errors import ToolchainError, first_line
-from .facts import ModelFacts
-from .runtime import dequantize, make_interpreter, quantize, signature
+from hwquant.device import metrics
+from hwquant.common.errors import ToolchainError, first_line
+from hwquant.plugin.facts import ModelFacts
+from hwquant.device.runtime import dequantize, make_interpreter, quantize, signature
 
 
 def run_model(interp, key: str, inputs: dict[str, np.ndarray], what: str) -> dict[str, np.ndarray]:

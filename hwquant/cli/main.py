@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .console import make_console
-from .errors import EXIT_INTERRUPTED, HwquantError
-from .facts import BuildOptions
+from hwquant import __version__
+from hwquant.common.console import make_console
+from hwquant.common.errors import EXIT_INTERRUPTED, HwquantError
+from hwquant.plugin.facts import BuildOptions
 
 console = make_console()
 err_console = make_console(stderr=True)
@@ -77,7 +77,7 @@ def _floats(value: str | None):
 
 def _backend_options():
     """Each backend's declared options become `hwquant build --<name>` flags."""
-    from .plugins import registry
+    from hwquant.plugin.manager import registry
 
     params, seen = [], set()
     for b in registry().all():
@@ -149,8 +149,8 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
 
     Without MODEL, builds every target table of ./hwquant.toml (flags given here override it).
     """
-    from .gates import Gates, enforce
-    from .pipeline import build_many
+    from hwquant.pipeline.gates import Gates, enforce
+    from hwquant.pipeline.build import build_many
 
     options = BuildOptions(
         model=model, target=target, data=data, eval_data=eval_data, recipe=recipe, io_dtype=io_dtype, out=out,
@@ -168,8 +168,7 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
         nonlocal options
         plan = None
         if model is None:
-            from . import manifest as manifest_mod
-
+            from hwquant.pipeline import manifest as manifest_mod
             given = lambda n: ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE  # noqa: E731
             m = manifest_mod.load(manifest or Path(manifest_mod.FILENAME))
             base = {k: getattr(options, k) for k in ("data", "eval_data", "out", "preflight_only", "image_size", "mean",
@@ -198,7 +197,7 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
 
 
 def default_cache_dir() -> Path:
-    from .cache import default_dir
+    from hwquant.pipeline.cache import default_dir
 
     return default_dir()
 
@@ -209,12 +208,12 @@ def default_cache_dir() -> Path:
 @click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
 def init(model, output, force):
     """Write a commented starter hwquant.toml for MODEL."""
-    from .manifest import starter
-    from .plugins import registry
+    from hwquant.pipeline.manifest import starter
+    from hwquant.plugin.manager import registry
 
     def body():
         if output.exists() and not force:
-            from .errors import UsageError
+            from hwquant.common.errors import UsageError
 
             raise UsageError(f"{output} exists", hint="pass --force to overwrite it")
         rel = Path(os.path.relpath(model.resolve(), output.resolve().parent))
@@ -229,12 +228,12 @@ def init(model, output, force):
 @_gate_options
 def check(report, **gate_args):
     """Apply gates to an existing REPORT.json, OUT/<target>/ or OUT/ (exit 5 when one fails)."""
-    from .gates import Gates, enforce, load_reports
+    from hwquant.pipeline.gates import Gates, enforce, load_reports
 
     def body():
         gates = Gates.of(**gate_args)
         if not gates.any:
-            from .errors import UsageError
+            from hwquant.common.errors import UsageError
 
             raise UsageError("no gate given", hint="--max-size, --max-arena, --min-snr, --min-agreement, --max-latency-ms")
         reports = load_reports(report)
@@ -245,7 +244,7 @@ def check(report, **gate_args):
 
 
 def _show(result) -> None:
-    from .report import render
+    from hwquant.pipeline.report import render
 
     render(result, console)
 
@@ -264,7 +263,7 @@ class _null:
 @click.option("--json", "as_json", is_flag=True)
 def targets(name, ops, as_json):
     """List every backend (built-in and third-party) or describe one."""
-    from .plugins import registry
+    from hwquant.plugin.manager import registry
 
     def body():
         backends = [registry().get(name)] if name else registry().all()
@@ -272,7 +271,7 @@ def targets(name, ops, as_json):
             out = [dict(b.describe(), **({"op_table": b.op_table()} if ops else {})) for b in backends]
             click.echo(json.dumps(out, indent=2))
             return
-        from .targets_view import render_ops, render_targets
+        from hwquant.cli.targets_view import render_ops, render_targets
 
         if ops:
             for b in backends:
@@ -285,7 +284,7 @@ def targets(name, ops, as_json):
 
 def _add_runtime_commands() -> None:
     try:
-        from .cli_runtime import bench, inspect
+        from hwquant.cli.runtime import bench, inspect
     except ImportError:  # pragma: no cover - written alongside
         return
     main.add_command(bench)

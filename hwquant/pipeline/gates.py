@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import GateError, InputError, UsageError
+from hwquant.common.errors import GateError, InputError, UsageError
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000 ** 2, "mb": 1000 ** 2, "mib": 1024 ** 2}
 
@@ -117,8 +117,8 @@ def host_latency_ms(artifact: bytes, runs: int = 20) -> dict[str, Any]:
     """Mean/median latency of the artifact in the LiteRT CPU interpreter on this host (zeros in)."""
     import numpy as np
 
-    from .bench import timed_runs
-    from .runtime import make_interpreter
+    from hwquant.device.bench import timed_runs
+    from hwquant.device.runtime import make_interpreter
 
     interp = make_interpreter(artifact, num_threads=1, source="artifact")
     for d in interp.get_input_details():

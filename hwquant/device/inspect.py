@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import HwquantError
-from .tflite_model import Quant, Tensor, TfliteModel
+from hwquant.common.errors import HwquantError
+from hwquant.device.tflite_model import Quant, Tensor, TfliteModel
 
 
 def _quant(q: Quant | None) -> dict[str, Any] | None:
@@ -107,7 +107,7 @@ def _fmt_shape(dims) -> str:
 
 def render(info: dict[str, Any], console=None, max_tensors: int = 40) -> None:
     """Print ``info`` (from inspect_model) as rich tables."""
-    from .console import make_console
+    from hwquant.common.console import make_console
     from rich.table import Table
 
     console = console or make_console()

@@ -1,0 +1,3 @@
+from hwquant.cli.main import main
+
+main()

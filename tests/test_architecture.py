@@ -1,0 +1,56 @@
+"""The architecture enforces itself: import-linter contracts in pyproject.toml (`lint-imports`)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+
+pytestmark = pytest.mark.skipif(not LINT.exists(), reason="import-linter is not installed (pip install -e '.[dev]')")
+
+
+def _lint(cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run([str(LINT), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_contracts_hold_on_the_tree():
+    res = _lint(ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "0 broken" in res.stdout
+    for name in ("layers", "device side", "only hwquant.pipeline.convert imports TensorFlow", "public hwquant API"):
+        assert name in res.stdout
+
+
+def _copy_tree(tmp_path: Path) -> Path:
+    """A copy of the packages and the contracts, importable from tmp_path ahead of the install."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "hwquant", src / "hwquant", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "backends", src / "hwquant_backends", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", src / "pyproject.toml")
+    return src
+
+
+@pytest.mark.parametrize("module, line, contract", [
+    ("hwquant/device/runtime.py", "from hwquant.pipeline import report  # noqa", "device side"),
+    ("hwquant/device/inspect.py", "import tensorflow  # noqa", "only hwquant.pipeline.convert imports TensorFlow"),
+    ("hwquant/plugin/recipe.py", "from hwquant.pipeline import cache  # noqa", "layers"),
+    ("hwquant_backends/cpu/ops.py", "from hwquant.plugin.backend import Backend  # noqa", "public hwquant API"),
+])
+def test_a_forbidden_import_breaks_a_contract(tmp_path, module, line, contract):
+    src = _copy_tree(tmp_path)
+    assert _lint(src, src).returncode == 0  # the copy itself is clean
+    f = src / module
+    f.write_text(f.read_text() + "\n" + line + "\n")
+    res = _lint(src, src)
+    assert res.returncode != 0, res.stdout
+    broken = [ln for ln in res.stdout.splitlines() if ln.endswith("BROKEN")]
+    assert any(contract in ln for ln in broken) or contract in res.stdout.split("Broken contracts")[-1], res.stdout
