@@ -58,3 +58,115 @@ def test_latency_gate_measures_the_artifact_on_this_host(keras_model, tmp_path):
     assert lat["runs"] == 20 and 0 < lat["median"] <= lat["mean"] * 10
     slow = CliRunner().invoke(main, [*args, "0.000001"])
     assert slow.exit_code == 5 and "max-latency-ms" in slow.output
+
+
+# -- gates that cannot pass on nothing (issue 11, item 5) and reports of the wrong shape (item 9) ----------
+def _nan_fidelity():
+    """What verify writes for an artifact whose outputs hold NaN (metrics + strict-JSON conversion)."""
+    import numpy as np
+
+    from hwquant.device import metrics
+
+    ref = np.tile(np.array([[0.1, 0.9, 0.0]], np.float32), (4, 1))
+    got = ref.copy()
+    got[1, 1] = np.nan
+    return metrics.json_safe({"outputs": {"probs": metrics.compare_output(ref, got)}, "samples": 4})
+
+
+def test_nan_outputs_fail_snr_and_agreement_gates():
+    fid = _nan_fidelity()
+    m = fid["outputs"]["probs"]
+    assert m["snr_db"] is None and m["max_abs_error"] is None and m["top1_agreement"] is None
+    fails = check({"target": "cpu", "fidelity": fid}, Gates.of(min_snr=10, min_agreement=0.5))
+    assert [f.split(":")[1].strip() for f in fails] == ["min-snr", "min-agreement"], fails
+    assert "no finite SNR" in fails[0] and "no finite top-1 agreement" in fails[1]
+
+
+def test_identical_outputs_pass_the_snr_gate():
+    import numpy as np
+
+    from hwquant.device import metrics
+
+    ref = np.ones((3, 4), np.float32)
+    fid = metrics.json_safe({"outputs": {"y": metrics.compare_output(ref, ref.copy())}})
+    assert fid["outputs"]["y"]["snr_db"] is None  # +inf in strict JSON
+    assert check({"target": "cpu", "fidelity": fid}, Gates.of(min_snr=200)) == []
+
+
+@pytest.mark.parametrize("measure", [float("nan"), float("inf"), None])
+def test_non_finite_or_missing_measures_fail(measure):
+    report = {"target": "mcu", "size_bytes": {"artifact": measure}, "mcu": {"tensor_arena": {"bytes": measure}},
+              "latency_ms": {"mean": measure},
+              "fidelity": {"outputs": {"y": {"snr_db": measure, "max_abs_error": measure, "top1_agreement": measure}}}}
+    fails = check(report, Gates.of(max_size=10**9, max_arena=10**9, min_snr=-1000, min_agreement=0,
+                                   max_latency_ms=10**9))
+    assert sorted(f.split(":")[1].strip() for f in fails) == ["max-arena", "max-latency-ms", "max-size",
+                                                               "min-agreement", "min-snr"], fails
+
+
+def test_summary_renders_null_and_non_finite_measures(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from hwquant.pipeline.report import BuildResult, render
+
+    report = {"target": "cpu", "recipe": {"name": "int8-only", "reasons": [],
+                                          "fields": {"weights": "int8", "activations": "int8", "io_dtype": "int8"}},
+              "ops": {"table": []}, "size_bytes": {"float32_tflite": 10, "artifact": 5, "original": 20,
+                                                   "ratio_to_float32": 0.5},
+              "verify": {"samples": 4, "eval_source": "held out"}, "fidelity": _nan_fidelity(),
+              "timings_s": {"load": 0.1}, "artifacts": ["model.tflite"]}
+    report["fidelity"]["outputs"]["inf"] = {"max_abs_error": float("inf"), "mean_abs_error": float("nan"),
+                                            "snr_db": float("-inf"), "cosine": None,
+                                            "accuracy": {"float": None, "quantized": 0.5}}
+    buf = io.StringIO()
+    render(BuildResult(report, tmp_path), Console(file=buf, width=200))
+    rows = [line for line in buf.getvalue().splitlines() if line.strip().startswith(("probs", "inf"))]
+    assert len(rows) == 2 and all("n/a" in r for r in rows), buf.getvalue()
+
+
+@pytest.mark.parametrize("flag", ["--min-snr", "--min-agreement", "--max-latency-ms"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_gate_limit_is_a_usage_error(tmp_path, flag, value):
+    (tmp_path / "report.json").write_text(json.dumps(REPORT))
+    res = CliRunner().invoke(main, ["check", str(tmp_path / "report.json"), flag, value])
+    assert res.exit_code == 2 and "finite" in res.output, res.output
+
+
+@pytest.mark.parametrize("doc", [{"models": []}, {"models": [REPORT, 3]}, [], [REPORT], "report", None, 3,
+                                 {"models": "x"}])
+def test_check_on_nothing_or_not_a_report_is_bad_input(tmp_path, doc):
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    res = CliRunner().invoke(main, ["check", str(tmp_path / "r.json"), "--min-snr", "1"])
+    assert res.exit_code == 2, res.output
+
+
+@pytest.mark.parametrize("path,value", [
+    (("size_bytes",), "5000"), (("size_bytes", "artifact"), "big"), (("size_bytes", "artifact"), True),
+    (("mcu", "tensor_arena"), 7), (("mcu", "tensor_arena", "bytes"), [1]), (("latency_ms",), "fast"),
+    (("latency_ms", "mean"), {}), (("fidelity",), []), (("fidelity", "outputs"), [1]),
+    (("fidelity", "outputs", "output_0"), 5), (("fidelity", "outputs", "output_0", "snr_db"), "25"),
+    (("fidelity", "outputs", "output_0", "top1_agreement"), [0.9]), (("preflight_only",), "no"),
+])
+def test_check_on_wrong_value_types_is_bad_input(tmp_path, path, value):
+    import copy
+
+    doc = copy.deepcopy(REPORT)
+    node = doc
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    res = CliRunner().invoke(main, ["check", str(tmp_path / "r.json"), "--max-size", "1MB", "--max-arena", "1MB",
+                                    "--min-snr", "1", "--min-agreement", "0.1", "--max-latency-ms", "100"])
+    assert res.exit_code == 2, res.output
+    assert "expected" in res.output and path[-1] in res.output, res.output
+
+
+def test_negative_or_boolean_size_limit_is_a_usage_error():
+    from hwquant.common.errors import UsageError
+
+    for bad in (-1, True):
+        with pytest.raises(UsageError):
+            parse_bytes(bad)

@@ -49,7 +49,10 @@ def is_classifier_shaped(sample_shape: tuple[int, ...]) -> bool:
 
 
 def top1_agreement(ref: np.ndarray, got: np.ndarray) -> float:
-    """Fraction of samples whose arg-max class matches (samples along axis 0)."""
+    """Fraction of samples whose arg-max class matches (samples along axis 0); NaN when an output
+    holds NaN or inf (arg-max of such a row means nothing, and a gate must not pass on it)."""
+    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(got))):
+        return math.nan
     n = ref.shape[0]
     r, g = np.reshape(ref, (n, -1)), np.reshape(got, (n, -1))
     return float(np.mean(np.argmax(r, axis=1) == np.argmax(g, axis=1)))

@@ -7,19 +7,25 @@ gives one line; any failure raises GateError (exit 5).
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hwquant.common.errors import GateError, InputError, UsageError
+from hwquant.pipeline import measures
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000 ** 2, "mb": 1000 ** 2, "mib": 1024 ** 2}
 
 
 def parse_bytes(text: str | int | None) -> int | None:
     """'250000', '244KiB', '1.5MB' -> bytes."""
-    if text is None or isinstance(text, int):
+    if text is None:
+        return None
+    if isinstance(text, bool) or (isinstance(text, int) and text < 0):
+        raise UsageError(f"cannot read {text!r} as a size", hint="write bytes (250000) or with a unit: 244KiB, 1.5MB")
+    if isinstance(text, int):
         return text
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
     if not m or m.group(2).lower() not in _UNITS:
@@ -37,6 +43,10 @@ class Gates:
 
     @classmethod
     def of(cls, max_size=None, max_arena=None, min_snr=None, min_agreement=None, max_latency_ms=None) -> "Gates":
+        for flag, v in (("min-snr", min_snr), ("min-agreement", min_agreement), ("max-latency-ms", max_latency_ms)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise UsageError(f"--{flag} {v!r}: a gate limit must be a finite number",
+                                 hint="a NaN or infinite limit would pass or fail everything")
         return cls(parse_bytes(max_size), parse_bytes(max_arena), min_snr, min_agreement, max_latency_ms)
 
     @property
@@ -47,58 +57,58 @@ class Gates:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def _arena(report: dict[str, Any]) -> int | None:
-    for section in report.values():
-        if isinstance(section, dict) and isinstance(section.get("tensor_arena"), dict):
-            return section["tensor_arena"].get("bytes")
-    return None
-
-
-def _outputs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return (report.get("fidelity") or {}).get("outputs") or {}
-
-
-def _latency(report: dict[str, Any]) -> float | None:
-    lat = report.get("latency_ms")
-    if isinstance(lat, dict):
-        return lat.get("mean")
-    return lat
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check(report: dict[str, Any], gates: Gates) -> list[str]:
-    """One line per failed gate for one target's report (empty when all pass)."""
-    name = report.get("target") or report.get("model", "report")
+    """One line per failed gate for one target's report (empty when all pass).
+
+    A gate passes only on a finite measure within its limit: a measure that is missing, null
+    (NaN outputs) or non-finite fails its gate. The one exception is SNR, which is infinite when the
+    artifact's outputs equal the float model's (report: snr_db null with max_abs_error 0).
+    """
+    m = measures.of(report)
+    name = m.name
     fails: list[str] = []
-    if report.get("preflight_only") and gates.any:
+    if m.preflight_only and gates.any:
         return [f"{name}: preflight-only report has no artifact to gate"]
-    sizes = report.get("size_bytes")
-    size = sizes.get("artifact") if isinstance(sizes, dict) else sizes
     for gate, limit, value, missing, what in (
-        ("max-size", gates.max_size, size, "the report has no artifact size", "artifact is {v} bytes"),
-        ("max-arena", gates.max_arena, _arena(report), "this target measures no tensor arena (only mcu does)",
+        ("max-size", gates.max_size, m.size, "the report has no artifact size", "artifact is {v} bytes"),
+        ("max-arena", gates.max_arena, m.arena, "this target measures no tensor arena (only mcu does)",
          "tensor arena is {v} bytes"),
-        ("max-latency-ms", gates.max_latency_ms, _latency(report),
+        ("max-latency-ms", gates.max_latency_ms, m.latency_ms,
          "the report has no latency (build with --max-latency-ms or bench)", "mean latency {v:.3f} ms"),
     ):
         if limit is None:
             continue
         if value is None:
             fails.append(f"{name}: {gate}: {missing}")
+        elif not _finite(value):
+            fails.append(f"{name}: {gate}: the measure is {value} (not a finite number)")
         elif value > limit:
             fails.append(f"{name}: {gate}: {what.format(v=value)}, limit {limit:g}")
     if gates.min_snr is not None:
-        for out, m in _outputs(report).items():
-            snr = m.get("snr_db")  # None means identical outputs (infinite SNR)
-            if snr is not None and snr < gates.min_snr:
-                fails.append(f"{name}: min-snr: output {out} has SNR {snr:.1f} dB, limit {gates.min_snr:g} dB")
-        if not _outputs(report):
+        if not m.outputs:
             fails.append(f"{name}: min-snr: the report has no fidelity section")
+        for out, o in m.outputs.items():
+            snr = o.snr_db
+            if snr is None and o.identical:
+                continue  # identical outputs: infinite SNR
+            if not _finite(snr):
+                fails.append(f"{name}: min-snr: output {out} has no finite SNR ({'null' if snr is None else snr}; "
+                             "NaN or infinite outputs?)")
+            elif snr < gates.min_snr:
+                fails.append(f"{name}: min-snr: output {out} has SNR {snr:.1f} dB, limit {gates.min_snr:g} dB")
     if gates.min_agreement is not None:
-        agree = {o: m.get("top1_agreement") for o, m in _outputs(report).items() if m.get("top1_agreement") is not None}
+        agree = {o: v.top1_agreement for o, v in m.outputs.items() if v.classifier}
         if not agree:
             fails.append(f"{name}: min-agreement: no output reports top-1 agreement (not a classifier output)")
         for out, a in agree.items():
-            if a < gates.min_agreement:
+            if not _finite(a):
+                fails.append(f"{name}: min-agreement: output {out} has no finite top-1 agreement "
+                             f"({'null' if a is None else a})")
+            elif a < gates.min_agreement:
                 fails.append(f"{name}: min-agreement: output {out} agrees on top-1 for {a:.3f}, "
                              f"limit {gates.min_agreement:g}")
     return fails
@@ -144,7 +154,10 @@ def load_reports(path: Path) -> list[dict[str, Any]]:
             data = json.loads(f.read_text())
         except (OSError, ValueError) as exc:
             raise InputError(f"{f}: not a readable JSON report ({exc})") from exc
-        # `hwquant bench --json` writes {"models": [per-model results with latency_ms]}; gate each one
-        reports.extend(data["models"] if isinstance(data, dict) and isinstance(data.get("models"), list)
-                       else [data])
+        found = measures.reports_in(data, f)
+        for r in found:
+            measures.of(r, f)  # wrong value types are bad input (exit 2), found before any gate runs
+        reports.extend(found)
+    if not reports:
+        raise InputError(f"{path}: holds no report to check", hint="a gate on nothing would pass without checking")
     return reports

@@ -57,6 +57,13 @@ def _kb(n: int | None) -> str:
     return "-" if n is None else f"{n / 1024:,.1f} KiB"
 
 
+def _num(v: Any, fmt: str, none: str = "n/a") -> str:
+    """A measure for the terminal: null (a NaN or infinite value in report.json) shows as n/a."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return format(v, fmt)
+    return none
+
+
 def render(result: BuildResult, console) -> None:
     """The short human summary: recipe and why, sizes, op table, fidelity, time per stage."""
     from rich.table import Table
@@ -89,10 +96,11 @@ def render(result: BuildResult, console) -> None:
     for col in ("output", "max abs", "mean abs", "SNR dB", "cosine", "top-1 agree", "accuracy (float->quant)"):
         fid.add_column(col)
     for name, m in r["fidelity"]["outputs"].items():
-        acc = m.get("accuracy")
-        fid.add_row(name, f"{m['max_abs_error']:.4g}", f"{m['mean_abs_error']:.4g}", ("inf" if m['snr_db'] is None else f"{m['snr_db']:.1f}"),
-                    f"{m['cosine']:.5f}", "-" if m.get("top1_agreement") is None else f"{m['top1_agreement']:.3f}",
-                    "-" if acc is None else f"{acc['float']:.3f} -> {acc['quantized']:.3f}")
+        acc = m.get("accuracy") or {}
+        snr = "inf" if m.get("snr_db") is None and m.get("max_abs_error") == 0 else _num(m.get("snr_db"), ".1f")
+        fid.add_row(name, _num(m.get("max_abs_error"), ".4g"), _num(m.get("mean_abs_error"), ".4g"), snr,
+                    _num(m.get("cosine"), ".5f"), _num(m.get("top1_agreement"), ".3f", "-"),
+                    "-" if not acc else f"{_num(acc.get('float'), '.3f')} -> {_num(acc.get('quantized'), '.3f')}")
     console.print(fid)
     times = ", ".join(f"{k} {v:.2f}s" for k, v in r["timings_s"].items())
     console.print(f"time: {times}")
