@@ -10,7 +10,7 @@ This module is the public API. Backends, built-in and third-party, import only f
   ``ToolchainError``, ``GateError``;
 - the device side: ``TfliteModel`` (the .tflite reader, with ``Op``, ``Tensor``, ``Quant``), and the
   ``runtime``, ``metrics`` and ``bench_inputs`` modules (LiteRT helpers, fidelity measures, inputs);
-- helpers: ``bytes_sha256``, ``load_toml``, ``first_line``;
+- helpers: ``bytes_sha256``, ``tree_sha256``, ``load_toml``, ``first_line``;
 - ``build()``: the whole pipeline from Python.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from hwquant.common.errors import (  # noqa: E402
     UsageError,
     first_line,
 )
-from hwquant.common.hashing import bytes_sha256  # noqa: E402
+from hwquant.common.hashing import bytes_sha256, tree_sha256  # noqa: E402
 from hwquant.common.toml import load as load_toml  # noqa: E402
 from hwquant.device import bench_inputs, metrics, runtime  # noqa: E402
 from hwquant.device.tflite_model import Op, Quant, Tensor, TfliteModel, builtin_op_names  # noqa: E402
@@ -50,7 +50,7 @@ __all__ = [
     "BuildOptions", "ModelFacts", "TensorSpec", "Recipe", "PRESETS", "preset",
     "HwquantError", "UsageError", "InputError", "IncompatibleError", "ToolchainError", "GateError", "first_line",
     "TfliteModel", "Op", "Tensor", "Quant", "builtin_op_names", "runtime", "metrics", "bench_inputs",
-    "bytes_sha256", "load_toml",
+    "bytes_sha256", "tree_sha256", "load_toml",
     "build", "__version__",
 ]
 

@@ -134,6 +134,14 @@ class EdgeTpuBackend(Backend):
                     "(see report.json edgetpu.preflight_vs_compiler)")
         return PackageResult([f.name for f in result.files], report)
 
+    def cache_key_extras(self, options: BuildOptions) -> dict[str, Any]:
+        """Adds the compiler's identity: the Docker image's ID (not only its tag) or the native
+        compiler's version, so a rebuilt compiler image never gives a stale cache hit."""
+        extras = super().cache_key_extras(options)
+        own = extras["options"]
+        extras["compiler"] = C.compiler_identity(own.get("toolchain") or "auto", own.get("edgetpu_image"))
+        return extras
+
     # -- description ---------------------------------------------------------------------------
     def toolchain(self) -> ToolchainStatus:
         image = C.image_name()

@@ -165,6 +165,25 @@ def _pick(toolchain: str, image: str) -> str:
                              f"native: {EXECUTABLE} is not on PATH", hint=docker_err.hint) from None
 
 
+def compiler_identity(toolchain: str = "auto", image: str | None = None) -> str:
+    """What identifies the compiler a build would run, for the cache key: the Docker image's ID
+    (a rebuilt image keeps its tag but not its ID) or the native compiler's path and version."""
+    image = image_name(image)
+    try:
+        which = _pick(toolchain, image)
+    except (ToolchainError, UsageError) as exc:
+        return f"unavailable: {exc.message}"
+    if which == "docker":
+        return f"docker image {image} id {_docker_client(image).images.get(image).id}"
+    exe = shutil.which(EXECUTABLE) or EXECUTABLE
+    try:
+        done = subprocess.run([exe, "--version"], capture_output=True, timeout=60)
+        version = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        version = f"version unknown ({exc})"
+    return f"native {exe}: {version}"
+
+
 def _docker_client(image: str):
     """A docker SDK client that reached the engine and holds ``image`` (else a ToolchainError)."""
     try:

@@ -24,10 +24,11 @@ from hwquant import (
     hookimpl,
     Recipe,
     TfliteModel,
+    tree_sha256,
 )
 
 from . import arena as arena_mod
-from . import boards, crosscheck, settings
+from . import boards, crosscheck, project, settings
 from .carray import check_symbol, sha256, symbol_for, write_carray
 from .ops import SUPPORT, alternatives, layer_name, missing_int16_kernels
 from .project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
@@ -158,6 +159,18 @@ class McuBackend(Backend):
         ctx.log(f"mcu: tensor arena {arena['exact_bytes']} B exact, {arena['bytes']} B with margin "
                 f"{arena['margin']}; flash {footprint['flash']['total_bytes']} B, RAM {footprint['ram']['total_bytes']} B")
         return PackageResult(files, report)
+
+    def cache_key_extras(self, options: BuildOptions) -> dict[str, Any]:
+        """Adds what else decides the output: the tflite-micro version (arena, cross-check), the project
+        templates, and the content of --boards-file (its budgets decide whether the build passes)."""
+        extras = super().cache_key_extras(options)
+        extras["tflite_micro"] = arena_mod.runtime_version()
+        extras["templates"] = tree_sha256(project.TEMPLATES) if project.TEMPLATES.is_dir() else None
+        boards_file = extras["options"].get("boards_file")
+        if boards_file:
+            f = Path(boards_file)
+            extras["boards_file_sha256"] = tree_sha256(f) if f.is_file() else None
+        return extras
 
     def toolchain(self) -> ToolchainStatus:
         if not arena_mod.runtime_available():

@@ -53,6 +53,16 @@ except RuntimeError as exc:
 """
 
 
+def runtime_version() -> str | None:
+    """The installed tflite-micro package's version (it measures the arena and runs the cross-check)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tflite-micro")
+    except PackageNotFoundError:
+        return None
+
+
 def runtime_available() -> bool:
     try:
         from tflite_micro.python.tflite_micro import runtime  # noqa: F401

@@ -290,12 +290,15 @@ def output_lock(out: Path, log: Callable[[str], None] = print):
         lock.release()
 
 
-def _restore(files: Path, options: BuildOptions, backend: Backend, folder: str, key: str, t0: float,
+def _restore(files, options: BuildOptions, backend: Backend, folder: str, key: str, t0: float,
              measure_latency: bool) -> BuildResult:
     """Copy a verified cache entry into OUT/<folder>/ and mark its report as restored."""
     with staging(Path(options.out), folder) as tmp:
-        shutil.copytree(files, tmp, dirs_exist_ok=True)
+        files.copy_to(tmp)  # bytes hashed again as they are copied; never through a symlink
         report = json.loads((tmp / "report.json").read_text())
+        report.pop("folder", None)
+        if folder != backend.name:
+            report["folder"] = folder
         report["cache"] = {"hit": True, "key": key, "built_timings_s": report.get("timings_s", {})}
         if measure_latency and "latency_ms" not in report and (tmp / backend.artifact_name).is_file():
             report["latency_ms"] = host_latency_ms((tmp / backend.artifact_name).read_bytes())
@@ -336,7 +339,12 @@ def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_
                 if why:
                     log(f"warning: {folder}: {why}")
                 if files is not None:
-                    results[folder] = _restore(files, opts, b, folder, keys[folder][0], t0, measure_latency)
+                    try:
+                        results[folder] = _restore(files, opts, b, folder, keys[folder][0], t0, measure_latency)
+                    except cache_mod.CorruptEntry as exc:  # a file changed since the lookup
+                        store.discard(keys[folder][0])
+                        log(f"warning: {folder}: cache entry {keys[folder][0][:12]} was corrupted ({exc}); rebuilding")
+                        continue
                     log(f"{folder}: restored from cache (key {keys[folder][0][:12]}, every file's sha256 verified)")
         todo = [(f, b, o) for f, b, o in plan if f not in results]
         if todo:

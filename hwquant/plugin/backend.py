@@ -248,6 +248,22 @@ class Backend:
         """Write target files into ``ctx.out_dir`` (the core has written ``model.tflite``)."""
         return PackageResult()
 
+    # -- build cache ---------------------------------------------------------------------------
+    def own_options(self, options: BuildOptions) -> dict[str, Any]:
+        """The values given for the options this backend declares (others' options are not its)."""
+        declared = {o.key for o in self.options}
+        return {k: v for k, v in sorted(options.backend_options.items()) if k in declared}
+
+    def cache_key_extras(self, options: BuildOptions) -> dict[str, Any]:
+        """What, besides the model, the data, the recipe request and the build options, can change
+        this target's output: JSON-able data hashed into its cache key.
+
+        The default holds the values of the options this backend declares and its toolchain's
+        description. Override to add what identifies the tools the output depends on (a library
+        version, a compiler image ID, the content of a file an option names); call super().
+        """
+        return {"options": self.own_options(options), "toolchain": self.toolchain().detail}
+
     # -- description ---------------------------------------------------------------------------
     def toolchain(self) -> ToolchainStatus:
         """Whether the tools packaging needs are available on this machine."""
