@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from hwquant import __version__
+from hwquant.common import interrupts
 from hwquant.common.console import make_console
 from hwquant.common.errors import EXIT_INTERRUPTED, HwquantError
 from hwquant.plugin.facts import BuildOptions
@@ -26,17 +27,31 @@ def _fail(exc: HwquantError) -> "None":
 
 
 def run_guarded(fn, *args, **kwargs):
-    """Run a command body, mapping errors and Ctrl-C to exit codes."""
-    try:
-        return fn(*args, **kwargs)
-    except HwquantError as exc:
-        if exc.result is not None:
-            _show(exc.result)
-        for result in getattr(exc, "results", []):  # targets that built before or after a failed one
-            _show(result)
-        _fail(exc)
-    except KeyboardInterrupt:
-        err_console.print("interrupted: no artifact was written")
+    """Run a command body, mapping errors and Ctrl-C / SIGTERM to exit codes.
+
+    An interrupt is never lost: one swallowed anywhere (a finalizer, an error handler) is still
+    recorded and ends the command with exit 130, saying exactly which folders were written.
+    """
+    with interrupts.handling():
+        try:
+            result = fn(*args, **kwargs)
+            interrupts.checkpoint()
+            return result
+        except HwquantError as exc:
+            if interrupts.pending():  # an error caused by the interrupt (e.g. a killed child process)
+                _interrupted()
+            if exc.result is not None:
+                _show(exc.result)
+            for result in getattr(exc, "results", []):  # targets that built before or after a failed one
+                _show(result)
+            _fail(exc)
+        except KeyboardInterrupt:
+            _interrupted()
+
+
+def _interrupted() -> "None":
+    with interrupts.shielded():
+        err_console.print(f"interrupted: {interrupts.describe_written()}", markup=False, soft_wrap=True)
         sys.exit(EXIT_INTERRUPTED)
 
 

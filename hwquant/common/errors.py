@@ -7,7 +7,7 @@ Exit codes (README, "Exit codes"):
   3  model incompatible with the target (unsupported op, over budget, nothing maps)
   4  toolchain failure (converter, compiler, Docker, verification of the artifact)
   5  a quality or budget gate failed (--max-size, --min-snr, ...)
-  130 interrupted (Ctrl-C); no partial artifact is left behind
+  130 interrupted (Ctrl-C or SIGTERM); no partial artifact is left behind
 """
 from __future__ import annotations
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hwquant import __version__
+from hwquant.common import interrupts
+from hwquant.common.interrupts import checkpoint
 from hwquant.pipeline import data as data_mod
 from hwquant.plugin.backend import Backend, BuildContext
 from hwquant.common.errors import HwquantError, IncompatibleError, TargetsFailed, UsageError
@@ -105,6 +107,7 @@ def prepare(options: BuildOptions, log: Callable[[str], None] = print) -> Prepar
     with timer.stage("load"):  # includes the float32 conversion, which proves the loader works
         loaded = convert.load(options.model, options.verbose)
     try:
+        checkpoint()
         float_model = loaded.float_model
         facts = facts_from(float_model, loaded)
         with timer.stage("data"):
@@ -117,6 +120,7 @@ def prepare(options: BuildOptions, log: Callable[[str], None] = print) -> Prepar
             else:
                 evaluation = data_mod.load("random:8", facts, options)
                 evaluation.source = "random:8 (no data given: verification only checks that the artifact runs)"
+        checkpoint()
     except BaseException:
         loaded.cleanup()
         raise
@@ -139,17 +143,21 @@ def staging(out: Path, target: str):
     tmp.mkdir()
     try:
         yield tmp
+        checkpoint()  # the last chance to honour an interrupt before the earlier build is replaced
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if created and not any(out.iterdir()):
-            out.rmdir()
+        with interrupts.shielded():
+            shutil.rmtree(tmp, ignore_errors=True)
+            if created and not any(out.iterdir()):
+                out.rmdir()
         raise
-    final = out / target
-    old = out / f".{target}.old-{uuid.uuid4().hex[:8]}"
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    with interrupts.shielded():  # a signal here is honoured at the next checkpoint, after the move
+        final = out / target
+        old = out / f".{target}.old-{uuid.uuid4().hex[:8]}"
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        interrupts.note_written(final)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = print,
@@ -159,8 +167,10 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
     from hwquant.pipeline import verify
     options, facts, folder = options or prep.options, prep.facts, folder or backend.name
     timer = Timer()
+    checkpoint()
     with timer.stage("plan"):
         recipe, reasons = backend.choose_recipe(facts, options)
+    checkpoint()
     with timer.stage("convert"):
         if recipe.name == "float32" and recipe.io_dtype == "float32":
             artifact = prep.float_model
@@ -179,9 +189,11 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
             else:
                 artifact = convert.convert(prep.loaded, recipe, forms)
             prep.converted[recipe] = artifact
+    checkpoint()
     model = TfliteModel(artifact, f"{backend.name} artifact")
     with timer.stage("check"):
         op_report = backend.check(model, options)
+    checkpoint()
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "target": backend.name, "preflight_only": options.preflight_only,
         "recipe": {"name": recipe.name, "fields": recipe.to_dict(), "reasons": reasons},
@@ -222,6 +234,7 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
             backend_verify = backend.verify(ctx)
             if prep.measure_latency:
                 report["latency_ms"] = host_latency_ms(artifact)
+        checkpoint()
         with timer.stage("package"):
             packaged = backend.package(ctx)
         files = sorted({backend.artifact_name, *packaged.files, "report.json"})
@@ -324,7 +337,7 @@ def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_
     plan = [(folder, registry().get(name), opts) for folder, (name, opts) in targets.items()]
     results: dict[str, BuildResult] = {}
     keys: dict[str, tuple[str, dict]] = {}
-    with output_lock(Path(options.out), log):
+    with interrupts.handling(), output_lock(Path(options.out), log):
         store = cache_mod.Cache(cache_dir) if cache_dir is not None and not options.preflight_only else None
         if store is not None:
             vers = versions()
@@ -362,10 +375,12 @@ def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_
                         failures[folder] = exc
                         log(f"{folder}: failed (exit {exc.exit_code}), building the other targets")
                         continue
+                    checkpoint()
                     if store is not None and folder in keys and r.target_dir is not None:
                         store.store(keys[folder][0], r.target_dir, keys[folder][1])
             finally:
-                prep.loaded.cleanup()
+                with interrupts.shielded():
+                    prep.loaded.cleanup()
             if failures:
                 raise TargetsFailed(failures, [results[f] for f, _, _ in plan if f in results])
     return [results[f] for f, _, _ in plan]

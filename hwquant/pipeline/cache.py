@@ -232,3 +232,6 @@ class Cache:
             tmp.rename(entry)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # a cache that cannot be written only costs time
+        except BaseException:  # interrupted: no half-written entry is left behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise

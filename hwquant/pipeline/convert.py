@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from hwquant.common import interrupts
 from hwquant.common.errors import InputError, ToolchainError, first_line
 from hwquant.common.quiet import captured_output, quiet_env
 from hwquant.plugin.recipe import PRESETS, Recipe
@@ -84,6 +85,7 @@ class LoadedModel:
     def cleanup(self) -> None:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            interrupts.release(self.workdir)
 
 
 def detect_format(path: Path) -> str:
@@ -112,8 +114,10 @@ def load(path: str | Path, verbose: bool = False) -> LoadedModel:
     path = Path(path)
     fmt = detect_format(path)
     t = tf(verbose)
-    workdir = Path(tempfile.mkdtemp(prefix="hwquant-load-"))
+    with interrupts.shielded():  # registered before a signal can leave it behind
+        workdir = interrupts.temporary(Path(tempfile.mkdtemp(prefix="hwquant-load-")))
     try:
+        interrupts.checkpoint()
         with captured_output(verbose):
             try:
                 if fmt in ("keras", "h5"):
@@ -127,7 +131,9 @@ def load(path: str | Path, verbose: bool = False) -> LoadedModel:
                                  hint="check that the file is complete and was saved by TensorFlow/Keras"
                                  + ("" if verbose else "; rerun with -v for TensorFlow's log")) from exc
     except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
+        with interrupts.shielded():
+            shutil.rmtree(workdir, ignore_errors=True)
+            interrupts.release(workdir)
         raise
 
 
