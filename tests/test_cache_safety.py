@@ -246,7 +246,7 @@ def test_edgetpu_key_holds_the_image_id_not_only_its_tag(keras_model, cal):
         ids, keys = [], []
         for content in (b"compiler build 1", b"compiler build 2"):  # rebuilt under the same tag
             ids.append(_image(client, tag, content))
-            inputs = _key(keras_model, cal, "edgetpu", toolchain="docker", edgetpu_image=tag)
+            inputs = _key(keras_model, cal, "edgetpu", toolchain="docker", image=tag)
             assert ids[-1] in inputs["backend"]["compiler"], inputs["backend"]
             keys.append(cache_mod.make_key(inputs))
         assert ids[0] != ids[1] and keys[0] != keys[1]

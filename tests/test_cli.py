@@ -91,7 +91,7 @@ def test_preflight_exits_3_when_nothing_maps(tmp_path):
 def test_one_failing_target_does_not_stop_the_others(keras_model, tmp_path):
     """cpu builds, edgetpu has no compiler (no engine or no image): both are reported, exit 4."""
     r = CliRunner().invoke(main, ["build", str(keras_model), "--target", "edgetpu,cpu", "--data", "random:12",
-                                  "--edgetpu-image", "hwquant-test/absent:0", "--toolchain", "docker", "--no-cache",
+                                  "--edgetpu-image", "hwquant-test/absent:0", "--edgetpu-toolchain", "docker", "--no-cache",
                                   "-o", str(tmp_path)])
     assert r.exit_code == 4, r.output
     assert "1 of 2 targets failed" in r.output and "edgetpu (exit 4)" in r.output

@@ -142,7 +142,7 @@ def test_no_engine_reachable(monkeypatch, model_file, tmp_path):
     with pytest.raises(ToolchainError) as exc:
         C.compile_models([model_file], tmp_path / "out", toolchain="docker", image="anything:1")
     assert exc.value.exit_code == 4
-    assert "no Docker engine reachable" in exc.value.message and "--toolchain native" in exc.value.hint
+    assert "no Docker engine reachable" in exc.value.message and "--edgetpu-toolchain native" in exc.value.hint
     assert _no_artifact(tmp_path / "out")
 
 
@@ -178,7 +178,7 @@ def test_compiler_timeout(client, image, model_file, tmp_path):
         C.compile_models([model_file], tmp_path / "out", toolchain="docker", image=tag, timeout=3)
     assert exc.value.exit_code == 4
     assert "edgetpu_compiler did not finish within 3 s and was stopped" in exc.value.message
-    assert "--compiler-timeout" in exc.value.hint
+    assert "--edgetpu-compiler-timeout" in exc.value.hint
     assert _no_artifact(tmp_path / "out") and _containers_of(client, tag) == []
 
 
@@ -230,7 +230,7 @@ def test_build_end_to_end(build_inputs, tmp_path):
 
     model, data, tag, _ = build_inputs
     result = hwquant.build(model, target="edgetpu", data=str(data), out=tmp_path / "out",
-                           backend_options={"edgetpu_image": tag, "toolchain": "docker"})
+                           backend_options={"image": tag, "toolchain": "docker"})
     target = tmp_path / "out" / "edgetpu"
     for name in ("model.tflite", "model_edgetpu.tflite", "model_edgetpu.log", "edgetpu_compiler.log", "report.json"):
         assert (target / name).is_file(), name
@@ -255,6 +255,6 @@ def test_build_compiler_failure_leaves_nothing(build_inputs, tmp_path):
     model, data, _, bad = build_inputs
     with pytest.raises(ToolchainError) as exc:
         hwquant.build(model, target="edgetpu", data=str(data), out=tmp_path / "out",
-                      backend_options={"edgetpu_image": bad, "toolchain": "docker"})
+                      backend_options={"image": bad, "toolchain": "docker"})
     assert exc.value.exit_code == 4 and "Internal compiler error. Aborting!" in exc.value.message
     assert _no_artifact(tmp_path / "out") and not (tmp_path / "out" / "edgetpu").exists()

@@ -1,4 +1,4 @@
-"""The plugin seam: hook specs, built-ins registered like third parties, a real third-party install."""
+"""The plugin seam: one registration route (entry points), broken plugins skipped, options namespaced."""
 from __future__ import annotations
 
 import json
@@ -6,13 +6,15 @@ import os
 import re
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
-import pluggy
 import pytest
 
+from hwquant import Backend, BackendOption, BuildOptions, ModelFacts, ToolchainError, UsageError, hookimpl
 from hwquant.plugin import hookspecs
-from hwquant.plugin.manager import BUILTIN_BACKENDS, PluginManager, registry
+from hwquant.plugin import options as backend_opts
+from hwquant.plugin.manager import PluginManager, registry
 
 REPO = Path(__file__).resolve().parents[1]
 HWQUANT = [sys.executable, "-m", "hwquant.cli"]
@@ -30,34 +32,144 @@ def test_every_hook_is_documented_and_tested(hook):
     assert hook in tests or hook in (REPO / "tests" / "third_party_backend" / "hwquant_toy" / "__init__.py").read_text()
 
 
-def test_builtins_register_through_entry_points():
+def test_builtins_register_only_through_entry_points():
+    eps = {ep.name: ep.value for ep in entry_points(group=hookspecs.ENTRY_POINT_GROUP)}
     reg = registry()
     for name in ("cpu", "edgetpu", "mcu", "gpu"):
-        mod = f"hwquant_backends.{name}"
-        assert mod in BUILTIN_BACKENDS
-    from importlib.metadata import entry_points
+        assert eps.get(name) == f"hwquant_backends.{name}"
+        assert reg.sources[name] == f"built-in:{name}"  # read off the class's module
+    builtin = [n for n in eps if eps[n].startswith("hwquant_backends.")]
+    assert reg.names()[:len(builtin)] == builtin  # entry-point order, not pluggy's last-registered-first
+    import hwquant.plugin.manager as m
 
-    eps = {ep.name: ep.value for ep in entry_points(group=hookspecs.ENTRY_POINT_GROUP)}
-    assert eps.get("cpu") == "hwquant_backends.cpu"
-    assert "cpu" in reg.names()
+    assert not hasattr(m, "BUILTIN_BACKENDS")
 
 
-def test_check_pending_rejects_unknown_hooks():
-    class Bad:
-        @hookspecs.hookimpl
-        def hwquant_register_backend(self, registry):  # typo: no such hook
+def test_a_checkout_that_is_not_installed_says_how_to_install():
+    with pytest.raises(UsageError) as exc:
+        PluginManager().discover([])  # no entry points from the hwquant distribution
+    assert "pip install -e ." in exc.value.hint
+
+
+class _Named(Backend):
+    name = "named"
+    allowed_recipes = ("float32",)
+
+    def default_recipe(self, facts, options):
+        return "float32", ["test"]
+
+
+def test_a_plugin_with_an_unknown_hook_or_a_raising_hook_is_skipped():
+    class Typo:
+        @hookimpl
+        def hwquant_register_backend(self, registry):  # no such hook
             pass
 
+    class Raises:
+        @hookimpl
+        def hwquant_register_backends(self, registry):
+            raise RuntimeError("boom")
+
+    class Good:
+        @hookimpl
+        def hwquant_register_backends(self, registry):
+            registry.add(_Named)
+
     pm = PluginManager()
-    pm.pm.register(Bad())
-    with pytest.raises(pluggy.PluginValidationError):
-        pm.load()
+    assert not pm.add(Typo(), "typo", __name__, "typo-dist")
+    assert pm.add(Raises(), "raises", "raises_mod", "raises-dist")
+    assert pm.add(Good(), "good", __name__, "good-dist")
+    reg = pm.collect()
+    assert reg.names() == ["named"] and reg.sources["named"] == "good-dist:good"
+    skipped = dict(reg.skipped)
+    assert "hwquant_register_backend" in skipped["typo"] and skipped["raises"] == "RuntimeError: boom"
 
 
-def test_registry_rejects_non_backends():
+def test_registry_rejects_non_backends_and_unknown_recipes():
     reg = registry()
     with pytest.raises(TypeError):
         reg.add(object)
+
+    class Bad(_Named):
+        allowed_recipes = ("int7",)
+
+    with pytest.raises(TypeError, match="int7"):
+        reg.add(Bad)
+
+
+def test_default_recipe_must_be_allowed():
+    class Wrong(_Named):
+        def default_recipe(self, facts, options):
+            return "int8-only", ["bug"]
+
+    facts = ModelFacts.__new__(ModelFacts)
+    with pytest.raises(ToolchainError) as exc:
+        Wrong().choose_recipe(facts, BuildOptions(model=Path("m")))
+    assert "plugin test_plugins, class" in exc.value.message and "Wrong" in exc.value.message and "allowed_recipes (float32)" in exc.value.message
+
+
+def test_options_are_namespaced_validated_and_defaulted():
+    declared = (BackendOption("toolchain", "t", default="auto", choices=("docker", "auto")),
+                BackendOption("steps", "s", type=int), BackendOption("fast", "f", type=bool))
+    assert backend_opts.parse("x", declared, {}) == {"toolchain": "auto", "steps": None, "fast": False}
+    assert backend_opts.parse("x", declared, {"steps": "3"})["steps"] == 3
+    with pytest.raises(UsageError, match=r"--x-toolchain .*'native' is not one of docker, auto"):
+        backend_opts.parse("x", declared, {"toolchain": "native"})
+    with pytest.raises(UsageError, match="target 'x' has no option 'board'"):
+        backend_opts.parse("x", declared, {"board": "m4"})
+    # flat options are for one backend only; namespaced ones must name a backend being built
+    assert backend_opts.split({"board": "m4"}, ["mcu"], ["mcu", "cpu"]) == {"mcu": {"board": "m4"}}
+    with pytest.raises(UsageError, match="several targets"):
+        backend_opts.split({"board": "m4"}, ["mcu", "cpu"], ["mcu", "cpu"])
+    with pytest.raises(UsageError, match="no target being built uses that backend"):
+        backend_opts.split({"mcu": {"board": "m4"}}, ["cpu"], ["mcu", "cpu"])
+
+
+def test_cli_flag_of_one_backend_is_not_parsed_with_anothers_choices(keras_model, tmp_path):
+    from click.testing import CliRunner
+
+    from hwquant.cli.main import main
+
+    # --edgetpu-toolchain takes the edgetpu's choices; a cpu build given it refuses before any work
+    r = CliRunner().invoke(main, ["build", str(keras_model), "-t", "cpu", "--edgetpu-toolchain", "docker",
+                                  "-o", str(tmp_path / "o"), "--no-cache"])
+    assert r.exit_code == 2 and "no target being built uses that backend" in r.output
+    r = CliRunner().invoke(main, ["build", str(keras_model), "-t", "edgetpu", "--edgetpu-toolchain", "bogus"])
+    assert r.exit_code == 2 and "bogus" in r.output
+    assert not (tmp_path / "o").exists()
+
+
+def _installed_dist(site: Path, dist: str, eps: dict[str, str], modules: dict[str, str]) -> None:
+    """A real (minimal) installed distribution: modules plus a .dist-info with entry points."""
+    for mod, src in modules.items():
+        (site / f"{mod}.py").write_text(src)
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{hookspecs.ENTRY_POINT_GROUP}]\n"
+                                           + "".join(f"{k} = {v}\n" for k, v in eps.items()))
+
+
+def test_broken_third_party_plugins_are_reported_and_skipped(tmp_path):
+    _installed_dist(tmp_path, "broken-imports", {"brokenimp": "brokenimp_mod"},
+                    {"brokenimp_mod": "import no_such_module_hwquant\n"})
+    _installed_dist(tmp_path, "broken-hook", {"brokenhook": "brokenhook_mod"},
+                    {"brokenhook_mod": "from hwquant import hookimpl\n@hookimpl\n"
+                     "def hwquant_register_backends(registry):\n    raise ValueError('bad plugin')\n"})
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    r = subprocess.run([*HWQUANT, "targets", "--json"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert {"cpu", "mcu"} <= {t["name"] for t in json.loads(r.stdout)}
+    assert "plugin 'brokenimp' skipped: ModuleNotFoundError: No module named 'no_such_module_hwquant'" in r.stderr
+    assert "plugin 'brokenhook' skipped: ValueError: bad plugin" in r.stderr
+    assert subprocess.run([*HWQUANT, "--help"], env=env, capture_output=True).returncode == 0
+    # disabled by name (entry point or distribution): not even imported, so no warning
+    env["HWQUANT_DISABLE_PLUGINS"] = "brokenimp,broken-hook"
+    r = subprocess.run([*HWQUANT, "targets", "--json"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "skipped" not in r.stderr, r.stderr
+    env["HWQUANT_DISABLE_PLUGINS"] = "gpu"
+    r = subprocess.run([*HWQUANT, "targets", "--json"], env=env, capture_output=True, text=True)
+    assert "gpu" not in {t["name"] for t in json.loads(r.stdout)}
 
 
 @pytest.fixture(scope="module")

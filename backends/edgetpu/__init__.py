@@ -32,7 +32,7 @@ from .preflight import compare, predict
 
 _B = BackendOption
 OPTIONS = (
-    _B("edgetpu-image", f"Docker image holding edgetpu_compiler (default: ${C.IMAGE_ENV} or {C.DEFAULT_IMAGE})"),
+    _B("image", f"Docker image holding edgetpu_compiler (default: ${C.IMAGE_ENV} or {C.DEFAULT_IMAGE})"),
     _B("toolchain", "where edgetpu_compiler runs: docker, native (on PATH), or auto (docker, else native)",
        default="auto", choices=C.TOOLCHAINS),
     _B("min-runtime-version", "lowest Edge TPU runtime the model must run on (edgetpu_compiler -m)", type=int),
@@ -43,7 +43,7 @@ OPTIONS = (
        "(edgetpu_compiler -a, experimental)", type=bool, default=False),
     _B("search-delegate", "search for the largest segment that compiles (edgetpu_compiler -d)",
        type=bool, default=False),
-    _B("delegate-search-step", "step size of the delegate search (edgetpu_compiler -k, needs --search-delegate)",
+    _B("delegate-search-step", "step size of the delegate search (edgetpu_compiler -k, needs --edgetpu-search-delegate)",
        type=int),
     _B("compiler-timeout", "seconds before edgetpu_compiler is stopped", type=int, default=C.DEFAULT_TIMEOUT),
 )
@@ -114,9 +114,9 @@ class EdgeTpuBackend(Backend):
         src = ctx.out_dir / "model.tflite"
         if not src.is_file():
             src.write_bytes(ctx.artifact)
-        result = C.compile_models([src], ctx.out_dir, self.flags(ctx), toolchain=ctx.opt("toolchain", "auto"),
-                                  image=ctx.opt("edgetpu-image"),
-                                  timeout=ctx.opt("compiler-timeout", C.DEFAULT_TIMEOUT))
+        result = C.compile_models([src], ctx.out_dir, self.flags(ctx), toolchain=ctx.opt("toolchain"),
+                                  image=ctx.opt("image"),
+                                  timeout=ctx.opt("compiler-timeout"))
         try:
             compiled = [inspect_compiled(p, result.log, ctx.model, k) for k, p in enumerate(result.models[src.stem])]
         except HwquantError:
@@ -139,7 +139,7 @@ class EdgeTpuBackend(Backend):
         compiler's version, so a rebuilt compiler image never gives a stale cache hit."""
         extras = super().cache_key_extras(options)
         own = extras["options"]
-        extras["compiler"] = C.compiler_identity(own.get("toolchain") or "auto", own.get("edgetpu_image"))
+        extras["compiler"] = C.compiler_identity(own.get("toolchain") or "auto", own.get("image"))
         return extras
 
     # -- description ---------------------------------------------------------------------------

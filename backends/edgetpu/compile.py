@@ -49,12 +49,12 @@ class CompilerFlags:
 
     def __post_init__(self) -> None:
         if self.delegate_search_step is not None and not self.search_delegate:
-            raise UsageError("--delegate-search-step needs --search-delegate",
-                             hint="add --search-delegate, or drop --delegate-search-step")
+            raise UsageError("--edgetpu-delegate-search-step needs --edgetpu-search-delegate",
+                             hint="add --edgetpu-search-delegate, or drop --edgetpu-delegate-search-step")
         for name in ("min_runtime_version", "delegate_search_step", "num_segments"):
             v = getattr(self, name)
             if v is not None and v < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
+                raise UsageError(f"--edgetpu-{name.replace('_', '-')} must be at least 1 (got {v})")
 
     def argv(self) -> list[str]:
         out: list[str] = []
@@ -150,7 +150,7 @@ def _pick(toolchain: str, image: str) -> str:
     if toolchain == "native":
         if shutil.which(EXECUTABLE) is None:
             raise ToolchainError(f"{EXECUTABLE} is not on PATH", hint="install Coral's edgetpu-compiler package "
-                                 "(x86-64 Debian/Ubuntu), or use --toolchain docker")
+                                 "(x86-64 Debian/Ubuntu), or use --edgetpu-toolchain docker")
         return "native"
     if toolchain == "docker":
         _docker_client(image)
@@ -196,7 +196,7 @@ def _docker_client(image: str):
         client.ping()
     except DockerException as exc:
         raise ToolchainError(f"no Docker engine reachable ({exc})",
-                             hint="start Docker (or set DOCKER_HOST), or use --toolchain native with "
+                             hint="start Docker (or set DOCKER_HOST), or use --edgetpu-toolchain native with "
                                   f"{EXECUTABLE} on PATH") from None
     try:
         client.images.get(image)
@@ -260,7 +260,7 @@ def _run_native(exe: str, args: list[str], timeout: float) -> tuple[int, str]:
 def _timeout_error(timeout: float, said: str) -> ToolchainError:
     last = " | ".join(line.strip() for line in said.strip().splitlines()[-3:]) or "nothing"
     return ToolchainError(f"{EXECUTABLE} did not finish within {timeout:g} s and was stopped; it had printed: {last}",
-                          hint="raise --compiler-timeout, or split the model with --num-segments")
+                          hint="raise --edgetpu-compiler-timeout, or split the model with --edgetpu-num-segments")
 
 
 _HINTS = (

@@ -65,7 +65,7 @@ def predict(model: TfliteModel, *, runtime: int | None = None, multiple_subgraph
         problems = O.evaluate(op, constants(model, op), runtime)
         if k in after_i:
             problems.append(("Not mapped: downstream of an intermediate tensor (-i)",
-                             "follows a tensor named with --intermediate-tensors; the compiler leaves it to the CPU"))
+                             "follows a tensor named with --edgetpu-intermediate-tensors; the compiler leaves it to the CPU"))
         end = ended.get(op.subgraph)
         if problems:
             status, reasons = problems[0][0], [r for _, r in problems]
@@ -74,7 +74,7 @@ def predict(model: TfliteModel, *, runtime: int | None = None, multiple_subgraph
         elif end is not None and not multiple_subgraphs:
             v = OpVerdict(op.index, op.subgraph, op.name, op.dtype, "fallback", O.AFTER_PARTITION,
                           [(f"after {end.op} (op {end.index}), the first op the Edge TPU cannot run: the compiler "
-                           "makes one Edge TPU segment (pass --enable-multiple-subgraphs to map later ops)")])
+                           "makes one Edge TPU segment (pass --edgetpu-enable-multiple-subgraphs to map later ops)")])
         else:
             v = OpVerdict(op.index, op.subgraph, op.name, op.dtype, "target", O.MAPPED)
             prev = verdicts[-1] if verdicts else None
@@ -102,7 +102,7 @@ def _notes(ops, verdicts, ended, segments, runtime, multiple) -> list[str]:
         notes.append(f"subgraph {sg}: the Edge TPU segment ends at {v.op} (op {v.index}): {v.reasons[0]}"
                      + (f"; the {after} supported op(s) after it run on the CPU (single partition)" if after else ""))
     if multiple:
-        notes.append("--enable-multiple-subgraphs: supported ops after a CPU op map to further Edge TPU subgraphs")
+        notes.append("--edgetpu-enable-multiple-subgraphs: supported ops after a CPU op map to further Edge TPU subgraphs")
     names = {op.name for op in ops}
     notes += [text for concerns, text in O.UNPREDICTABLE if not concerns or names.intersection(concerns)]
     return notes

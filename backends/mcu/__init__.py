@@ -103,7 +103,7 @@ class McuBackend(Backend):
         if "tensor_arena" not in ctx.report:
             num_inputs = len(ctx.model.io(0)[0])
             exact, probes = arena_mod.measure(ctx.artifact, num_inputs)
-            margin = str(ctx.opt("arena-margin", arena_mod.DEFAULT_MARGIN))
+            margin = str(ctx.opt("arena-margin"))
             ctx.report["tensor_arena"] = {
                 "exact_bytes": exact, "margin": margin, "bytes": arena_mod.with_margin(exact, margin),
                 "probes": probes, "measured_with": "tflite-micro Python interpreter (64-bit host), bisection in "
@@ -140,7 +140,7 @@ class McuBackend(Backend):
             settings.render(ctx.model, digest, source, arena["exact_bytes"], arena["bytes"]))
         files.append("model_settings.h")
 
-        kind = ctx.opt("project", "cmake")
+        kind = ctx.opt("project")
         ins, outs = settings.io_tensors(ctx.model)
         sample = next(iter((ctx.calibration or ctx.evaluation).samples))
         x = crosscheck.sample_inputs(ctx.model, sample)

@@ -10,7 +10,7 @@ less does not, it is the answer after three probes, otherwise bisection finds it
 The number is measured on a 64-bit host. Firmware on a 32-bit MCU needs at most as much:
 TFLM's per-tensor and per-node runtime structs hold pointers, which are half the size there,
 and the Python interpreter's recording allocator adds a little bookkeeping of its own.
-The margin (``--arena-margin``, default ``DEFAULT_MARGIN``) covers a different TFLM version
+The margin (``--mcu-arena-margin``, default ``DEFAULT_MARGIN``) covers a different TFLM version
 or optimized kernels (e.g. CMSIS-NN scratch buffers) in the firmware.
 """
 from __future__ import annotations
@@ -169,10 +169,10 @@ def parse_margin(spec) -> tuple[float, int]:
         else:
             frac, fixed = 0.0, int(text)
     except ValueError:
-        raise UsageError(f"--arena-margin {spec!r} is neither a percentage nor a byte count",
-                         hint="e.g. --arena-margin 10% or --arena-margin 2048") from None
+        raise UsageError(f"--mcu-arena-margin {spec!r} is neither a percentage nor a byte count",
+                         hint="e.g. --mcu-arena-margin 10% or --mcu-arena-margin 2048") from None
     if frac < 0 or fixed < 0:
-        raise UsageError(f"--arena-margin {spec!r} is negative", hint="use 0 for the exact arena")
+        raise UsageError(f"--mcu-arena-margin {spec!r} is negative", hint="use 0 for the exact arena")
     return frac, fixed
 
 

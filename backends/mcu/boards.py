@@ -1,4 +1,4 @@
-"""Board profiles and the flash / RAM budget gate (``--board NAME``, ``--boards-file FILE``).
+"""Board profiles and the flash / RAM budget gate (``--mcu-board NAME``, ``--mcu-boards-file FILE``).
 
 Flash needed = model bytes + ``flash_allowance`` (the TFLM runtime, the kernels the resolver
 pulls in and a small application). RAM needed = tensor arena (with its margin) +
@@ -68,7 +68,7 @@ BUILTIN_BOARDS: dict[str, Board] = {b.name: b for b in (
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    return load_toml(path, "--boards-file")
+    return load_toml(path, "--mcu-boards-file")
 
 
 def load_boards(path: str | Path | None = None) -> dict[str, Board]:
@@ -79,16 +79,16 @@ def load_boards(path: str | Path | None = None) -> dict[str, Board]:
     doc = _load_toml(Path(path))
     tables = doc.get("boards")
     if not isinstance(tables, dict) or not tables:
-        raise InputError(f"--boards-file {path} defines no [boards.NAME] tables",
+        raise InputError(f"--mcu-boards-file {path} defines no [boards.NAME] tables",
                          hint="see `hwquant targets mcu` or backends/mcu/boards.py for the format")
     for name, t in tables.items():
         try:
             ram, flash = int(t["ram_kib"] * KiB), int(t["flash_kib"] * KiB)
         except (KeyError, TypeError) as exc:
-            raise InputError(f"--boards-file {path}: board {name!r} needs numeric ram_kib and flash_kib") from exc
+            raise InputError(f"--mcu-boards-file {path}: board {name!r} needs numeric ram_kib and flash_kib") from exc
         extra = set(t) - {"ram_kib", "flash_kib", "flash_allowance_kib", "ram_allowance_kib", "description", "source"}
         if extra:
-            raise InputError(f"--boards-file {path}: board {name!r} has unknown key(s) {sorted(extra)}")
+            raise InputError(f"--mcu-boards-file {path}: board {name!r} has unknown key(s) {sorted(extra)}")
         boards[name] = Board(name, str(t.get("description", name)), ram, flash, str(t.get("source", str(path))),
                              int(t.get("flash_allowance_kib", DEFAULT_FLASH_ALLOWANCE / KiB) * KiB),
                              int(t.get("ram_allowance_kib", DEFAULT_RAM_ALLOWANCE / KiB) * KiB))
@@ -101,7 +101,7 @@ def get_board(name: str, path: str | Path | None = None) -> Board:
         return boards[name]
     except KeyError:
         raise UsageError(f"unknown board {name!r}", hint=f"known boards: {', '.join(sorted(boards))}; "
-                         "define your own with --boards-file FILE.toml") from None
+                         "define your own with --mcu-boards-file FILE.toml") from None
 
 
 def footprint(model_bytes: int, arena: int, board: Board | None = None) -> dict[str, Any]:
@@ -134,5 +134,5 @@ def check_budget(model_bytes: int, arena: int, board: Board) -> dict[str, Any]:
     if problems:
         raise IncompatibleError(f"the model does not fit board {board.name!r}: " + "; ".join(problems),
                                 hint="shrink the model (fewer filters, smaller input), pick a larger board, "
-                                     "or lower --arena-margin if the arena is just over")
+                                     "or lower --mcu-arena-margin if the arena is just over")
     return fp

@@ -51,11 +51,11 @@ def symbol_for(model_path) -> str:
 
 
 def check_symbol(symbol: str) -> str:
-    """Validate a user-given --symbol: it must already be a usable C identifier."""
+    """Validate a user-given --mcu-symbol: it must already be a usable C identifier."""
     if not _IDENT.match(symbol) or symbol in _CXX_KEYWORDS or symbol.startswith("__") or \
             (symbol.startswith("_") and len(symbol) > 1 and symbol[1].isupper()):
-        raise UsageError(f"--symbol {symbol!r} is not a valid C identifier",
-                         hint="use letters, digits and '_', not starting with a digit, e.g. --symbol my_model")
+        raise UsageError(f"--mcu-symbol {symbol!r} is not a valid C identifier",
+                         hint="use letters, digits and '_', not starting with a digit, e.g. --mcu-symbol my_model")
     return symbol
 
 

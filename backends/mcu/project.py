@@ -1,8 +1,8 @@
 """The TFLM project: main.cc (op resolver, arena, sample, invoke, print) and its build files.
 
-``--project cmake`` writes ``project/`` with CMakeLists.txt (TFLM built from ``TFLM_DIR``),
+``--mcu-project cmake`` writes ``project/`` with CMakeLists.txt (TFLM built from ``TFLM_DIR``),
 main.cc, a Cortex-M toolchain file and a README; the model files stay one level up.
-``--project arduino`` writes ``project/<name>/``, a sketch folder holding the same files.
+``--mcu-project arduino`` writes ``project/<name>/``, a sketch folder holding the same files.
 Templates live in ``toolchains/mcu/``; ``@NAME@`` placeholders are filled here.
 """
 from __future__ import annotations

@@ -134,7 +134,7 @@ constexpr int kNumOutputs = {len(outs)};
 
 // Tensor arena: the smallest size that allocated and ran the model in the tflite-micro Python
 // interpreter (kTensorArenaExact, measured on a 64-bit host, which needs at least as much as a
-// 32-bit MCU), plus the --arena-margin.
+// 32-bit MCU), plus the --mcu-arena-margin.
 constexpr int kTensorArenaExact = {arena_exact};
 constexpr int kTensorArenaSize = {arena_size};
 

@@ -90,23 +90,55 @@ def _floats(value: str | None):
         raise click.BadParameter("expected comma-separated numbers, e.g. 127.5 or 0.485,0.456,0.406") from None
 
 
-def _backend_options():
-    """Each backend's declared options become `hwquant build --<name>` flags."""
+def _registry():
+    """The backend registry; plugins that failed to load are reported once, as warnings."""
     from hwquant.plugin.manager import registry
 
-    params, seen = [], set()
-    for b in registry().all():
+    reg = registry()
+    if not getattr(reg, "_warned", False):
+        reg._warned = True
+        for name, why in reg.skipped:
+            err_console.print(f"warning: plugin {name!r} skipped: {why}", markup=False, soft_wrap=True)
+    return reg
+
+
+def _backend_options():
+    """Each backend's declared options become `hwquant build --<backend>-<option>` flags."""
+    from hwquant.common.errors import HwquantError
+
+    try:
+        backends = _registry().all()
+    except HwquantError:  # not installed: `build --help` still works; a build says how to install
+        return []
+    params = []
+    for b in backends:
         for o in b.options:
-            if o.name in seen:
-                continue
-            seen.add(o.name)
-            kw = {"help": f"[{b.name}] {o.help}", "default": None, "multiple": o.multiple}
+            flag = o.flag(b.name)
+            kw = {"help": f"[{b.name}] {o.help}" + (f" [default: {o.default}]" if o.default not in (None, False) else ""),
+                  "default": None, "multiple": o.multiple}
+            dest = f"{BACKEND_OPT}{len(_FLAGS)}"
+            _FLAGS[dest] = (b.name, o.key)
             if o.type is bool:
-                params.append(click.Option([f"--{o.name}/--no-{o.name}"], **kw))
+                params.append(click.Option([f"{flag}/--no-{flag[2:]}", dest], **kw))
                 continue
             kw["type"] = click.Choice(o.choices) if o.choices else o.type
-            params.append(click.Option([f"--{o.name}"], **kw))
+            params.append(click.Option([flag, dest], **kw))
     return params
+
+
+BACKEND_OPT = "backend_opt_"  # parameter names of the backend flags; _FLAGS maps them to (backend, key)
+_FLAGS: dict[str, tuple[str, str]] = {}
+
+
+def _namespaced(values: dict) -> dict[str, dict]:
+    """{backend: {option key: value}} from the backend flags given."""
+    out: dict[str, dict] = {}
+    for k, v in values.items():
+        if v in (None, ()):
+            continue
+        backend, key = _FLAGS[k]
+        out.setdefault(backend, {})[key] = v
+    return out
 
 
 def _gate_options(fn):
@@ -171,7 +203,7 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
         model=model, target=target, data=data, eval_data=eval_data, recipe=recipe, io_dtype=io_dtype, out=out,
         preflight_only=preflight_only, image_size=_parse_size(image_size), mean=_floats(mean), std=_floats(std),
         scale=scale, eval_fraction=eval_fraction, seed=seed, verbose=ctx.obj["verbose"],
-        backend_options={k: v for k, v in backend_options.items() if v not in (None, ())},
+        backend_options=_namespaced(backend_options),
     )
     gate_args = dict(max_size=max_size, max_arena=max_arena, min_snr=min_snr, min_agreement=min_agreement,
                      max_latency_ms=max_latency_ms)
@@ -224,7 +256,6 @@ def default_cache_dir() -> Path:
 def init(model, output, force):
     """Write a commented starter hwquant.toml for MODEL."""
     from hwquant.pipeline.manifest import starter
-    from hwquant.plugin.manager import registry
 
     def body():
         if output.exists() and not force:
@@ -232,7 +263,7 @@ def init(model, output, force):
 
             raise UsageError(f"{output} exists", hint="pass --force to overwrite it")
         rel = Path(os.path.relpath(model.resolve(), output.resolve().parent))
-        output.write_text(starter(rel, registry().all()))
+        output.write_text(starter(rel, _registry().all()))
         console.print(f"wrote {output}: edit it, then run `hwquant build`")
 
     run_guarded(body)
@@ -278,10 +309,10 @@ class _null:
 @click.option("--json", "as_json", is_flag=True)
 def targets(name, ops, as_json):
     """List every backend (built-in and third-party) or describe one."""
-    from hwquant.plugin.manager import registry
 
     def body():
-        backends = [registry().get(name)] if name else registry().all()
+        reg = _registry()
+        backends = [reg.get(name)] if name else reg.all()
         if as_json:
             out = [dict(b.describe(), **({"op_table": b.op_table()} if ops else {})) for b in backends]
             click.echo(json.dumps(out, indent=2))
@@ -292,7 +323,7 @@ def targets(name, ops, as_json):
             for b in backends:
                 render_ops(b, console)
         else:
-            render_targets(backends, registry().sources, console)
+            render_targets(backends, reg.sources, console)
 
     run_guarded(body)
 

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +28,7 @@ from hwquant.pipeline import data as data_mod
 from hwquant.plugin.backend import Backend, BuildContext
 from hwquant.common.errors import HwquantError, IncompatibleError, TargetsFailed, UsageError
 from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
+from hwquant.plugin import options as backend_opts
 from hwquant.plugin.manager import registry
 from hwquant.plugin.recipe import preset
 from hwquant.pipeline.gates import host_latency_ms
@@ -333,8 +334,11 @@ def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_
     """
     from hwquant.pipeline import cache as cache_mod
     if targets is None:
-        targets = {b.name: (b.name, options) for b in resolve_backends(options)}
-    plan = [(folder, registry().get(name), opts) for folder, (name, opts) in targets.items()]
+        backends = resolve_backends(options)
+        given = backend_opts.split(options.backend_options, [b.name for b in backends], registry().names())
+        targets = {b.name: (b.name, replace(options, backend_options=given[b.name])) for b in backends}
+    plan = [(folder, b, replace(opts, backend_options=backend_opts.parse(b.name, b.options, opts.backend_options)))
+            for folder, (name, opts) in targets.items() for b in [registry().get(name)]]
     results: dict[str, BuildResult] = {}
     keys: dict[str, tuple[str, dict]] = {}
     with interrupts.handling(), output_lock(Path(options.out), log):

@@ -10,7 +10,7 @@
     backend = "mcu"
     recipe = "int8-only"
     io_dtype = "int8"
-    board = "nucleo-f446re"        # backend options by their BackendOption names
+    board = "nucleo-f446re"        # the backend's options by name (on the command line: --mcu-board)
 
     [gates]                        # optional: the same limits as `hwquant build --max-size ...`
     max_size = "256KiB"
@@ -209,9 +209,13 @@ def with_overrides(m: Manifest, base: dict[str, Any], select: str | None, per_ta
         if unknown:
             raise UsageError(f"{m.path} has no target table(s) {', '.join(unknown)}",
                              hint="tables here: " + ", ".join(m.targets))
+    from hwquant.plugin.manager import registry
+    from hwquant.plugin.options import split
+
+    given = split(backend_options, [m.targets[n][0] for n in names], registry().names())
     targets = {}
     for n in names:
         backend, opts = m.targets[n]
         targets[n] = (backend, replace(opts, **base, **per_target,
-                                       backend_options={**opts.backend_options, **backend_options}))
+                                       backend_options={**opts.backend_options, **given[backend]}))
     return base_opts, targets

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable
 
-from hwquant.common.errors import UsageError
+from hwquant.common.errors import ToolchainError, UsageError
 from hwquant.plugin.facts import BuildOptions, ModelFacts
+from hwquant.plugin.options import BackendOption
 from hwquant.plugin.recipe import Recipe, preset
 from hwquant.device.tflite_model import Op, TfliteModel
 
@@ -113,22 +114,6 @@ class OpReport:
                 "ops": [v.to_dict() for v in self.verdicts], "notes": list(self.notes)}
 
 
-@dataclass(frozen=True)
-class BackendOption:
-    """An option a backend adds to ``hwquant build`` (as ``--<name>``) and to the manifest."""
-
-    name: str  # dashed, e.g. "arena-margin"
-    help: str
-    type: type = str  # str, int, float, bool (a flag), or a tuple of choices
-    default: Any = None
-    choices: tuple[str, ...] = ()
-    multiple: bool = False
-
-    @property
-    def key(self) -> str:
-        return self.name.replace("-", "_")
-
-
 @dataclass
 class ToolchainStatus:
     available: bool
@@ -153,6 +138,7 @@ class BuildContext:
     log: Callable[[str], None] = print
 
     def opt(self, key: str, default: Any = None) -> Any:
+        """This backend's option ``key`` (dashes or underscores); its declared default when not given."""
         v = self.options.backend_options.get(key.replace("-", "_"))
         return default if v is None else v
 
@@ -193,6 +179,14 @@ class Backend:
                 raise self.refused(name)
         else:
             name, reasons = self.default_recipe(facts, options)
+            if name not in self.allowed_recipes:
+                from hwquant.plugin.manager import registry
+
+                raise ToolchainError(
+                    f"backend {self.name!r} (plugin {registry().plugin_of(type(self))}, class "
+                    f"{type(self).__qualname__}) chose default "
+                    f"recipe {name!r}, which is not in its allowed_recipes ({', '.join(self.allowed_recipes)})",
+                    hint="a bug in that plugin: report it to its authors, or pass --recipe with an allowed one")
             recipe = preset(name)
         io = options.io_dtype or (self.default_io_dtype if recipe.io_dtype != "float32" else None)
         if io and self.io_dtypes and io not in self.io_dtypes:
