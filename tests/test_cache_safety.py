@@ -163,13 +163,15 @@ def test_a_backend_option_enters_only_the_key_of_the_backend_that_declares_it(ke
 
 
 def test_adding_board_does_not_rebuild_cpu(keras_model, cal, tmp_path):
+    # Options are namespaced per backend: a cpu build never receives --mcu-board (alone it is exit 2,
+    # before any work), and an mcu option reaching the cpu key would not be one of cpu's own options.
     args = ["build", str(keras_model), "--data", str(cal), "-o", str(tmp_path / "out"),
             "--cache-dir", str(tmp_path / "c"), "--target", "cpu"]
-    first = CliRunner().invoke(main, args)
-    assert first.exit_code == 0, first.output
-    second = CliRunner().invoke(main, [*args, "--board", "cortex-m4"])
-    assert second.exit_code == 0, second.output
-    assert "cpu: restored from cache" in second.output, second.output
+    r = CliRunner().invoke(main, [*args, "--mcu-board", "cortex-m4"])
+    assert r.exit_code == 2 and "no target being built uses that backend" in r.output, r.output
+    assert not (tmp_path / "out").exists()
+    assert cache_mod.make_key(_key(keras_model, cal, "cpu", board="cortex-m4")) == \
+        cache_mod.make_key(_key(keras_model, cal, "cpu"))
 
 
 def test_mcu_key_holds_the_tflite_micro_version_templates_and_boards_file(keras_model, cal, tmp_path, monkeypatch):
