@@ -187,18 +187,46 @@ def test_third_party_backend_listed_and_builds(toy_install, keras_model, tmp_pat
     out = subprocess.run([*HWQUANT, "targets", "--json"], env=env, capture_output=True, text=True, check=True)
     names = {t["name"]: t for t in json.loads(out.stdout)}
     assert {"cpu", "toy"} <= set(names)
-    assert names["toy"]["recipes"] == ["int8-only"]
+    toy = names["toy"]
+    assert toy["recipes"] == ["int8-only"] and toy["vendor"] == "Toy Silicon"  # describe() override
+    assert toy["toolchain"]["detail"].startswith("toy firmware 1.0; found: sh")  # toolchain() over tools
+    assert toy["options"] == ["label", "cores"]
     ops = subprocess.run([*HWQUANT, "targets", "toy", "--ops"], env=env, capture_output=True, text=True, check=True)
     assert "Convolutions may have at most 64 output channels." in ops.stdout  # from the docstring
+    assert "The toy NPU runs one model at a time." in ops.stdout  # op_table() override
     r = subprocess.run([*HWQUANT, "build", str(keras_model), "--target", "toy", "--data", "random:12",
-                        "-o", str(tmp_path)], env=env, capture_output=True, text=True)
+                        "--toy-label", "nightly", "--toy-cores", "2", "-o", str(tmp_path)],
+                       env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "toy" / "report.json").read_text())
     assert report["recipe"]["name"] == "int8-only"
-    assert "toy_manifest.json" in report["artifacts"]
+    assert "toy: planned for 2 core(s)" in report["recipe"]["reasons"]  # choose_recipe() override
+    assert {"toy_manifest.json", "toy_model.tflite"} <= set(report["artifacts"])  # artifact_name
+    assert (tmp_path / "toy" / "toy_model.tflite").is_file() and not (tmp_path / "toy" / "model.tflite").exists()
+    assert report["toy"] == {"manifest_ops": report["toy"]["manifest_ops"], "label": "nightly"}
     assert report["toy"]["manifest_ops"] >= 3
-    # A recipe the third-party target does not allow: exit 2 before any work.
+    assert report["verify"]["toy"]["toy_ops"] >= 3  # verify() override
+    assert any(n.startswith("toy: ") for n in report["ops"]["notes"])  # check() override
+    # A recipe the third-party target does not allow: exit 2 before any work, with its reason and hint.
     r = subprocess.run([*HWQUANT, "build", str(keras_model), "--target", "toy", "--recipe", "float16",
                         "-o", str(tmp_path / "x")], env=env, capture_output=True, text=True)
-    assert r.returncode == 2 and "does not allow recipe 'float16'" in r.stderr
+    assert r.returncode == 2 and "does not allow recipe 'float16': the toy NPU has no float units" in r.stderr
+    assert "(toy NPU)" in r.stderr  # refused() override
     assert not (tmp_path / "x").exists()
+    # No data: the backend's own explanation (missing_data_error), exit 2.
+    r = subprocess.run([*HWQUANT, "build", str(keras_model), "--target", "toy", "-o", str(tmp_path / "y")],
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "the toy NPU needs representative data" in r.stderr
+    # Another backend's flag is refused for a toy build; the toy's own option is typed.
+    r = subprocess.run([*HWQUANT, "build", str(keras_model), "--target", "toy", "--toy-cores", "two"],
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "two" in r.stderr
+
+
+def test_toy_cache_key_extras(toy_install, keras_model, tmp_path):
+    code = ("import json; from hwquant import BuildOptions; from hwquant.plugin.manager import registry; "
+            "from pathlib import Path; b = registry().get('toy'); "
+            "print(json.dumps(b.cache_key_extras(BuildOptions(model=Path('m'), backend_options={'label': 'x'}))))")
+    out = subprocess.run([sys.executable, "-c", code], env=toy_install, capture_output=True, text=True, check=True)
+    extras = json.loads(out.stdout)
+    assert extras["toy_firmware"] == "1.0" and extras["own"] == {"label": "x"} == extras["options"]

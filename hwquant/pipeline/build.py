@@ -240,6 +240,7 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
             packaged = backend.package(ctx)
         files = sorted({backend.artifact_name, *packaged.files, "report.json"})
         report.update({
+            "artifact_name": backend.artifact_name,  # the converted model's file among the artifacts
             "artifacts": files,
             "size_bytes": {"original": _size(Path(options.model)), "float32_tflite": len(prep.float_model),
                            "artifact": len(artifact), "ratio_to_float32": round(len(artifact) / len(prep.float_model), 4)},

@@ -27,7 +27,7 @@ class BuildResult:
     def artifact_path(self) -> Path | None:
         if self.target_dir is None or self.report.get("preflight_only"):
             return None
-        return self.target_dir / "model.tflite"
+        return self.target_dir / self.report.get("artifact_name", "model.tflite")
 
     def to_dict(self) -> dict[str, Any]:
         return self.report
