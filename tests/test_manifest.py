@@ -80,3 +80,62 @@ def test_build_with_no_model_builds_the_manifest_tables(keras_model, tmp_path, m
     assert report["recipe"]["fields"]["io_dtype"] == "uint8" and report["folder"] == "cpu-int8"  # flag overrides
     r = CliRunner().invoke(main, ["build", "--no-cache", "--target", "cpu", "--min-snr", "200"])
     assert r.exit_code == 5 and "min-snr" in r.output
+
+
+# -- manifests cannot write outside their output folder (issue 11, item 1) ----------------------------------
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("name", ["/abs/path", "../evil", ".", "..", "", "a/b", "a\\\\b", ".hidden", "-x",
+                                  "x" * 101, "tab\\tname", "sp ace"])
+def test_target_table_names_must_be_plain_folder_names(tmp_path, name):
+    (tmp_path / "m.keras").write_bytes(b"")
+    p = _write(tmp_path, f'model = "m.keras"\nout = "build"\n\n[targets."{name}"]\nbackend = "cpu"\n')
+    before = _files(tmp_path)
+    r = CliRunner().invoke(main, ["build", "--manifest", str(p), "--no-cache"])
+    assert r.exit_code == 2, r.output
+    assert f"{p}:4:" in r.output and "plain folder name" in r.output, r.output
+    assert _files(tmp_path) == before  # no .tmp-* and no out folder
+
+
+def test_a_valid_odd_name_still_loads(tmp_path):
+    p = _write(tmp_path, 'model = "m.keras"\n[targets."mcu_m4.v2"]\nbackend = "mcu"\n')
+    assert list(manifest.load(p).targets) == ["mcu_m4.v2"]
+
+
+@pytest.mark.parametrize("out, why", [("/", "file-system root"), (".", "manifest's own folder"),
+                                      ("", "manifest's own folder"), ("..", "holds the input"),
+                                      ("models/..", "manifest's own folder"), ("models", "holds the input"),
+                                      ("data", "holds the input")])
+def test_out_must_not_be_root_the_manifest_folder_or_hold_inputs(tmp_path, out, why):
+    proj = tmp_path / "proj"
+    (proj / "models").mkdir(parents=True)
+    (proj / "models" / "m.keras").write_bytes(b"")
+    (proj / "data").mkdir()
+    (proj / "data" / "cal.npz").write_bytes(b"")
+    p = _write(proj, f'model = "models/m.keras"\ndata = "data/cal.npz"\nout = "{out}"\n[targets.cpu]\n')
+    before = _files(tmp_path)
+    r = CliRunner().invoke(main, ["build", "--manifest", str(p), "--no-cache"])
+    assert r.exit_code == 2 and f"{p}:3: out:" in r.output and why in r.output, r.output
+    assert _files(tmp_path) == before
+
+
+def test_out_given_on_the_command_line_is_checked_against_the_manifest(tmp_path):
+    (tmp_path / "m.keras").write_bytes(b"")
+    p = _write(tmp_path, 'model = "m.keras"\n[targets.cpu]\n')
+    for out in ("/", str(tmp_path)):
+        r = CliRunner().invoke(main, ["build", "--manifest", str(p), "--no-cache", "--out", out])
+        assert r.exit_code == 2 and f"--out {out}" in r.output, r.output
+
+
+@pytest.mark.parametrize("out", ["/", "{model_parent}/.."])
+def test_any_build_refuses_root_or_a_target_folder_that_holds_the_model(tmp_path, out):
+    model = tmp_path / "cpu" / "m.keras"  # OUT/cpu/ would replace the model's folder
+    model.parent.mkdir()
+    model.write_bytes(b"")
+    before = _files(tmp_path)
+    r = CliRunner().invoke(main, ["build", str(model), "--no-cache", "--out",
+                                  out.format(model_parent=model.parent)])
+    assert r.exit_code == 2 and "cannot write the build there" in r.output, r.output
+    assert _files(tmp_path) == before

@@ -25,6 +25,7 @@ from hwquant import __version__
 from hwquant.common import interrupts
 from hwquant.common.interrupts import checkpoint
 from hwquant.pipeline import data as data_mod
+from hwquant.pipeline import outpath
 from hwquant.plugin.backend import Backend, BuildContext
 from hwquant.common.errors import HwquantError, IncompatibleError, TargetsFailed, UsageError
 from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
@@ -340,6 +341,7 @@ def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_
         targets = {b.name: (b.name, replace(options, backend_options=given[b.name])) for b in backends}
     plan = [(folder, b, replace(opts, backend_options=backend_opts.parse(b.name, b.options, opts.backend_options)))
             for folder, (name, opts) in targets.items() for b in [registry().get(name)]]
+    outpath.check_targets(options.out, targets, options.model, options.data, options.eval_data)
     results: dict[str, BuildResult] = {}
     keys: dict[str, tuple[str, dict]] = {}
     with interrupts.handling(), output_lock(Path(options.out), log):

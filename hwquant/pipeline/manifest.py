@@ -28,6 +28,7 @@ from hwquant.common.errors import UsageError
 from hwquant.plugin.facts import BuildOptions
 
 from hwquant.common import toml
+from hwquant.pipeline import outpath
 
 FILENAME = "hwquant.toml"
 _NUM = (int, float)
@@ -56,12 +57,12 @@ def _lines(text: str) -> dict[tuple[str, str], int]:
     """(table, key) -> line number, by scanning the text (tomllib keeps no positions)."""
     where, table = {}, ""
     for no, line in enumerate(text.splitlines(), 1):
-        s = line.split("#", 1)[0].strip()
-        m = re.fullmatch(r"\[\s*([^\]]+?)\s*\]", s)
-        if m:
-            table = m.group(1).replace('"', "").replace(" ", "")
+        header = _header(line)
+        if header is not None:
+            table = header
             where.setdefault((table, ""), no)
             continue
+        s = line.split("#", 1)[0].strip()
         m = re.match(r'"?([A-Za-z0-9_.-]+)"?\s*=', s)
         if m:
             key = m.group(1)
@@ -69,6 +70,23 @@ def _lines(text: str) -> dict[tuple[str, str], int]:
             parent, _, leaf = full.rpartition(".")
             where.setdefault((parent, leaf), no)
     return where
+
+
+def _header(line: str) -> str | None:
+    """The dotted name of a `[table]` header line as TOML reads it (quotes and escapes resolved)."""
+    s = line.strip()
+    if not s.startswith("[") or s.startswith("[["):
+        return None
+    try:
+        node = toml.loads(s)
+    except toml.TOMLDecodeError:
+        m = re.fullmatch(r"\[\s*([^\]]+?)\s*\]", s.split("#", 1)[0].strip())
+        return m.group(1).replace('"', "").replace(" ", "") if m else None
+    parts = []
+    while isinstance(node, dict) and len(node) == 1:
+        key, node = next(iter(node.items()))
+        parts.append(key)
+    return ".".join(parts)
 
 
 class _Checker:
@@ -133,12 +151,20 @@ def load(path: Path) -> Manifest:
     if not targets:
         chk.fail("", "targets", "no [targets.NAME] table", hint="add e.g. [targets.cpu]")
     chk.check("gates", doc.get("gates", {}), GATES)
+    for name in targets:
+        why = outpath.name_problem(name)
+        if why:
+            chk.fail(f"targets.{name}", "", f"the table name is the output folder: {why}",
+                     hint="rename the table, e.g. [targets.cpu] or [targets.mcu-m4]")
     root = path.parent
     rel = lambda v: str(v) if ":" in str(v) and not Path(str(v)).exists() else str(root / v)  # noqa: E731
     base = BuildOptions(model=root / doc["model"], out=root / doc.get("out", "build"))
     for key in ("data", "eval_data"):
         if key in doc:
             setattr(base, key, doc[key] if str(doc[key]).startswith("random:") else rel(doc[key]))
+    why = outpath.out_problem(base.out, outpath.input_paths(base.model, base.data, base.eval_data), root)
+    if why:
+        chk.fail("", "out", why, hint='write the build into its own folder, e.g. out = "build"')
     for key in ("eval_fraction", "max_eval_samples", "seed", "scale"):
         if key in doc:
             setattr(base, key, doc[key])
@@ -202,6 +228,11 @@ def with_overrides(m: Manifest, base: dict[str, Any], select: str | None, per_ta
                    backend_options: dict[str, Any]) -> tuple[BuildOptions, dict[str, tuple[str, BuildOptions]]]:
     """The manifest's options with command-line values (only those given) put over them."""
     base_opts = replace(m.base, **base)
+    if "out" in base:
+        inputs = outpath.input_paths(base_opts.model, base_opts.data, base_opts.eval_data)
+        why = outpath.out_problem(Path(base["out"]), inputs, m.path.parent)
+        if why:
+            raise UsageError(f"--out {base['out']}: {why}", hint="write the build into its own folder, e.g. --out build")
     names = list(m.targets)
     if select:
         names = [n.strip() for n in select.split(",") if n.strip()]
