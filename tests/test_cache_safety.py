@@ -174,6 +174,17 @@ def test_adding_board_does_not_rebuild_cpu(keras_model, cal, tmp_path):
         cache_mod.make_key(_key(keras_model, cal, "cpu"))
 
 
+@pytest.mark.slow
+def test_adding_an_mcu_board_to_a_cpu_and_mcu_build_rebuilds_only_mcu(keras_model, cal, tmp_path):
+    args = ["build", str(keras_model), "--data", str(cal), "-o", str(tmp_path / "out"),
+            "--cache-dir", str(tmp_path / "c"), "--target", "cpu,mcu"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(main, [*args, "--mcu-board", "cortex-m4"])
+    assert second.exit_code == 0, second.output
+    assert "cpu: restored from cache" in second.output and "mcu: restored" not in second.output, second.output
+
+
 def test_mcu_key_holds_the_tflite_micro_version_templates_and_boards_file(keras_model, cal, tmp_path, monkeypatch):
     from importlib.metadata import version
 
