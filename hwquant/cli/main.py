@@ -262,8 +262,16 @@ def init(model, output, force):
             from hwquant.common.errors import UsageError
 
             raise UsageError(f"{output} exists", hint="pass --force to overwrite it")
+        from hwquant.common.errors import UsageError
+
+        if not output.parent.is_dir():
+            raise UsageError(f"cannot write {output}: folder {output.parent} does not exist",
+                             hint=f"create it first (mkdir -p {output.parent}) or pass -o in an existing folder")
         rel = Path(os.path.relpath(model.resolve(), output.resolve().parent))
-        output.write_text(starter(rel, _registry().all()))
+        try:
+            output.write_text(starter(rel, _registry().all()))
+        except OSError as exc:
+            raise UsageError(f"cannot write {output} ({exc.strerror or exc})") from None
         console.print(f"wrote {output}: edit it, then run `hwquant build`")
 
     run_guarded(body)

@@ -335,6 +335,7 @@ def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_
     sha256) and only the others are built; the model is loaded only if one of them misses.
     """
     from hwquant.pipeline import cache as cache_mod
+    from hwquant.pipeline import precheck
     if targets is None:
         backends = resolve_backends(options)
         given = backend_opts.split(options.backend_options, [b.name for b in backends], registry().names())
@@ -342,6 +343,8 @@ def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_
     plan = [(folder, b, replace(opts, backend_options=backend_opts.parse(b.name, b.options, opts.backend_options)))
             for folder, (name, opts) in targets.items() for b in [registry().get(name)]]
     outpath.check_targets(options.out, targets, options.model, options.data, options.eval_data)
+    for _, _, opts in plan:  # before anything is loaded or hashed
+        precheck.check(opts)
     results: dict[str, BuildResult] = {}
     keys: dict[str, tuple[str, dict]] = {}
     with interrupts.handling(), output_lock(Path(options.out), log):

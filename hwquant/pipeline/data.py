@@ -315,4 +315,8 @@ def split(calib: DataSet, eval_ds: DataSet | None, options: BuildOptions) -> tup
     n_eval = max(1, min(options.max_eval_samples, int(round(n * options.eval_fraction))))
     order = np.random.default_rng(options.seed).permutation(n)
     held, rest = sorted(order[:n_eval].tolist()), sorted(order[n_eval:].tolist())
+    if not rest:  # calibrating on nothing would silently give a float model
+        raise InputError(f"--eval-fraction {options.eval_fraction} holds back all {n} samples of {calib.source} for "
+                         "verification, leaving none to calibrate",
+                         hint="lower --eval-fraction (default 0.2) or pass --eval-data for verification")
     return calib.subset(rest, "calibration"), calib.subset(held, "held out")

@@ -35,6 +35,11 @@ def load_folder(folder: Path, spec: TensorSpec, options: BuildOptions):
     mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(c)
     if mode is None:
         raise InputError(f"{spec.name!r} has {c} channels; images give 1, 3 or 4")
+    for name in ("mean", "std"):
+        given = getattr(options, name)
+        if given is not None and len(given) not in (1, c):
+            raise InputError(f"--{name} has {len(given)} values but {spec.name!r} has {c} channel(s)",
+                             hint=f"pass one value, or one per channel ({c})")
     subdirs = sorted({p.parent.relative_to(folder).parts[0] for p in files if p.parent != folder})
     labels = [] if subdirs and all(p.parent != folder for p in files) else None
     digest = hashlib.sha256()

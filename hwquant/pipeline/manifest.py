@@ -175,7 +175,10 @@ def load(path: Path) -> Manifest:
             chk.fail("", "image_size", f"cannot read {doc['image_size']!r} as HxW")
     for key in ("mean", "std"):
         if key in doc:
-            setattr(base, key, _floats(doc[key]))
+            try:
+                setattr(base, key, _floats(doc[key]))
+            except (TypeError, ValueError):
+                chk.fail("", key, f"expected a number or a list of numbers, got {doc[key]!r}")
     out: dict[str, tuple[str, BuildOptions]] = {}
     for name, table in targets.items():
         tname = f"targets.{name}"
