@@ -17,6 +17,7 @@ User profiles live in a TOML file::
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,46 @@ def _load_toml(path: Path) -> dict[str, Any]:
     return load_toml(path, "--mcu-boards-file")
 
 
+_KIB_KEYS = ("ram_kib", "flash_kib", "flash_allowance_kib", "ram_allowance_kib")
+_TEXT_KEYS = ("description", "source")
+
+
+def _kib(path: str | Path, name: str, key: str, value: Any, positive: bool) -> int:
+    """A KiB figure of a boards file as bytes; InputError naming file, board and key unless it is a
+    finite number (>= 0, or > 0 for the budgets). A quoted number is refused: it is not a number."""
+    where = f"--mcu-boards-file {path}: boards.{name}.{key}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{where}: expected a number of KiB, got {type(value).__name__} {value!r}",
+                         hint=f"write {key} = 256 (a TOML number, not a string)")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise InputError(f"{where}: expected a finite number of KiB {'> 0' if positive else '>= 0'}, got {value!r}")
+    return int(value * KiB)
+
+
+def _board(path: str | Path, name: str, t: Any) -> Board:
+    """One ``[boards.NAME]`` table, every value type-checked."""
+    if not isinstance(t, dict):
+        raise InputError(f"--mcu-boards-file {path}: boards.{name} must be a table [boards.{name}], "
+                         f"got {type(t).__name__} {t!r}")
+    extra = set(t) - {*_KIB_KEYS, *_TEXT_KEYS}
+    if extra:
+        raise InputError(f"--mcu-boards-file {path}: board {name!r} has unknown key(s) {sorted(extra)}",
+                         hint=f"known keys: {', '.join((*_KIB_KEYS, *_TEXT_KEYS))}")
+    for key in ("ram_kib", "flash_kib"):
+        if key not in t:
+            raise InputError(f"--mcu-boards-file {path}: board {name!r} needs numeric ram_kib and flash_kib "
+                             f"(boards.{name}.{key} is missing)")
+    for key in _TEXT_KEYS:
+        if key in t and not isinstance(t[key], str):
+            raise InputError(f"--mcu-boards-file {path}: boards.{name}.{key}: expected a string, "
+                             f"got {type(t[key]).__name__} {t[key]!r}")
+    return Board(name, t.get("description", name), _kib(path, name, "ram_kib", t["ram_kib"], True),
+                 _kib(path, name, "flash_kib", t["flash_kib"], True), t.get("source", str(path)),
+                 _kib(path, name, "flash_allowance_kib", t.get("flash_allowance_kib", DEFAULT_FLASH_ALLOWANCE / KiB),
+                      False),
+                 _kib(path, name, "ram_allowance_kib", t.get("ram_allowance_kib", DEFAULT_RAM_ALLOWANCE / KiB), False))
+
+
 def load_boards(path: str | Path | None = None) -> dict[str, Board]:
     """Built-in profiles, overridden and extended by the ``[boards.NAME]`` tables of ``path``."""
     boards = dict(BUILTIN_BOARDS)
@@ -82,16 +123,7 @@ def load_boards(path: str | Path | None = None) -> dict[str, Board]:
         raise InputError(f"--mcu-boards-file {path} defines no [boards.NAME] tables",
                          hint="see `hwquant targets mcu` or backends/mcu/boards.py for the format")
     for name, t in tables.items():
-        try:
-            ram, flash = int(t["ram_kib"] * KiB), int(t["flash_kib"] * KiB)
-        except (KeyError, TypeError) as exc:
-            raise InputError(f"--mcu-boards-file {path}: board {name!r} needs numeric ram_kib and flash_kib") from exc
-        extra = set(t) - {"ram_kib", "flash_kib", "flash_allowance_kib", "ram_allowance_kib", "description", "source"}
-        if extra:
-            raise InputError(f"--mcu-boards-file {path}: board {name!r} has unknown key(s) {sorted(extra)}")
-        boards[name] = Board(name, str(t.get("description", name)), ram, flash, str(t.get("source", str(path))),
-                             int(t.get("flash_allowance_kib", DEFAULT_FLASH_ALLOWANCE / KiB) * KiB),
-                             int(t.get("ram_allowance_kib", DEFAULT_RAM_ALLOWANCE / KiB) * KiB))
+        boards[name] = _board(path, name, t)
     return boards
 
 

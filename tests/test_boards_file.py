@@ -1,0 +1,103 @@
+"""Boards files (--mcu-boards-file) are type-checked (issue 11, item 4): every bad value is exit 2
+naming the file and the key, never a traceback and never a silently wrong budget."""
+from __future__ import annotations
+
+import math
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hwquant.common.errors import HwquantError, InputError
+from hwquant_backends.mcu import boards
+
+
+@pytest.mark.parametrize("line, key", [
+    ('flash_kib = "2"', "flash_kib"),  # a quoted number: was "2" * 1024, a string budget
+    ('ram_kib = "64"', "ram_kib"),
+    ("ram_kib = nan", "ram_kib"), ("flash_kib = inf", "flash_kib"), ("flash_kib = -inf", "flash_kib"),
+    ("ram_kib = -4", "ram_kib"), ("flash_kib = 0", "flash_kib"), ('ram_kib = "lots"', "ram_kib"),
+    ("ram_kib = true", "ram_kib"), ("ram_kib = [4]", "ram_kib"), ("flash_allowance_kib = -1", "flash_allowance_kib"),
+    ('ram_allowance_kib = "8"', "ram_allowance_kib"), ("ram_allowance_kib = nan", "ram_allowance_kib"),
+    ("description = 3", "description"), ("source = [1]", "source"),
+])
+def test_bad_values_name_file_and_key(tmp_path, line, key):
+    f = tmp_path / "boards.toml"
+    base = {"ram_kib": "ram_kib = 64", "flash_kib": "flash_kib = 256"}
+    base[line.split(" =")[0]] = line
+    f.write_text("[boards.b]\n" + "\n".join(base.values()) + "\n")
+    with pytest.raises(InputError) as exc:
+        boards.get_board("b", f)
+    assert exc.value.exit_code == 2 and str(f) in exc.value.message and f"boards.b.{key}" in exc.value.message, \
+        exc.value.message
+
+
+def test_a_table_that_is_not_a_table_is_bad_input(tmp_path):
+    f = tmp_path / "boards.toml"
+    f.write_text('boards = { b = 3 }\n')
+    with pytest.raises(InputError, match="boards.b must be a table"):
+        boards.load_boards(f)
+
+
+def test_non_utf8_and_a_folder_are_bad_input(tmp_path):
+    f = tmp_path / "boards.toml"
+    f.write_bytes(b"[boards.b]\nram_kib = 64\ndescription = \"\xff\xfe\"\n")
+    with pytest.raises(InputError, match="not UTF-8"):
+        boards.load_boards(f)
+    with pytest.raises(InputError, match="is a folder"):
+        boards.load_boards(tmp_path)
+    with pytest.raises(InputError, match="no such file"):
+        boards.load_boards(tmp_path / "missing.toml")
+
+
+def test_floats_and_ints_are_kib(tmp_path):
+    f = tmp_path / "boards.toml"
+    f.write_text("[boards.b]\nram_kib = 0.5\nflash_kib = 2\nflash_allowance_kib = 0\n")
+    b = boards.get_board("b", f)
+    assert (b.ram, b.flash, b.flash_allowance, b.ram_allowance) == (512, 2048, 0, boards.DEFAULT_RAM_ALLOWANCE)
+
+
+# -- property: any boards file gives a board with sane numbers or a clean exit 2 ------------------------
+_scalar = st.one_of(st.integers(-10**6, 10**9), st.floats(allow_nan=True, allow_infinity=True),
+                    st.text(string.printable, max_size=6), st.booleans(), st.lists(st.integers(), max_size=2))
+_keys = st.sampled_from(["ram_kib", "flash_kib", "flash_allowance_kib", "ram_allowance_kib", "description",
+                         "source", "colour"])
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else ("inf" if v == math.inf else "-inf" if v == -math.inf else repr(v))
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") \
+            .replace("\t", "\\t").replace("\x0b", "\\u000b").replace("\x0c", "\\f") + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return str(v)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tables=st.dictionaries(st.sampled_from(["b", "c"]), st.dictionaries(_keys, _scalar, max_size=6), max_size=2),
+       raw=st.one_of(st.none(), st.binary(max_size=40)))
+def test_property_any_boards_file_is_a_sane_board_or_exit_2(tmp_path, tables, raw):
+    f = tmp_path / "boards.toml"
+    if raw is not None:
+        f.write_bytes(raw)
+    else:
+        f.write_text("".join(f"[boards.{n}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in t.items())
+                             for n, t in tables.items()))
+    try:
+        loaded = boards.load_boards(f)
+    except HwquantError as exc:
+        assert exc.exit_code == 2 and str(f) in exc.message
+        return
+    for b in loaded.values():
+        for v in (b.ram, b.flash, b.flash_allowance, b.ram_allowance):
+            assert isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        assert b.ram > 0 and b.flash > 0 and isinstance(b.description, str) and isinstance(b.source, str)
+        try:
+            boards.check_budget(1000, 1000, b)
+        except HwquantError as exc:
+            assert exc.exit_code == 3
