@@ -84,7 +84,10 @@ def test_quantize_dequantize_round_trip():
     assert q.dtype == np.int8 and q.tolist() == [-128, -5, -3, 2, 127]  # round half to even, clipped
     assert runtime.dequantize(q, detail).tolist() == [-62.5, -1.0, 0.0, 2.5, 65.0]
     fdetail = {"dtype": np.float32, "quantization": (0.0, 0)}
-    assert runtime.quantize(x, fdetail) is not None and runtime.dequantize(x, fdetail).dtype == np.float32
+    # a float tensor takes real values as they are, both ways
+    for out in (runtime.quantize(x, fdetail), runtime.dequantize(x, fdetail)):
+        assert out.dtype == np.float32 and out.tolist() == x.tolist()
+    assert runtime.quantize(x.astype(np.float64), fdetail).dtype == np.float32  # cast to the tensor's dtype
 
 
 # -- the timing loop ---------------------------------------------------------------------------------
@@ -198,3 +201,26 @@ def test_side_by_side_columns_tell_same_named_models_apart():
 
     assert column_labels(["b/cpu/model.tflite", "b/gpu/model.tflite"]) == ["cpu/model.tflite", "gpu/model.tflite"]
     assert column_labels(["a.tflite", "x/b.tflite"]) == ["a.tflite", "b.tflite"]
+
+
+def _other_model(tmp_path, shape, outputs=10):
+    """A float32 .tflite with input ``shape`` (batch 1) and ``outputs`` classes: a reference of another model."""
+    tf = models._tf()
+    x = tf.keras.Input(shape=shape, batch_size=1, name=models.KERAS_INPUT)
+    y = tf.keras.layers.Dense(outputs)(tf.keras.layers.Flatten()(x))
+    path = tmp_path / f"other-{'x'.join(map(str, shape))}-{outputs}.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(x, y)).convert())
+    return path
+
+
+def test_bench_reference_with_other_inputs_is_exit_2_naming_them(tfl, data_npz, tmp_path):
+    other = _other_model(tmp_path, (4, 4, 1))
+    code, out = _run([tfl["int8-io"], "--data", data_npz, "--reference", other, "--num-runs", 2])
+    assert code == 2, out
+    assert "its inputs (image [1, 4, 4, 1]) differ from the model's (image [1, 8, 8, 1])" in " ".join(out.split()), out
+
+
+def test_bench_reference_with_other_outputs_is_exit_2(tfl, data_npz, tmp_path):
+    other = _other_model(tmp_path, models.KERAS_SHAPE, outputs=3)
+    code, out = _run([tfl["int8-io"], "--data", data_npz, "--reference", other, "--num-runs", 2])
+    assert code == 2 and "outputs do not match" in out, out

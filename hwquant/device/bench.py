@@ -179,6 +179,25 @@ class _Runner:
         return out
 
 
+_REFERENCE_HINT = "compare a model with the float model it was converted from (same inputs and outputs)"
+
+
+def _io(sig_io: dict[str, dict]) -> str:
+    return ", ".join(f"{n} {[int(x) for x in d['shape']]}" for n, d in sig_io.items()) or "none"
+
+
+def _reference_inputs(model: runtime.Signature, ref: runtime.Signature, reference: str) -> dict[str, str]:
+    """Model input name -> reference input name: by name, or by position when only the names differ;
+    InputError naming both sets of inputs when their number or shapes differ."""
+    ins, rins = model.inputs, ref.inputs
+    pairs = {n: n for n in ins} if set(ins) == set(rins) else dict(zip(ins, rins)) if len(ins) == len(rins) else None
+    if pairs is None or any([int(x) for x in ins[a]["shape"]] != [int(x) for x in rins[b]["shape"]]
+                            for a, b in pairs.items()):
+        raise InputError(f"--reference {reference}: its inputs ({_io(rins)}) differ from the model's ({_io(ins)})",
+                         hint=_REFERENCE_HINT)
+    return pairs
+
+
 def _align(ref: dict[str, list], got: dict[str, list]) -> tuple[dict[str, list], dict[str, list]]:
     """Match outputs by name, or by position when the names differ but the counts agree."""
     if set(ref) == set(got) or len(ref) != len(got):
@@ -233,9 +252,14 @@ def bench_model(path: str | Path, opts: BenchOptions, progress: Any = None) -> d
         result["profile"] = {"available": False, "reason": PROFILE_UNAVAILABLE}
     if opts.reference:
         ref_runner = _Runner(Path(opts.reference), BenchOptions(num_threads=opts.num_threads, signature=opts.signature))
+        names = _reference_inputs(runner.sig, ref_runner.sig, opts.reference)
         got = runner.run_samples(samples)
-        ref, got = _align(ref_runner.run_samples(samples), got)
-        result["fidelity"] = {"reference": opts.reference, "outputs": metrics.compare(ref, got)}
+        ref, got = _align(ref_runner.run_samples([{names[k]: v for k, v in s.items()} for s in samples]), got)
+        try:
+            result["fidelity"] = {"reference": opts.reference, "outputs": metrics.compare(ref, got)}
+        except ValueError as exc:  # output names or shapes differ
+            raise InputError(f"--reference {opts.reference}: its outputs do not match the model's ({exc})",
+                             hint=_REFERENCE_HINT) from None
     return result
 
 
