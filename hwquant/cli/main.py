@@ -187,10 +187,12 @@ class BuildCommand(click.Command):
 @click.option("--manifest", type=click.Path(path_type=Path), help="Manifest to build without MODEL [./hwquant.toml].")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Build cache folder [user cache dir].")
 @click.option("--no-cache", is_flag=True, help="Neither restore from nor write to the build cache.")
+@click.option("--trust-model", is_flag=True,
+              help="Load Keras files with safe_mode=False: Lambda layers run their Python code. Trusted files only.")
 @_gate_options
 @click.pass_context
 def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_only, image_size, mean, std,
-          scale, eval_fraction, seed, as_json, manifest, cache_dir, no_cache, max_size, max_arena, min_snr,
+          scale, eval_fraction, seed, as_json, manifest, cache_dir, no_cache, trust_model, max_size, max_arena, min_snr,
           min_agreement, max_latency_ms, **backend_options):
     """Quantize MODEL for a target, verify the artifact, package it, and report.
 
@@ -202,7 +204,7 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
     options = BuildOptions(
         model=model, target=target, data=data, eval_data=eval_data, recipe=recipe, io_dtype=io_dtype, out=out,
         preflight_only=preflight_only, image_size=_parse_size(image_size), mean=_floats(mean), std=_floats(std),
-        scale=scale, eval_fraction=eval_fraction, seed=seed, verbose=ctx.obj["verbose"],
+        scale=scale, eval_fraction=eval_fraction, seed=seed, verbose=ctx.obj["verbose"], trust_model=trust_model,
         backend_options=_namespaced(backend_options),
     )
     gate_args = dict(max_size=max_size, max_arena=max_arena, min_snr=min_snr, min_agreement=min_agreement,
@@ -221,6 +223,7 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
             base = {k: getattr(options, k) for k in ("data", "eval_data", "out", "preflight_only", "image_size", "mean",
                                                        "std", "scale", "eval_fraction", "seed") if given(k)}
             base["verbose"] = options.verbose
+            base["trust_model"] = options.trust_model  # only from the command line, never from a manifest
             per = {k: getattr(options, k) for k in ("recipe", "io_dtype") if given(k)}
             options, plan = manifest_mod.with_overrides(m, base, target if given("target") else None, per,
                                                         options.backend_options)

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 from hwquant.common import interrupts
 from hwquant.common.errors import InputError, ToolchainError, first_line
 from hwquant.common.quiet import captured_output, quiet_env
+from hwquant.pipeline import load_errors
 from hwquant.plugin.recipe import PRESETS, Recipe
 
 FLOAT32 = PRESETS["float32"]
@@ -109,8 +110,12 @@ def detect_format(path: Path) -> str:
                      hint="pass a SavedModel directory, a .keras file or a .h5 file")
 
 
-def load(path: str | Path, verbose: bool = False) -> LoadedModel:
-    """Load any supported model and normalize it for conversion (static batch 1)."""
+def load(path: str | Path, verbose: bool = False, trust: bool = False) -> LoadedModel:
+    """Load any supported model and normalize it for conversion (static batch 1).
+
+    Errors are sorted by fault (load_errors.py): unreadable file exit 2, converter exit 4, and
+    hwquant's own bugs propagate. ``trust`` loads Keras files with safe_mode=False (Lambda layers).
+    """
     path = Path(path)
     fmt = detect_format(path)
     t = tf(verbose)
@@ -119,17 +124,9 @@ def load(path: str | Path, verbose: bool = False) -> LoadedModel:
     try:
         interrupts.checkpoint()
         with captured_output(verbose):
-            try:
-                if fmt in ("keras", "h5"):
-                    return _load_keras(t, path, fmt, workdir, verbose)
-                return _load_saved_model(t, path, workdir, verbose)
-            except InputError:
-                raise
-            except Exception as exc:  # corrupt files and loader failures
-                detail = f"{type(exc).__name__}: {first_line(exc, 300)}"
-                raise InputError(f"cannot load {path} as a {fmt} model ({detail})",
-                                 hint="check that the file is complete and was saved by TensorFlow/Keras"
-                                 + ("" if verbose else "; rerun with -v for TensorFlow's log")) from exc
+            if fmt in ("keras", "h5"):
+                return _load_keras(t, path, fmt, workdir, verbose, trust)
+            return _load_saved_model(t, path, workdir, verbose)
     except BaseException:
         with interrupts.shielded():
             shutil.rmtree(workdir, ignore_errors=True)
@@ -144,25 +141,28 @@ def _static(shape, batch: int = 1) -> list:
     return dims
 
 
-def _load_keras(t, path: Path, fmt: str, workdir: Path, verbose: bool) -> LoadedModel:
+def _load_keras(t, path: Path, fmt: str, workdir: Path, verbose: bool, trust: bool = False) -> LoadedModel:
     import keras
 
-    model = keras.models.load_model(str(path), compile=False)
+    with load_errors.reading(path, fmt, verbose):
+        model = keras.models.load_model(str(path), compile=False, safe_mode=not trust)
     specs = [t.TensorSpec(_static(x.shape), x.dtype, name=_input_name(x, i)) for i, x in enumerate(model.inputs)]
-    archive = keras.export.ExportArchive()
-    archive.track(model)
 
     def call(*xs):
         return model(list(xs) if len(xs) > 1 else xs[0], training=False)
 
-    archive.add_endpoint(name="serving_default", fn=call, input_signature=specs)
     out = workdir / "saved_model"
-    archive.write_out(str(out), verbose=False)
+    with load_errors.converting(path, verbose, "exporting it from Keras to a SavedModel"):
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(name="serving_default", fn=call, input_signature=specs)
+        archive.write_out(str(out), verbose=False)
     notes = []
     if any(x.shape and x.shape[0] is None for x in model.inputs):
         notes.append("batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)")
     loaded = LoadedModel(path, fmt, "tf2-keras", out, ["serving_default"], workdir, notes, verbose=verbose)
-    loaded.float_model = _apply(t, loaded, FLOAT32)
+    with load_errors.converting(path, verbose):
+        loaded.float_model = _apply(t, loaded, FLOAT32)
     return loaded
 
 
@@ -173,30 +173,40 @@ def _input_name(x, i: int) -> str:
 
 def _load_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel:
     attempts: list[str] = []
+    unreadable = []  # attempts that could not even read the SavedModel
     try:
         loaded = _tf2_saved_model(t, path, workdir, verbose)
-        loaded.float_model = _apply(t, loaded, FLOAT32)  # the TF2 converter fails on some old models only here
+        with load_errors.converting(path, verbose):  # the TF2 converter fails on some old models only here
+            loaded.float_model = _apply(t, loaded, FLOAT32)
         return loaded
-    except InputError:
-        raise
-    except Exception as exc:
-        attempts.append(f"TF2 SavedModel converter: {type(exc).__name__}: {first_line(exc, 300)}")
+    except (load_errors.Unreadable, load_errors.ConverterFailed) as exc:
+        attempts.append(f"TF2 SavedModel converter: {exc.detail}")
+        unreadable.append(isinstance(exc, load_errors.Unreadable))
     # TF1 fallback: old SavedModels (e.g. with optimizer slot variables) still convert.
     try:
-        keys = _tf1_signature_keys(t, path)
+        with load_errors.reading(path, "savedmodel", verbose):
+            keys = _tf1_signature_keys(t, path)
         loaded = LoadedModel(path, "savedmodel", "tf1-saved-model", path, keys, workdir,
                              [f"the TF2 converter rejected the SavedModel ({attempts[0]}); converted signature "
                               f"{keys[0]!r} with the TF1 converter"], attempts, verbose)
-        loaded.float_model = _apply(t, loaded, FLOAT32)
+        with load_errors.converting(path, verbose):
+            loaded.float_model = _apply(t, loaded, FLOAT32)
         return loaded
-    except Exception as exc:
-        attempts.append(f"TF1 SavedModel converter: {type(exc).__name__}: {first_line(exc, 300)}")
-        raise InputError(f"cannot convert SavedModel {path}; tried: " + "; ".join(attempts),
-                         hint="re-export the model with TF2 (tf.saved_model.save / model.export)") from exc
+    except (load_errors.Unreadable, load_errors.ConverterFailed) as exc:
+        attempts.append(f"TF1 SavedModel converter: {exc.detail}")
+        unreadable.append(isinstance(exc, load_errors.Unreadable))
+        if all(unreadable):
+            raise InputError(f"cannot read SavedModel {path}; tried: " + "; ".join(attempts),
+                             hint="check that the folder is complete; re-export the model with TF2 "
+                             "(tf.saved_model.save / model.export)") from exc
+        raise ToolchainError(f"cannot convert SavedModel {path}; tried: " + "; ".join(attempts),
+                             hint="the model was read but the TFLite converter failed: a toolchain failure "
+                             "(rerun with -v for TensorFlow's log)") from exc
 
 
 def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel:
-    obj = t.saved_model.load(str(path))
+    with load_errors.reading(path, "savedmodel", verbose):
+        obj = t.saved_model.load(str(path))
     sigs, notes = _distinct_signatures(dict(obj.signatures))
     if not sigs:
         raise InputError(f"{path} has no signatures to convert",
@@ -210,12 +220,13 @@ def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel
     module = t.Module()
     module.original = obj
     fixed = {}
-    for key, fn in sigs.items():
-        specs = {n: t.TensorSpec(_static(s.shape.as_list()), s.dtype, name=n)
-                 for n, s in fn.structured_input_signature[1].items()}
-        fixed[key] = t.function(lambda _fn=fn, **kw: _fn(**kw)).get_concrete_function(**specs)
     out = workdir / "saved_model"
-    t.saved_model.save(module, str(out), signatures=fixed)
+    with load_errors.converting(path, verbose, "re-saving it with a static batch of 1"):
+        for key, fn in sigs.items():
+            specs = {n: t.TensorSpec(_static(s.shape.as_list()), s.dtype, name=n)
+                     for n, s in fn.structured_input_signature[1].items()}
+            fixed[key] = t.function(lambda _fn=fn, **kw: _fn(**kw)).get_concrete_function(**specs)
+        t.saved_model.save(module, str(out), signatures=fixed)
     notes.append("batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)")
     return LoadedModel(path, "savedmodel", "tf2-saved-model", out, list(sigs), workdir, notes, verbose=verbose)
 

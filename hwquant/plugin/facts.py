@@ -77,6 +77,7 @@ class BuildOptions:
     scale: float | None = None
     seed: int = 0
     verbose: bool = False
+    trust_model: bool = False  # load Keras files with safe_mode=False (Lambda layers run their code)
     backend_options: dict[str, Any] = field(default_factory=dict)  # per-backend options, by option name
 
     @property
