@@ -1,9 +1,9 @@
 """CPU backend: the LiteRT interpreter's builtin kernels (XNNPACK where it applies)."""
 from __future__ import annotations
 
-from hwquant import Backend, BuildOptions, ModelFacts, hookimpl, PRESETS
+from hwquant import Backend, BuildOptions, ModelFacts, OpReport, OpVerdict, PRESETS, TfliteModel, hookimpl
 
-from .ops import SUPPORT
+from .ops import SUPPORT, explain
 
 
 class CpuBackend(Backend):
@@ -27,6 +27,21 @@ class CpuBackend(Backend):
                 why.append("the data is random (testing only): calibration ranges will not reflect real inputs")
             return "int8-float-fallback", why
         return "dynamic-int8", ["no representative data: dynamic range quantization (int8 weights) needs none"]
+
+    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
+        """The table explains, LiteRT decides: an op the table does not list is not refused but marked
+        "unverified" and left to the verify stage's invoke; only Flex ops are refused up front."""
+        verdicts, unverified = [], []
+        for op in model.ops:
+            kind, why = explain(op)
+            placement, status = {"proven": ("target", "supported"), "unverified": ("target", "unverified by table"),
+                                 "refused": ("unsupported", "unsupported")}[kind]
+            verdicts.append(OpVerdict(op.index, op.subgraph, op.name, op.dtype, placement, status, why))
+            if kind == "unverified" and f"{op.name} {op.dtype}" not in unverified:
+                unverified.append(f"{op.name} {op.dtype}")
+        notes = [f"not in the cpu op table, so checked by LiteRT's invoke in the verify stage: {', '.join(unverified)}"
+                 ] if unverified else []
+        return OpReport(self.name, verdicts, notes)
 
 
 @hookimpl

@@ -23,7 +23,7 @@ from hwquant import (
     Recipe,
     TfliteModel,
 )
-from hwquant_backends.cpu.ops import SUPPORT as CPU_SUPPORT
+from hwquant_backends.cpu.ops import explain as cpu_explain
 
 from . import analyzer_text, gpu_check
 from .ops import EXPENSIVE, SUPPORT
@@ -85,8 +85,9 @@ class GpuBackend(Backend):
             if not reasons:
                 verdicts.append(OpVerdict(op.index, op.subgraph, op.name, op.dtype, "target", "runs on GPU"))
                 continue
-            cpu_ok, cpu_reasons = CPU_SUPPORT.check_op(op)
-            if cpu_ok:
+            cpu_kind, cpu_reasons = cpu_explain(op)  # the CPU table never refuses what LiteRT may run
+            if cpu_kind != "refused":
+                reasons = reasons + cpu_reasons
                 verdicts.append(OpVerdict(op.index, op.subgraph, op.name, op.dtype, "fallback",
                                           "falls back to CPU", reasons))
             else:
