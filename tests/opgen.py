@@ -15,7 +15,7 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
-Q = {"int8": (0.05, 0), "int16": (0.0005, 0)}  # activation (scale, zero point) per quantized dtype
+Q = {"int8": (0.05, 0), "int16": (0.0005, 0), "uint8": (0.05, 128)}  # activation (scale, zero point) per quantized dtype
 # outputs whose range the kernels fix (TFLite quantization spec): (scale, zero point)
 FIXED_OUT = {
     "LOGISTIC": {"int8": (1 / 256, -128), "int16": (1 / 32768, 0)},
@@ -76,6 +76,7 @@ F = ("float32",)
 FQ = ("float32", "int8", "int16")
 NUM = ("float32", "int8", "int16", "int32", "int64")
 INTS = ("int32", "int64")
+MOVE = (*NUM, "uint8", "bool")  # ops that move or compare bytes: tried in every dtype
 X4 = (1, 2, 2, 4)
 
 
@@ -196,9 +197,14 @@ SPECS: dict[str, Spec] = {
 }
 
 
-def model(op: str, dtype: str) -> bytes:
-    """The flatbuffer of a one-op model: ``op`` computing in ``dtype``."""
+def model(op: str, dtype: str, exact: bool = True) -> bytes:
+    """The flatbuffer of a one-op model: ``op`` computing in ``dtype``.
+
+    With ``exact``, output tensors get the shapes LiteRT's shape inference gives them (TFLM, unlike
+    LiteRT, does not resize outputs); otherwise they repeat the first input's shape.
+    """
     spec = SPECS[op]
+    shapes = output_shapes(op, dtype) if exact else None
     quantized = dtype in Q
     tensors: list[S.TensorT] = []
     buffers = [S.BufferT()]
@@ -264,11 +270,12 @@ def model(op: str, dtype: str) -> bytes:
 
     out_shape = list(spec.out_shape or next((tensors[i].shape for i in inputs if tensors[i].shape), [1]))
     outputs = []
-    for o in spec.outputs:
+    for k, o in enumerate(spec.outputs):
         dt, q = resolve(o.dtype)
+        shape = shapes[k] if shapes else out_shape
         if q is not None and op in FIXED_OUT:
             q = FIXED_OUT[op][dt]
-        outputs.append(tensor(out_shape, dt, q, name="out"))
+        outputs.append(tensor(shape, dt, q, name="out"))
 
     code = getattr(S.BuiltinOperator, op)
     oc = S.OperatorCodeT()
@@ -288,6 +295,29 @@ def model(op: str, dtype: str) -> bytes:
     b = flatbuffers.Builder(1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+_SHAPES: dict[str, list | None] = {}
+
+
+def output_shapes(op: str, dtype: str) -> list | None:
+    """The output shapes LiteRT infers for ``op`` (from the first of its dtypes that LiteRT runs)."""
+    if op not in _SHAPES:
+        from ai_edge_litert.interpreter import Interpreter
+
+        _SHAPES[op] = None
+        for dt in sorted(SPECS[op].dtypes, key=lambda d: d != dtype):
+            try:
+                interp = Interpreter(model_content=model(op, dt, exact=False))
+                interp.allocate_tensors()
+                for d in interp.get_input_details():
+                    interp.set_tensor(d["index"], fill(d))
+                interp.invoke()
+            except (RuntimeError, ValueError):
+                continue
+            _SHAPES[op] = [list(interp.get_tensor(d["index"]).shape) for d in interp.get_output_details()]
+            break
+    return _SHAPES[op]
 
 
 def cases() -> list[tuple[str, str]]:
@@ -337,3 +367,72 @@ def run_litert(content: bytes) -> str | None:
     except (RuntimeError, ValueError) as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
+
+
+_TFLM_WORKER = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import opgen
+from tflite_micro.python.tflite_micro import runtime
+for line in sys.stdin:
+    op, dt = line.split()
+    print(f"@@ {op} {dt}", file=sys.stderr, flush=True)
+    try:
+        it = runtime.Interpreter.from_bytes(opgen.model(op, dt), arena_size=256 * 1024)
+        i = 0
+        while True:
+            try:
+                d = it.get_input_details(i)
+            except (IndexError, RuntimeError, ValueError):
+                break
+            it.set_input(opgen.fill({"dtype": d["dtype"], "shape": d["shape"],
+                                     "quantization": d.get("quantization", (0, 0))}), i)
+            i += 1
+        it.invoke()
+        print(op, dt, "ok", flush=True)
+    except RuntimeError as exc:
+        print(op, dt, "fail", flush=True)
+"""
+
+
+def run_tflm(cases: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    """Allocate and invoke each generated model in the tflite-micro Python interpreter, in a child
+    process (TFLM aborts the process on some malformed models; a crash fails only that case).
+    Returns (op, dtype) -> None when it ran, else TFLM's message."""
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    results: dict[tuple[str, str], str | None] = {}
+    todo = list(cases)
+    while todo:
+        p = subprocess.run([sys.executable, "-c", _TFLM_WORKER, here], input="".join(f"{o} {d}\n" for o, d in todo),
+                           capture_output=True, text=True, timeout=600)
+        logs: dict[tuple[str, str], list[str]] = {}
+        current = None
+        for line in p.stderr.splitlines():
+            if line.startswith("@@ "):
+                current = tuple(line[3:].split())
+                logs[current] = []
+            elif current is not None and line.strip():
+                logs[current].append(line.strip())
+        for line in p.stdout.splitlines():
+            op, dt, verdict = line.split()
+            results[(op, dt)] = None if verdict == "ok" else (" ".join(logs.get((op, dt), [])) or "TFLM failed")
+        todo = [c for c in todo if c not in results]
+        if todo and p.returncode != 0:  # the first unfinished case crashed the interpreter
+            results[todo[0]] = f"TFLM crashed (exit {p.returncode}): " + " ".join(logs.get(todo[0], []))[-300:]
+            todo = todo[1:]
+        elif todo:
+            raise RuntimeError(f"TFLM worker stopped early: {p.stderr[-500:]}")
+    return results
+
+
+# data movement and comparisons: every dtype
+for _op in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SHAPE", "REVERSE_V2", "BROADCAST_TO", "CONCATENATION", "SLICE",
+            "STRIDED_SLICE", "TRANSPOSE", "PACK", "UNPACK", "GATHER", "TILE", "FILL", "EQUAL", "NOT_EQUAL"):
+    SPECS[_op].dtypes = MOVE
+SPECS["CAST"].dtypes = ("float32", "int8", "int16", "uint8", "int32", "int64", "bool")
+SPECS["DEQUANTIZE"].dtypes = ("int8", "int16", "uint8")
+SPECS["QUANTIZE"].dtypes = ("float32", "int8", "int16", "uint8")

@@ -10,6 +10,9 @@ import opgen
 from hwquant import TfliteModel
 from hwquant_backends.cpu import CpuBackend
 from hwquant_backends.cpu.ops import SUPPORT as CPU
+from hwquant_backends.mcu.ops import PROVEN as MCU_PROVEN
+from hwquant_backends.mcu.ops import SOURCE_ONLY as MCU_SOURCE_ONLY
+from hwquant_backends.mcu.ops import SUPPORT as MCU
 
 
 def _by_op():
@@ -72,3 +75,64 @@ def test_cpu_refuses_flex_ops_which_litert_cannot_run():
     # a custom op LiteRT registers itself is not refused by the table
     other = CpuBackend().check(TfliteModel(opgen.custom_model("TFLite_Detection_PostProcess")))
     assert not other.unsupported
+
+
+# -- mcu: the tflite-micro interpreter -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def tflm_results():
+    """(op, dtype as hwquant reads it) -> [(generated dtype, error or None)], run by TFLM in a child."""
+    ran = opgen.run_tflm(opgen.cases())
+    res = defaultdict(list)
+    for (op, dt), err in ran.items():
+        parsed = TfliteModel(opgen.model(op, dt)).ops[0]
+        res[(parsed.name, parsed.dtype)].append((dt, err))
+    return res
+
+
+def test_mcu_every_proven_row_is_backed_by_a_generated_model(tflm_results):
+    rows = {(op, dt) for op, dts in MCU_PROVEN.items() for dt in dts}
+    assert not sorted(rows - set(tflm_results)), "mcu rows with no generated single-op model"
+    # the rows that are not proven are exactly the declared source-only ones, none of them generable
+    assert not {op for op in MCU_SOURCE_ONLY if op in opgen.SPECS}
+
+
+@pytest.mark.parametrize("op", sorted(_by_op()))
+def test_mcu_table_agrees_with_tflm(op, tflm_results):
+    for (name, dt), runs in tflm_results.items():
+        if name != op:
+            continue
+        ok = [gen for gen, err in runs if err is None]
+        if dt in MCU_PROVEN.get(name, ()):
+            assert ok, f"mcu table claims {name} {dt}, but TFLM fails: {runs}"
+        else:
+            assert not ok, f"TFLM runs {name} {dt} (generated as {ok}) but the mcu table lacks it"
+            assert dt not in MCU.ops.get(name, ()), f"{name} {dt} is in the mcu table but TFLM refuses it"
+
+
+def test_mcu_refuses_what_tflm_refuses_and_marks_source_only_rows():
+    from hwquant_backends.mcu import McuBackend
+
+    report = McuBackend().check(TfliteModel(opgen.model("EXP", "int8")))  # TFLM's EXP is float32 only
+    assert [v.placement for v in report.unsupported] == ["unsupported"]
+    assert opgen.run_tflm([("EXP", "int8")])[("EXP", "int8")] is not None
+
+
+def test_mcu_source_only_rows_are_left_to_the_tflm_interpreter(monkeypatch):
+    from hwquant_backends import mcu
+
+    monkeypatch.setitem(MCU_SOURCE_ONLY, "SQRT", frozenset({"float32"}))  # as if SQRT were not generable
+    report = mcu.McuBackend().check(TfliteModel(opgen.model("SQRT", "float32")))
+    (v,) = report.verdicts
+    assert v.placement == "target" and v.status == "unverified by table" and "SQRT (float32)" in report.notes[0]
+
+
+# -- gpu: no GPU here, so every row cites the source it was read from ------------------------------
+def test_gpu_every_row_cites_its_gpu_compatibility_revision():
+    from hwquant_backends.gpu import GpuBackend
+    from hwquant_backends.gpu.ops import CITATIONS, OPS, SOURCE
+
+    assert "@" in SOURCE and len(SOURCE.split("@")[1].split()[0]) == 40  # a full commit id
+    assert SOURCE.endswith("gpu_compatibility.cc")
+    assert set(OPS) == set(CITATIONS), set(OPS) ^ set(CITATIONS)
+    table = GpuBackend().op_table()
+    assert table["source"] == SOURCE and all(r["source"].startswith(SOURCE + ":") for r in table["ops"])

@@ -26,7 +26,7 @@ from hwquant import (
 from hwquant_backends.cpu.ops import explain as cpu_explain
 
 from . import analyzer_text, gpu_check
-from .ops import EXPENSIVE, SUPPORT
+from .ops import EXPENSIVE, SOURCE, SUPPORT, citation
 
 PRECISION_NOTE = ("the GPU delegate computes in float16 (float32 only when enforced); CPU kernels dequantize "
                   "float16 weights to float32 and compute in float32, so CPU and GPU results differ slightly")
@@ -118,6 +118,14 @@ class GpuBackend(Backend):
         return notes
 
     # -- verify / package ------------------------------------------------------------------------
+    def op_table(self) -> dict[str, Any]:
+        """Each row with the gpu_compatibility.cc line it was read from."""
+        table = super().op_table()
+        for row in table["ops"]:
+            row["source"] = citation(row["op"])
+        table["source"] = SOURCE
+        return table
+
     def verify(self, ctx: BuildContext) -> dict[str, Any]:
         """Run the artifact through LiteRT's CompiledModel on the GPU where an adapter exists."""
         samples = _eval_samples(ctx.evaluation, limit=20)

@@ -1,7 +1,9 @@
 """What LiteRT's GPU delegate runs, as data: ops, dtypes, and per-op constraints.
 
-Source: tensorflow/lite/tools/versioning/gpu_compatibility.cc (the checks the GPU delegate's
-model builder applies) and the TFLite GPU delegate guide. The delegate computes in float16
+Source: ``gpu_compatibility.cc`` (the checks the GPU delegate's model builder applies), read at
+``SOURCE`` below, the revision the installed ai-edge-litert line ships; every op row cites the line
+of its ``case`` in that file (``CITATIONS``), and a test checks each row has one. Also the TFLite
+GPU delegate guide for the expensive-ops note. The delegate computes in float16
 (or float32 when forced); ops it cannot take fall back to the CPU kernels, which costs a
 GPU<->CPU synchronisation per partition. Each constraint returns (ok, reason); its docstring's
 first paragraph is the rule printed by ``hwquant targets gpu --ops``.
@@ -15,22 +17,29 @@ FLOAT = frozenset({"float32", "float16"})
 # int16 (16x8) graphs have no GPU path at all.
 QUANT = frozenset({"int8", "uint8"})
 
-# Ops the GPU delegate's model builder accepts (gpu_compatibility.cc switch), by family.
+SOURCE = ("google-ai-edge/LiteRT@297707cbe10f8f020afe87005dced0eceaa1f2fc (2026-06-22) "
+          "tflite/tools/versioning/gpu_compatibility.cc")
+
+# Ops the GPU delegate's model builder accepts (the CheckGpuDelegateCompatibility switch), by family.
 ELEMENTWISE_UNARY = frozenset("""
-ABS CEIL COS ELU EXP FLOOR GELU LOG LOGISTIC NEG RSQRT SIGN SIN SQRT SQUARE TANH
+ABS CEIL COS ELU EXP FLOOR GELU LOG LOGICAL_NOT LOGISTIC NEG ROUND RSQRT SIGN SIN SQRT SQUARE TANH
+STABLEHLO_CBRT
 """.split())
 ELEMENTWISE_BINARY = frozenset("""
-ATAN2 DIV EQUAL FLOOR_DIV FLOOR_MOD GREATER GREATER_EQUAL LOGICAL_AND LESS LESS_EQUAL MAXIMUM MINIMUM
-NOT_EQUAL POW SQUARED_DIFFERENCE SUB
+ATAN2 DIV EQUAL FLOOR_DIV FLOOR_MOD GREATER GREATER_EQUAL LOGICAL_AND LOGICAL_OR LESS LESS_EQUAL MAXIMUM
+MINIMUM NOT_EQUAL POW RIGHT_SHIFT SQUARED_DIFFERENCE STABLEHLO_REMAINDER STABLEHLO_SHIFT_LEFT SUB
 """.split())
-REDUCE = frozenset("MEAN REDUCE_MAX REDUCE_MIN REDUCE_PROD SUM".split())
+REDUCE = frozenset("MEAN REDUCE_ALL REDUCE_ANY REDUCE_MAX REDUCE_MIN REDUCE_PROD SUM".split())
 OTHER = frozenset("""
-ADD ADD_N AVERAGE_POOL_2D BATCH_MATMUL CAST CONCATENATION CONV_2D CUMSUM DENSIFY DEPTHWISE_CONV_2D
+ADD ADD_N AVERAGE_POOL_2D BATCH_MATMUL BITCAST CAST CONCATENATION CONV_2D CUMSUM DENSIFY DEPTHWISE_CONV_2D
 DEPTH_TO_SPACE DEQUANTIZE DYNAMIC_UPDATE_SLICE EMBEDDING_LOOKUP FULLY_CONNECTED GATHER HARD_SWISH LSTM
-MAX_POOL_2D MUL PACK ONE_HOT QUANTIZE RELU RELU6 RELU_N1_TO_1 LEAKY_RELU PRELU RESHAPE SELECT SELECT_V2
-SLICE SOFTMAX SPACE_TO_DEPTH SPLIT SPLIT_V STRIDED_SLICE TILE TRANSPOSE TRANSPOSE_CONV RESIZE_BILINEAR
-RESIZE_NEAREST_NEIGHBOR PAD PADV2 MIRROR_PAD STABLEHLO_CLAMP
+MAX_POOL_2D MUL PACK ONE_HOT QUANTIZE RELU RELU6 RELU_N1_TO_1 LEAKY_RELU PRELU RESHAPE REVERSE_V2 SELECT
+SELECT_V2 SLICE SOFTMAX SPACE_TO_DEPTH SPLIT SPLIT_V STRIDED_SLICE TILE TOPK_V2 TRANSPOSE TRANSPOSE_CONV
+RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR PAD PADV2 MIRROR_PAD STABLEHLO_BROADCAST_IN_DIM STABLEHLO_CLAMP
 """.split())
+# Ops whose check reads no dtype and that act on bool or integer tensors by nature.
+_UNTYPED = frozenset("BITCAST LOGICAL_NOT LOGICAL_AND LOGICAL_OR REDUCE_ALL REDUCE_ANY RIGHT_SHIFT "
+                     "STABLEHLO_SHIFT_LEFT STABLEHLO_REMAINDER".split())
 CUSTOM_OPS = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Resampler"})
 # Reshuffling ops the guide names as expensive on GPU (supported, but worth a note).
 EXPENSIVE = frozenset({"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "TRANSPOSE", "CONCATENATION"})
@@ -46,11 +55,121 @@ def _dtypes(name: str) -> frozenset[str]:
         return FLOAT | QUANT | _INDEX
     if name in ("SELECT", "SELECT_V2"):
         return FLOAT | {"bool"}
+    if name in ("CUMSUM", "STABLEHLO_CBRT"):  # the check requires float input and output
+        return FLOAT
+    if name in _UNTYPED:
+        return FLOAT | QUANT | {"int32", "bool"}
     return FLOAT | QUANT
 
 
 OPS: dict[str, frozenset[str]] = {n: _dtypes(n) for n in ELEMENTWISE_UNARY | ELEMENTWISE_BINARY | REDUCE | OTHER}
 OPS.update({n: FLOAT for n in CUSTOM_OPS})
+
+# The line of each op's ``case`` (custom ops: their ``custom_name`` test) in SOURCE.
+CITATIONS: dict[str, int] = {
+    "ABS": 1144,
+    "ADD": 538,
+    "ADD_N": 552,
+    "ATAN2": 1167,
+    "AVERAGE_POOL_2D": 558,
+    "BATCH_MATMUL": 561,
+    "BITCAST": 572,
+    "CAST": 633,
+    "CEIL": 1145,
+    "CONCATENATION": 657,
+    "CONV_2D": 663,
+    "COS": 1146,
+    "CUMSUM": 674,
+    "DENSIFY": 677,
+    "DEPTHWISE_CONV_2D": 681,
+    "DEPTH_TO_SPACE": 684,
+    "DEQUANTIZE": 701,
+    "DIV": 1168,
+    "DYNAMIC_UPDATE_SLICE": 762,
+    "ELU": 1147,
+    "EMBEDDING_LOOKUP": 715,
+    "EQUAL": 1169,
+    "EXP": 1148,
+    "FLOOR": 1149,
+    "FLOOR_DIV": 1170,
+    "FLOOR_MOD": 1171,
+    "FULLY_CONNECTED": 797,
+    "GATHER": 833,
+    "GELU": 1150,
+    "GREATER": 1172,
+    "GREATER_EQUAL": 1173,
+    "HARD_SWISH": 852,
+    "LEAKY_RELU": 1087,
+    "LESS": 1176,
+    "LESS_EQUAL": 1177,
+    "LOG": 1151,
+    "LOGICAL_AND": 1174,
+    "LOGICAL_NOT": 1152,
+    "LOGICAL_OR": 1175,
+    "LOGISTIC": 1153,
+    "LSTM": 856,
+    "MAXIMUM": 1178,
+    "MAX_POOL_2D": 906,
+    "MEAN": 909,
+    "MINIMUM": 1179,
+    "MIRROR_PAD": 1105,
+    "MUL": 917,
+    "NEG": 1154,
+    "NOT_EQUAL": 1180,
+    "ONE_HOT": 938,
+    "PACK": 935,
+    "PAD": 1103,
+    "PADV2": 1104,
+    "POW": 1181,
+    "PRELU": 950,
+    "QUANTIZE": 941,
+    "REDUCE_ALL": 1090,
+    "REDUCE_ANY": 1091,
+    "REDUCE_MAX": 1092,
+    "REDUCE_MIN": 1093,
+    "REDUCE_PROD": 1094,
+    "RELU": 1085,
+    "RELU6": 1086,
+    "RELU_N1_TO_1": 947,
+    "RESHAPE": 953,
+    "RESIZE_BILINEAR": 1063,
+    "RESIZE_NEAREST_NEIGHBOR": 1076,
+    "REVERSE_V2": 1135,
+    "RIGHT_SHIFT": 1182,
+    "ROUND": 1155,
+    "RSQRT": 1156,
+    "SELECT": 958,
+    "SELECT_V2": 959,
+    "SIGN": 1157,
+    "SIN": 1158,
+    "SLICE": 962,
+    "SOFTMAX": 977,
+    "SPACE_TO_DEPTH": 986,
+    "SPLIT": 1003,
+    "SPLIT_V": 1006,
+    "SQRT": 1159,
+    "SQUARE": 1160,
+    "SQUARED_DIFFERENCE": 1185,
+    "STABLEHLO_BROADCAST_IN_DIM": 1212,
+    "STABLEHLO_CBRT": 1231,
+    "STABLEHLO_CLAMP": 1245,
+    "STABLEHLO_REMAINDER": 1183,
+    "STABLEHLO_SHIFT_LEFT": 1184,
+    "STRIDED_SLICE": 1009,
+    "SUB": 1186,
+    "SUM": 1095,
+    "TANH": 1161,
+    "TILE": 1036,
+    "TOPK_V2": 1042,
+    "TRANSPOSE": 1048,
+    "TRANSPOSE_CONV": 1054,
+    "Convolution2DTransposeBias": 422, "MaxPoolingWithArgmax2D": 430, "MaxUnpooling2D": 433, "Resampler": 444,
+}
+
+
+def citation(op: str) -> str:
+    """Where the row for ``op`` was read: SOURCE and the line of its case."""
+    return f"{SOURCE}:{CITATIONS[op]}"
 
 
 def _runtime_inputs(op: Op) -> list:
@@ -201,14 +320,28 @@ def block_size_above_one(op: Op) -> tuple[bool, str]:
     return (True, "") if bs > 1 else (False, f"{op.name}: block_size {bs} (must be > 1)")
 
 
-def mul_not_outer_product(op: Op) -> tuple[bool, str]:
-    """MUL: with equal ranks, one operand is at least as large as the other in every dimension."""
+def add_mul_broadcast(op: Op) -> tuple[bool, str]:
+    """ADD / MUL: two inputs; operands of different ranks (both above 1) broadcast only 3-D to 4-D with
+    batch 1, [1, 1] to [1, x, y, z], or [b, c] to [b, x, y, c].
+
+    CheckAddMulBroadcastCompatibility with the default flags.
+    """
     if len(op.inputs) != 2:
-        return False, "MUL needs two inputs"
-    a, b = op.inputs[0].shape, op.inputs[1].shape
-    if len(a) == len(b) and any(x < y for x, y in zip(a, b)) and any(y < x for x, y in zip(a, b)):
-        return False, f"MUL: {list(a)} x {list(b)} broadcasts both ways (an outer product; not on GPU)"
+        return False, f"{op.name} needs two inputs"
+    a, b = list(op.inputs[0].shape), list(op.inputs[1].shape)
+    if len(a) > 1 and len(b) > 1 and len(a) != len(b):
+        long, short = (a, b) if len(a) >= len(b) else (b, a)
+        ok = len(long) == 4 and ((len(short) == 3 and long[0] == 1)
+                                 or (len(short) == 2 and long[0] == 1 and short == [1, 1])
+                                 or (len(short) == 2 and long[0] == short[0] and long[3] == short[1]))
+        if not ok:
+            return False, f"{op.name}: broadcasting {a} with {b} is not supported on GPU"
     return True, ""
+
+
+def constant_int32_axis_input(op: Op) -> tuple[bool, str]:
+    """CUMSUM / REVERSE_V2: the axis is a constant int32 tensor."""
+    return constant_int32_axes(op)
 
 
 SPECIFIC = {
@@ -226,10 +359,13 @@ SPECIFIC = {
     "RESIZE_NEAREST_NEIGHBOR": [one_runtime_input],
     "DEPTH_TO_SPACE": [block_size_above_one, one_runtime_input],
     "SPACE_TO_DEPTH": [block_size_above_one, one_runtime_input],
-    "MUL": [mul_not_outer_product],
+    "ADD": [add_mul_broadcast], "MUL": [add_mul_broadcast],
+    "CUMSUM": [constant_int32_axis_input], "REVERSE_V2": [one_runtime_input, constant_int32_axis_input],
+    "TOPK_V2": [one_runtime_input], "BITCAST": [one_runtime_input],
     "RESHAPE": [one_runtime_input], "TILE": [one_runtime_input], "TRANSPOSE": [one_runtime_input],
     "HARD_SWISH": [one_runtime_input], "QUANTIZE": [one_runtime_input],
     **{n: [one_runtime_input] for n in ELEMENTWISE_UNARY},
+    "STABLEHLO_BROADCAST_IN_DIM": [one_runtime_input],
     **{n: [one_or_two_operands] for n in ELEMENTWISE_BINARY},
     **{n: [constant_int32_axes] for n in REDUCE},
 }

@@ -30,7 +30,7 @@ from hwquant import (
 from . import arena as arena_mod
 from . import boards, crosscheck, project, settings
 from .carray import check_symbol, sha256, symbol_for, write_carray
-from .ops import SUPPORT, alternatives, layer_name, missing_int16_kernels
+from .ops import SOURCE_ONLY, SUPPORT, UNVERIFIED, alternatives, layer_name, missing_int16_kernels
 from .project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
 
 
@@ -88,6 +88,14 @@ class McuBackend(Backend):
     # -- op checks ---------------------------------------------------------------------------
     def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
         report = super().check(model, options)
+        unverified = sorted({f"{v.op} ({v.dtype})" for v in report.verdicts if v.placement == "target"
+                             and v.dtype in SOURCE_ONLY.get(v.op, ())})
+        for v in report.verdicts:
+            if v.placement == "target" and v.dtype in SOURCE_ONLY.get(v.op, ()):
+                v.status, v.reasons = "unverified by table", [UNVERIFIED]
+        if unverified:
+            report.notes.append("not proven by a generated model, so checked by the TFLM interpreter in the verify "
+                                "stage: " + ", ".join(unverified))
         by_key = {(op.subgraph, op.index): op for op in model.ops}
         for v in report.unsupported:
             op = by_key[(v.subgraph, v.index)]

@@ -33,3 +33,5 @@ def render_ops(backend, console) -> None:
     for row in table["ops"]:
         t.add_row(row["op"], ", ".join(row["dtypes"]), "\n".join(f"- {c}" for c in row["constraints"]) or "-")
     console.print(t)
+    if table.get("source"):
+        console.print(f"read from: {table['source']}", markup=False)
