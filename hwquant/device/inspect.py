@@ -7,6 +7,7 @@ flatbuffer is read through the schema that ai_edge_litert ships (hwquant.tflite_
 from __future__ import annotations
 
 import json
+import struct
 import sys
 from collections import Counter
 from pathlib import Path
@@ -161,6 +162,10 @@ def inspect_command(path: str, as_json: bool = False, console=None) -> int:
     except HwquantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (IndexError, KeyError, ValueError, TypeError, OverflowError, struct.error) as exc:
+        # a damage tflite_check.validate does not know yet: still the file's fault, not a crash
+        print(f"error: not a valid .tflite file: {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     if as_json:
         print(json.dumps(info, indent=2))
     else:

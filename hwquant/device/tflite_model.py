@@ -29,6 +29,16 @@ def _schema():
     return schema
 
 
+_HINT = "pass a .tflite file produced by the TFLite converter"
+
+
+def _text(value) -> str:
+    """A flatbuffer string (bytes, UTF-8 by the spec; a damaged one is shown with replacement marks)."""
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
 def _enum_names(enum_cls) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
@@ -117,11 +127,15 @@ class TfliteModel:
         try:
             self._m = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
         except Exception as exc:  # a truncated or corrupt flatbuffer
-            raise InputError(f"{source}: cannot parse the flatbuffer ({exc})") from exc
+            raise InputError(f"not a valid .tflite file: {source}: cannot parse the flatbuffer "
+                             f"({type(exc).__name__}: {exc})", hint=_HINT) from exc
         self.content = bytes(content)
         self.source = source
         self._ops_names = _enum_names(schema.BuiltinOperator)
         self._types = _enum_names(schema.TensorType)
+        from hwquant.device.tflite_check import validate
+
+        validate(self._m, len(self.content), source)
 
     @staticmethod
     def activation_names() -> dict[int, str]:
@@ -134,6 +148,8 @@ class TfliteModel:
                 return cls(f.read(), str(path))
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
     @property
     def size_bytes(self) -> int:
@@ -154,7 +170,7 @@ class TfliteModel:
                       np.asarray(t.quantization.zeroPoint, np.int64), int(t.quantization.quantizedDimension))
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
         sig = tuple(int(d) for d in t.shapeSignature) if t.shapeSignature is not None else shape
-        name = t.name.decode() if isinstance(t.name, bytes) else (t.name or "")
+        name = _text(t.name)
         return Tensor(idx, name, _NP_DTYPES.get(self._types.get(t.type, ""), str(t.type)), shape, sig, nbytes, q,
                       bool(getattr(t, "isVariable", False)), int(t.buffer))
 
@@ -174,8 +190,7 @@ class TfliteModel:
                 name = self._ops_names.get(builtin, f"BUILTIN_{builtin}")
                 custom = name == "CUSTOM"
                 if custom:
-                    cc = code.customCode
-                    name = cc.decode() if isinstance(cc, bytes) else str(cc)
+                    name = _text(code.customCode)
                 pick = lambda idxs: [tensors[j] for j in (idxs if idxs is not None else []) if j >= 0]  # noqa: E731
                 out.append(Op(i, s, name, custom, int(code.version), pick(op.inputs), pick(op.outputs),
                               op.builtinOptions, pick(getattr(op, "intermediates", None))))
@@ -202,9 +217,9 @@ class TfliteModel:
         """signature key -> {'subgraph': i, 'inputs': {name: Tensor}, 'outputs': {name: Tensor}}."""
         out = {}
         for sd in self._m.signatureDefs or []:
-            key = sd.signatureKey.decode() if isinstance(sd.signatureKey, bytes) else sd.signatureKey
+            key = _text(sd.signatureKey)
             tensors = self.subgraph_tensors[sd.subgraphIndex]
-            dec = lambda n: n.decode() if isinstance(n, bytes) else n  # noqa: E731
+            dec = _text
             out[key] = {
                 "subgraph": sd.subgraphIndex,
                 "inputs": {dec(t.name): tensors[t.tensorIndex] for t in sd.inputs or []},
@@ -241,4 +256,4 @@ class TfliteModel:
 
     @property
     def metadata_names(self) -> list[str]:
-        return [m.name.decode() if isinstance(m.name, bytes) else m.name for m in (self._m.metadata or [])]
+        return [_text(m.name) for m in (self._m.metadata or [])]
