@@ -149,6 +149,8 @@ def _gate_options(fn):
         ("--min-snr", dict(type=float, help="Fail if any output's SNR vs float is lower (dB).")),
         ("--min-agreement", dict(type=float, help="Fail if top-1 agreement with float is lower (0-1).")),
         ("--max-latency-ms", dict(type=float, help="Fail if the mean latency is higher (host LiteRT, or bench).")),
+        ("--min-cosine", dict(type=float, help="Fail if any output's cosine similarity with float is lower.")),
+        ("--max-accuracy-drop", dict(type=float, help="Fail if accuracy drops more (percentage points; needs labels).")),
     ]):
         fn = click.option(decl, **kw)(fn)
     return fn
@@ -189,11 +191,17 @@ class BuildCommand(click.Command):
 @click.option("--no-cache", is_flag=True, help="Neither restore from nor write to the build cache.")
 @click.option("--trust-model", is_flag=True,
               help="Load Keras files with safe_mode=False: Lambda layers run their Python code. Trusted files only.")
+@click.option("--objective", type=click.Choice(["size", "latency"]), default="size", show_default=True,
+              help="What the recipe search minimizes within the accuracy budget.")
+@click.option("--float-layer", "float_layers", multiple=True,
+              help="Keep this op (its output tensor name, see --sensitivity) float; repeatable.")
+@click.option("--sensitivity", is_flag=True, help="Only analyse per-layer int8 sensitivity (no artifact).")
 @_gate_options
 @click.pass_context
 def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_only, image_size, mean, std,
-          scale, eval_fraction, seed, as_json, manifest, cache_dir, no_cache, trust_model, max_size, max_arena, min_snr,
-          min_agreement, max_latency_ms, **backend_options):
+          scale, eval_fraction, seed, as_json, manifest, cache_dir, no_cache, trust_model, objective, float_layers,
+          sensitivity, max_size, max_arena, min_snr, min_agreement, max_latency_ms, min_cosine, max_accuracy_drop,
+          **backend_options):
     """Quantize MODEL for a target, verify the artifact, package it, and report.
 
     Without MODEL, builds every target table of ./hwquant.toml (flags given here override it).
@@ -206,9 +214,12 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
         preflight_only=preflight_only, image_size=_parse_size(image_size), mean=_floats(mean), std=_floats(std),
         scale=scale, eval_fraction=eval_fraction, seed=seed, verbose=ctx.obj["verbose"], trust_model=trust_model,
         backend_options=_namespaced(backend_options),
+        objective=objective, float_layers=tuple(float_layers), sensitivity=sensitivity,
     )
     gate_args = dict(max_size=max_size, max_arena=max_arena, min_snr=min_snr, min_agreement=min_agreement,
-                     max_latency_ms=max_latency_ms)
+                     max_latency_ms=max_latency_ms, min_cosine=min_cosine, max_accuracy_drop=max_accuracy_drop)
+    budget_source = "command line" if any(gate_args[k] is not None for k in
+                                          ("min_snr", "min_agreement", "min_cosine", "max_accuracy_drop")) else None
 
     def log(msg: str) -> None:
         err_console.print(msg, markup=False, highlight=False)
@@ -221,7 +232,8 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
             given = lambda n: ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE  # noqa: E731
             m = manifest_mod.load(manifest or Path(manifest_mod.FILENAME))
             base = {k: getattr(options, k) for k in ("data", "eval_data", "out", "preflight_only", "image_size", "mean",
-                                                       "std", "scale", "eval_fraction", "seed") if given(k)}
+                                                       "std", "scale", "eval_fraction", "seed", "objective",
+                                                       "float_layers", "sensitivity") if given(k)}
             base["verbose"] = options.verbose
             base["trust_model"] = options.trust_model  # only from the command line, never from a manifest
             per = {k: getattr(options, k) for k in ("recipe", "io_dtype") if given(k)}
@@ -229,6 +241,10 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
                                                         options.backend_options)
             gate_args.update({k: v for k, v in m.gates.items() if gate_args.get(k) is None})
         gates = Gates.of(**gate_args)
+        options.budget = gates.fidelity or None  # the fidelity gates are the accuracy budget (else the default)
+        options.budget_source = budget_source or ("manifest" if gates.fidelity else None)
+        for _, opts in (plan or {}).values():
+            opts.budget, opts.budget_source = options.budget, options.budget_source
         cache = None if no_cache else (cache_dir or default_cache_dir())
         with console.status(f"building {options.model} ...", spinner="dots") if not as_json \
                 and console.is_terminal else _null():

@@ -49,13 +49,35 @@ def is_classifier_shaped(sample_shape: tuple[int, ...]) -> bool:
 
 
 def top1_agreement(ref: np.ndarray, got: np.ndarray) -> float:
-    """Fraction of samples whose arg-max class matches (samples along axis 0); NaN when an output
-    holds NaN or inf (arg-max of such a row means nothing, and a gate must not pass on it)."""
+    """Fraction of samples whose arg-max class matches (samples along axis 0).
+
+    Quantized scores often tie. A tie counts as agreement when the reference's class is among
+    the tied maxima (the model did not pick another class), unless every class ties: a model
+    whose scores are all equal decided nothing, and gets chance credit (1 / classes). NaN when
+    an output holds NaN or inf (arg-max of such a row means nothing, and a gate must not pass on it).
+    """
     if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(got))):
         return math.nan
     n = ref.shape[0]
     r, g = np.reshape(ref, (n, -1)), np.reshape(got, (n, -1))
-    return float(np.mean(np.argmax(r, axis=1) == np.argmax(g, axis=1)))
+    top = np.max(g, axis=1)
+    hit = g[np.arange(n), np.argmax(r, axis=1)] >= top
+    tied = np.sum(g >= top[:, None], axis=1)
+    credit = np.where(tied == g.shape[1], 1.0 / g.shape[1], hit.astype(float))
+    return float(np.mean(credit))
+
+
+COLLAPSE_MIN_SAMPLES = 16  # fewer eval samples than this cannot tell a collapse from chance
+
+
+def top1_collapsed(ref: np.ndarray, got: np.ndarray) -> bool:
+    """The model's top-1 class is the same for every sample while the reference's varies
+    (judged on at least COLLAPSE_MIN_SAMPLES samples)."""
+    n = ref.shape[0]
+    if n < COLLAPSE_MIN_SAMPLES:
+        return False
+    r, g = np.reshape(ref, (n, -1)), np.reshape(got, (n, -1))
+    return len(set(np.argmax(r, axis=1).tolist())) > 1 and len(set(np.argmax(g, axis=1).tolist())) == 1
 
 
 def compare_output(ref: np.ndarray, got: np.ndarray) -> dict[str, Any]:
@@ -72,6 +94,10 @@ def compare_output(ref: np.ndarray, got: np.ndarray) -> dict[str, Any]:
     }
     if ref.ndim >= 1 and is_classifier_shaped(ref.shape[1:]):
         out["top1_agreement"] = top1_agreement(ref, got)
+        if top1_collapsed(ref, got):
+            out["collapsed"] = True
+    if not np.all(np.isfinite(got)):
+        out["non_finite"] = int(np.size(got) - np.count_nonzero(np.isfinite(got)))
     return out
 
 

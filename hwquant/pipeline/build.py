@@ -70,6 +70,8 @@ class Prepared:
     cache_keys: dict[str, str] = field(default_factory=dict)  # target -> cache key (recorded in the report)
     measure_latency: bool = False  # host latency in the report (for --max-latency-ms)
     reference_outputs: Any = None  # the float model's outputs on the evaluation set, computed once
+    sensitivity: Any = None  # per-layer int8 sensitivity (choice.sensitivity), computed once
+    range_warnings: Any = None  # eval inputs beyond the calibration range (choice.range_warnings)
 
 
 def facts_from(float_model: bytes, loaded) -> ModelFacts:
@@ -94,7 +96,7 @@ def resolve_backends(options: BuildOptions) -> list[Backend]:
     if not names:
         raise UsageError("no target given", hint="--target cpu (see `hwquant targets`)")
     backends = [registry().get(n) for n in names]
-    if options.recipe:
+    if options.recipe and options.recipe != "auto":
         preset(options.recipe)  # unknown names fail before any loading
         for b in backends:
             if options.recipe not in b.allowed_recipes:
@@ -165,37 +167,36 @@ def staging(out: Path, target: str):
 def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = print,
                  options: BuildOptions | None = None, folder: str | None = None) -> BuildResult:
     """One target's stages; ``options``/``folder`` override the shared ones (manifest tables)."""
-    from hwquant.pipeline import convert
-    from hwquant.pipeline import verify
+    from hwquant.pipeline import choice
     options, facts, folder = options or prep.options, prep.facts, folder or backend.name
     timer = Timer()
     checkpoint()
+    if options.sensitivity:
+        return _sensitivity_only(prep, backend, options, folder, timer)
     with timer.stage("plan"):
-        recipe, reasons = backend.choose_recipe(facts, options)
+        recipe, reasons = backend.choose_recipe(facts, choice.plain_options(options))
+        if options.float_layers:
+            choice.validate_float_layers(prep, options.float_layers)
+            recipe = recipe.with_float_layers(options.float_layers)
+            reasons.append(f"{len(recipe.float_layers)} layer(s) kept float with --float-layer")
     checkpoint()
     with timer.stage("convert"):
-        if recipe.name == "float32" and recipe.io_dtype == "float32":
-            artifact = prep.float_model
-        elif recipe in prep.converted:
-            artifact = prep.converted[recipe]
-        else:
-            forms = None
-            if recipe.needs_data:
-                order = {s.key: [t.name for t in s.inputs] for s in facts.signatures}
-                forms = convert.representative_forms(prep.loaded, prep.calibration.samples, order)
-            if convert.calibrates_once(recipe):  # byte-identical to a direct conversion, see convert.py
-                if prep.calibrated is None:
-                    with timer.stage("calibrate"):
-                        prep.calibrated = convert.calibrate(prep.loaded, forms)
-                artifact = convert.quantize_calibrated(prep.loaded, prep.calibrated, recipe)
-            else:
-                artifact = convert.convert(prep.loaded, recipe, forms)
-            prep.converted[recipe] = artifact
+        artifact = choice.artifact_for(prep, recipe, timer)
     checkpoint()
     model = TfliteModel(artifact, f"{backend.name} artifact")
     with timer.stage("check"):
         op_report = backend.check(model, options)
     checkpoint()
+    decision = None
+    if not options.preflight_only and (not op_report.unsupported or options.recipe == "auto"):
+        with timer.stage("verify" if options.recipe != "auto" else "search"):
+            decision = choice.decide(prep, backend, options, recipe, reasons, artifact, log, timer)
+        checkpoint()
+        if decision.artifact is not artifact:
+            recipe, artifact = decision.recipe, decision.artifact
+            model = TfliteModel(artifact, f"{backend.name} artifact")
+            op_report = backend.check(model, options)
+        reasons = decision.reasons
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "target": backend.name, "preflight_only": options.preflight_only,
         "recipe": {"name": recipe.name, "fields": recipe.to_dict(), "reasons": reasons},
@@ -208,6 +209,10 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
         report["cache"] = {"hit": False, "key": prep.cache_keys[folder]}
     if prep.calibration is not None and prep.calibration.random:
         report["warnings"] = ["random representative data: for testing only"]
+    if decision is not None:
+        report.update(decision.sections)
+        if decision.warnings:
+            report["warnings"] = report.get("warnings", []) + decision.warnings
     if options.preflight_only:  # report.json holds the predicted mapping; no artifact
         report["timings_s"] = {**prep.timings, **timer.timings}
         report["artifacts"] = ["report.json"]
@@ -228,17 +233,16 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
         ctx = BuildContext(options, facts, recipe, artifact, prep.float_model, model, prep.calibration,
                            prep.evaluation, tmp, op_report, log=log)
         with timer.stage("verify"):
-            if prep.reference_outputs is None:
-                prep.reference_outputs = verify.outputs(prep.float_model, prep.evaluation, facts,
-                                                        "float32 reference")
-            fidelity = verify.compare(prep.float_model, artifact, prep.evaluation, facts,
-                                      reference=prep.reference_outputs)
+            fidelity = decision.fidelity
             backend_verify = backend.verify(ctx)
             if prep.measure_latency:
                 report["latency_ms"] = host_latency_ms(artifact)
         checkpoint()
         with timer.stage("package"):
             packaged = backend.package(ctx)
+        if decision.candidates:
+            from hwquant.pipeline import search_plot
+            packaged.files = [*packaged.files, *search_plot.write(tmp / "search.png", decision.candidates, log)]
         files = sorted({backend.artifact_name, *packaged.files, "report.json"})
         report.update({
             "artifact_name": backend.artifact_name,  # the converted model's file among the artifacts
@@ -252,6 +256,23 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
         })
         report["timings_s"] = {**prep.timings, **timer.timings}
         report["timings_shared"] = sorted(prep.timings)  # done once for all targets of this build
+        result = BuildResult(report, Path(options.out) / folder)
+        result.write(tmp / "report.json")
+    return result
+
+
+def _sensitivity_only(prep: Prepared, backend: Backend, options: BuildOptions, folder: str,
+                      timer: Timer) -> BuildResult:
+    """`--sensitivity`: the per-layer int8 analysis only; report.json and no artifact."""
+    from hwquant.pipeline import choice
+    if prep.calibration is None:
+        raise UsageError("--sensitivity needs representative data (it calibrates int8)", hint="pass --data")
+    with timer.stage("sensitivity"):
+        rows = choice.sensitivity(prep)
+    report = {"schema_version": SCHEMA_VERSION, "target": backend.name, "sensitivity_only": True,
+              "preflight_only": True, "model": prep.facts.to_dict(), "inputs": prep.inputs, "sensitivity": rows,
+              "timings_s": {**prep.timings, **timer.timings}, "artifacts": ["report.json"], "versions": versions()}
+    with staging(Path(options.out), folder) as tmp:
         result = BuildResult(report, Path(options.out) / folder)
         result.write(tmp / "report.json")
     return result

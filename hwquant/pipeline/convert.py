@@ -396,7 +396,8 @@ def quantize_calibrated(loaded: LoadedModel, calibrated: Calibrated, recipe: Rec
     with captured_output(loaded.verbose) as logs:
         try:
             model = lite_convert.mlir_quantize(calibrated.model, disable_per_channel=False,
-                                               input_data_type=io, output_data_type=io)
+                                               input_data_type=io, output_data_type=io,
+                                               denylisted_nodes=list(recipe.float_layers) or None)
             model = lite_convert.deduplicate_readonly_buffers(model)
             obj = flatbuffer_utils.convert_bytearray_to_object(model)
             meta = copy.deepcopy(calibrated.metadata)
@@ -407,6 +408,90 @@ def quantize_calibrated(loaded: LoadedModel, calibrated: Calibrated, recipe: Rec
             raise ToolchainError(
                 f"quantizing the calibrated model for recipe {recipe.name!r} failed: "
                 f"{type(exc).__name__}: {first_line(exc, 300)}", hint=_convert_hint(recipe, str(exc) + logs())) from exc
+
+
+# -- per-layer sensitivity: TF's QuantizationDebugger on the shared calibration --------------------
+# The debugger runs a debug build of the int8 model (a NumericVerify op after every quantized op)
+# layer by layer: each float op is fed the dequantized output of the quantized op before it, so a
+# layer's numbers measure only its own quantization. Beside the debugger's own statistics (mean
+# squared error, scale), a direct-compare metric keeps each layer's float and dequantized values
+# so the channel SNR can be computed over all samples: noise power over the float signal's
+# per-channel variance, summed over channels. A tensor that one channel dominates (a huge constant
+# range) has a scale so coarse that every other channel drowns: its channel SNR falls below 0 dB
+# while healthy int8 layers sit near 40 dB.
+
+def layer_sensitivity(loaded: LoadedModel, calibrated: Calibrated, representative: Iterable[Any],
+                      max_samples: int = 64) -> list[dict[str, Any]]:
+    """Per quantized op output: tensor name, op, the debugger's statistics and the channel SNR."""
+    import numpy as np
+    from tensorflow.lite.python import convert as lite_convert  # noqa: WPS433 (still the TF module)
+
+    from hwquant.device.tflite_model import TfliteModel
+
+    t = tf(loaded.verbose)
+    samples = list(representative)[:max_samples]
+    with captured_output(loaded.verbose) as logs:
+        try:
+            debug_model = bytes(lite_convert.mlir_quantize(calibrated.model, enable_numeric_verify=True,
+                                                           input_data_type=t.float32, output_data_type=t.float32))
+            model = TfliteModel(debug_model, "quantization debug model")
+            tensors = model.subgraph_tensors[0]
+            verify_inputs = [op.inputs[0].index for op in model.ops if op.subgraph == 0 and op.name == "NumericVerify"]
+            producers = {o.index: op.name for op in model.ops if op.subgraph == 0 for o in op.outputs}
+            kept: list[tuple[np.ndarray, np.ndarray]] = []
+
+            def keep(float_values, quantized, scale, zero_point):
+                f = np.asarray(float_values, np.float64)
+                q = (np.asarray(quantized, np.float64) - zero_point) * scale
+                kept.append((f.reshape(-1, f.shape[-1] if f.ndim else 1), q.reshape(-1, f.shape[-1] if f.ndim else 1)))
+                return float(np.sqrt(np.mean((f - q.reshape(f.shape)) ** 2)) / scale) if scale else 0.0
+
+            options = t.lite.experimental.QuantizationDebugOptions(layer_direct_compare_metrics={"rmse/scale": keep})
+            feed = _debugger_feed(loaded, model, samples)
+            with warnings.catch_warnings():  # the debugger's own "preserve all tensors" notice
+                warnings.simplefilter("ignore", UserWarning)
+                debugger = t.lite.experimental.QuantizationDebugger(
+                    quant_debug_model_content=debug_model, debug_dataset=feed, debug_options=options)
+                debugger.run()
+            stats = list(debugger.layer_statistics.values())
+        except Exception as exc:
+            raise ToolchainError(f"the quantization debugger failed: {type(exc).__name__}: {first_line(exc, 300)}",
+                                 hint="rerun with -v for TensorFlow's log" + (f" ({logs()[:200]})" if logs() else "")) from exc
+    n = len(verify_inputs)
+    float_names = {t.name for op in TfliteModel(loaded.float_model, "float32 reference").ops for t in op.outputs}
+
+    def float_name(name: str) -> str:  # the debug model suffixes the quantized copy's name with a digit
+        return name if name in float_names or name[:-1] not in float_names else name[:-1]
+
+    rows = []
+    for j, idx in enumerate(verify_inputs):
+        f = np.concatenate([kept[i][0] for i in range(j, len(kept), n)])
+        q = np.concatenate([kept[i][1] for i in range(j, len(kept), n)])
+        var, mse = f.var(axis=0), ((f - q) ** 2).mean(axis=0)
+        ranges = f.max(axis=0) - f.min(axis=0)
+        live = ranges[ranges > 0]
+        rows.append({
+            "tensor": float_name(tensors[idx].name), "op": producers.get(idx, "?"),
+            # None: exact, or a constant float output (fed by a collapsed input: not this layer's doing)
+            "channel_snr_db": float(10 * np.log10(var.sum() / mse.sum())) if mse.sum() > 0 and var.sum() > 0
+            else None,
+            "rmse_over_scale": float(stats[j].get("rmse/scale", float("nan"))) if j < len(stats) else None,
+            "mean_squared_error": float(stats[j]["mean_squared_error"]) if j < len(stats) else None,
+            "scale": float(tensors[idx].quant.scale[0]) if tensors[idx].quant is not None else None,
+            "range": [float(f.min()), float(f.max())],
+            "channel_range_ratio": float(np.abs(f).max(axis=0).max() / max(np.median(np.abs(f).max(axis=0)), 1e-12))
+            if live.size else 1.0,
+        })
+    return rows
+
+
+def _debugger_feed(loaded: LoadedModel, model, samples: list[Any]):
+    """The debugger feeds a list of arrays per sample, in the order of the model's input tensors."""
+    if loaded.loader == "tf1-saved-model" or not model.signatures:
+        return lambda: iter(samples)
+    sig = next(iter(model.signatures.values()))["inputs"]
+    order = [name for t in model.io(0)[0] for name, st in sig.items() if st.index == t.index]
+    return lambda: iter([[d[n] for n in order] for d in samples])
 
 
 def _convert_hint(recipe: Recipe, text: str) -> str:

@@ -40,14 +40,24 @@ class Gates:
     min_snr: float | None = None  # dB, worst output
     min_agreement: float | None = None  # top-1 agreement with float, worst output
     max_latency_ms: float | None = None  # mean host latency (or bench report's mean)
+    min_cosine: float | None = None  # cosine similarity with float, worst output
+    max_accuracy_drop: float | None = None  # percentage points of accuracy lost vs float (needs labels)
 
     @classmethod
-    def of(cls, max_size=None, max_arena=None, min_snr=None, min_agreement=None, max_latency_ms=None) -> "Gates":
-        for flag, v in (("min-snr", min_snr), ("min-agreement", min_agreement), ("max-latency-ms", max_latency_ms)):
+    def of(cls, max_size=None, max_arena=None, min_snr=None, min_agreement=None, max_latency_ms=None,
+           min_cosine=None, max_accuracy_drop=None) -> "Gates":
+        for flag, v in (("min-snr", min_snr), ("min-agreement", min_agreement), ("max-latency-ms", max_latency_ms),
+                        ("min-cosine", min_cosine), ("max-accuracy-drop", max_accuracy_drop)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
                 raise UsageError(f"--{flag} {v!r}: a gate limit must be a finite number",
                                  hint="a NaN or infinite limit would pass or fail everything")
-        return cls(parse_bytes(max_size), parse_bytes(max_arena), min_snr, min_agreement, max_latency_ms)
+        return cls(parse_bytes(max_size), parse_bytes(max_arena), min_snr, min_agreement, max_latency_ms,
+                   min_cosine, max_accuracy_drop)
+
+    @property
+    def fidelity(self) -> dict[str, float]:
+        """The gates that measure fidelity (they are also the build's accuracy budget)."""
+        return {k: v for k, v in self.to_dict().items() if k in FIDELITY_MEASURES}
 
     @property
     def any(self) -> bool:
@@ -88,30 +98,73 @@ def check(report: dict[str, Any], gates: Gates) -> list[str]:
             fails.append(f"{name}: {gate}: the measure is {value} (not a finite number)")
         elif value > limit:
             fails.append(f"{name}: {gate}: {what.format(v=value)}, limit {limit:g}")
-    if gates.min_snr is not None:
-        if not m.outputs:
-            fails.append(f"{name}: min-snr: the report has no fidelity section")
-        for out, o in m.outputs.items():
-            snr = o.snr_db
-            if snr is None and o.identical:
-                continue  # identical outputs: infinite SNR
-            if not _finite(snr):
-                fails.append(f"{name}: min-snr: output {out} has no finite SNR ({'null' if snr is None else snr}; "
-                             "NaN or infinite outputs?)")
-            elif snr < gates.min_snr:
-                fails.append(f"{name}: min-snr: output {out} has SNR {snr:.1f} dB, limit {gates.min_snr:g} dB")
-    if gates.min_agreement is not None:
-        agree = {o: v.top1_agreement for o, v in m.outputs.items() if v.classifier}
-        if not agree:
-            fails.append(f"{name}: min-agreement: no output reports top-1 agreement (not a classifier output)")
-        for out, a in agree.items():
-            if not _finite(a):
-                fails.append(f"{name}: min-agreement: output {out} has no finite top-1 agreement "
-                             f"({'null' if a is None else a})")
-            elif a < gates.min_agreement:
-                fails.append(f"{name}: min-agreement: output {out} agrees on top-1 for {a:.3f}, "
-                             f"limit {gates.min_agreement:g}")
+    fails += [f"{name}: {line}" for line in fidelity_misses(m.outputs, gates.fidelity)]
     return fails
+
+
+# -- fidelity measures: the gates and the build's accuracy budget (budget.py) both use these --------
+FIDELITY_MEASURES = ("min_snr", "min_agreement", "min_cosine", "max_accuracy_drop")
+
+
+def _snr_miss(o: measures.OutputMeasures, limit: float) -> str | None:
+    if o.snr_db is None and o.identical:
+        return None  # identical outputs: infinite SNR
+    if not _finite(o.snr_db):
+        return f"has no finite SNR ({'null' if o.snr_db is None else o.snr_db}; NaN or infinite outputs?)"
+    return None if o.snr_db >= limit else f"has SNR {o.snr_db:.1f} dB, limit {limit:g} dB"
+
+
+def _cosine_miss(o: measures.OutputMeasures, limit: float) -> str | None:
+    if not _finite(o.cosine):
+        return f"has no finite cosine ({'null' if o.cosine is None else o.cosine}; NaN or infinite outputs?)"
+    return None if o.cosine >= limit else f"has cosine {o.cosine:.4f}, limit {limit:g}"
+
+
+def _agreement_miss(o: measures.OutputMeasures, limit: float) -> str | None:
+    a = o.top1_agreement
+    if not _finite(a):
+        return f"has no finite top-1 agreement ({'null' if a is None else a})"
+    return None if a >= limit else f"agrees on top-1 for {a:.3f}, limit {limit:g}"
+
+
+def _accuracy_miss(o: measures.OutputMeasures, limit: float) -> str | None:
+    d = o.accuracy_delta_points
+    if not _finite(d):
+        return f"has no finite accuracy ({'null' if d is None else d})"
+    return None if -d <= limit else f"loses {-d:.2f} accuracy points, limit {limit:g}"
+
+
+# measure -> (gate name, miss(output, limit), which outputs it reads, what to say when none has it)
+_FIDELITY = {
+    "min_snr": ("min-snr", _snr_miss, lambda o: True, "the report has no fidelity section"),
+    "min_agreement": ("min-agreement", _agreement_miss, lambda o: o.classifier,
+                      "no output reports top-1 agreement (not a classifier output)"),
+    "min_cosine": ("min-cosine", _cosine_miss, lambda o: True, "the report has no fidelity section"),
+    "max_accuracy_drop": ("max-accuracy-drop", _accuracy_miss, lambda o: o.labelled,
+                          "no output reports accuracy (needs labelled eval data on a classifier output)"),
+}
+
+
+def fidelity_misses(outputs: dict[str, measures.OutputMeasures], limits: dict[str, float],
+                    applies: Any = None) -> list[str]:
+    """One line per output and fidelity limit it misses (a missing or non-finite measure misses).
+
+    ``applies(measure, output)``, when given, narrows the outputs a limit reads (the default
+    budget reads agreement on class scores and SNR on the others) and drops the line for a
+    limit that no output reads."""
+    lines = []
+    for key, limit in limits.items():
+        if limit is None:
+            continue
+        gate, miss, reads, none = _FIDELITY[key]
+        read = {n: o for n, o in outputs.items() if reads(o) and (applies is None or applies(key, o))}
+        if not read and applies is None:
+            lines.append(f"{gate}: {none}")
+        for n, o in read.items():
+            why = miss(o, limit)
+            if why:
+                lines.append(f"{gate}: output {n} {why}")
+    return lines
 
 
 def enforce(reports: list[dict[str, Any]], gates: Gates) -> list[str]:

@@ -20,6 +20,9 @@ class OutputMeasures:
     top1_agreement: float | None
     classifier: bool  # the output reports top-1 agreement (a key, even when null)
     identical: bool  # max abs error is exactly 0: the outputs equal the reference (SNR infinite)
+    cosine: float | None = None
+    accuracy_delta_points: float | None = None  # quantized minus float accuracy, in points
+    labelled: bool = False  # the output reports accuracy (labelled eval data)
 
 
 @dataclass(frozen=True)
@@ -99,5 +102,10 @@ def of(report: dict[str, Any], source: Path | str = "report") -> Measures:
         outputs[out] = OutputMeasures(
             snr_db=_num(f"{where}: fidelity.outputs.{out}.snr_db", m.get("snr_db")),
             top1_agreement=_num(f"{where}: fidelity.outputs.{out}.top1_agreement", m.get("top1_agreement")),
-            classifier="top1_agreement" in m, identical=err == 0)
+            classifier="top1_agreement" in m, identical=err == 0,
+            cosine=_num(f"{where}: fidelity.outputs.{out}.cosine", m.get("cosine")),
+            accuracy_delta_points=_num(f"{where}: fidelity.outputs.{out}.accuracy.delta_points",
+                                       _table(f"{where}: fidelity.outputs.{out}.accuracy",
+                                              m.get("accuracy")).get("delta_points")),
+            labelled="accuracy" in m)
     return Measures(name, pre, size, arena, latency, outputs)

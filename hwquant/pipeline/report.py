@@ -69,6 +69,10 @@ def render(result: BuildResult, console) -> None:
     from rich.table import Table
 
     r = result.report
+    if r.get("sensitivity_only"):
+        render_sensitivity(r["sensitivity"], console)
+        console.print(f"sensitivity only: no artifact; wrote {result.target_dir}/report.json")
+        return
     rec = r["recipe"]
     console.print(f"[bold]{r['target']}[/bold]: recipe [cyan]{rec['name']}[/cyan] "
                   f"(weights {rec['fields']['weights']}, activations {rec['fields']['activations']}, "
@@ -102,6 +106,45 @@ def render(result: BuildResult, console) -> None:
                     _num(m.get("cosine"), ".5f"), _num(m.get("top1_agreement"), ".3f", "-"),
                     "-" if not acc else f"{_num(acc.get('float'), '.3f')} -> {_num(acc.get('quantized'), '.3f')}")
     console.print(fid)
+    if r.get("search"):
+        render_search(r["search"], r.get("budget", {}), console)
+    if r.get("sensitivity") and not (r.get("search") or {}).get("chosen"):
+        render_sensitivity(r["sensitivity"], console)
     times = ", ".join(f"{k} {v:.2f}s" for k, v in r["timings_s"].items())
     console.print(f"time: {times}")
     console.print(f"wrote {result.target_dir}/: {', '.join(r['artifacts'])}")
+
+
+def render_search(search: dict[str, Any], budget: dict[str, Any], console) -> None:
+    """One row per candidate: size, fidelity, within budget or why not; the chosen one marked."""
+    from rich.table import Table
+
+    limits = ", ".join(f"{k.replace('_', '-')} {v:g}" for k, v in budget.get("limits", {}).items()) or "none"
+    t = Table(title=f"recipe search ({search['objective']}; {budget.get('source', '?')} budget: {limits})",
+                  title_justify="left", show_edge=False)
+    for col in ("", "candidate", "size", "latency ms", "top-1 agree", "SNR dB", "accuracy", "budget"):
+        t.add_column(col)
+    for c in search["candidates"]:
+        why = "within" if c["within_budget"] else "; ".join(c["why_not"])[:70]
+        t.add_row("*" if c["chosen"] else "", c["label"], _kb(c["size_bytes"]),
+                  "-" if c["latency_ms"] is None else f"{c['latency_ms']:.3f}",
+                  "-" if c["top1_agreement"] is None else f"{c['top1_agreement']:.3f}",
+                  "-" if c["snr_db"] is None else f"{c['snr_db']:.1f}",
+                  "-" if c["accuracy"] is None else f"{c['accuracy']:.3f}", why,
+                  style="green" if c["chosen"] else ("" if c["within_budget"] else "dim"))
+    console.print(t)
+
+
+def render_sensitivity(rows: list[dict[str, Any]], console, n: int = 8) -> None:
+    """The layers int8 hurts most (channel SNR of each op's own quantization, lowest first)."""
+    from rich.table import Table
+
+    t = Table(title="int8 sensitivity per layer (worst first; TF QuantizationDebugger)", title_justify="left",
+              show_edge=False)
+    for col in ("op", "channel SNR dB", "rmse/scale", "range", "tensor"):
+        t.add_column(col)
+    ranked = sorted(rows, key=lambda x: (x["channel_snr_db"] is None, x["channel_snr_db"] or 0.0))[:n]
+    for x in ranked:
+        t.add_row(x["op"], _num(x["channel_snr_db"], ".1f"), _num(x.get("rmse_over_scale"), ".3f"),
+                  f"[{x['range'][0]:.3g}, {x['range'][1]:.3g}]", x["tensor"][:70])
+    console.print(t)

@@ -79,6 +79,13 @@ class BuildOptions:
     verbose: bool = False
     trust_model: bool = False  # load Keras files with safe_mode=False (Lambda layers run their code)
     backend_options: dict[str, Any] = field(default_factory=dict)  # per-backend options, by option name
+    # the measured choice (hwquant/pipeline/choice.py): fidelity limits given by the user (else the
+    # default budget), where they came from, what the search optimizes, layers pinned float
+    budget: dict[str, float] | None = None
+    budget_source: str | None = None
+    objective: str = "size"
+    float_layers: tuple[str, ...] = ()
+    sensitivity: bool = False  # run only the per-layer analysis
 
     @property
     def has_data(self) -> bool:

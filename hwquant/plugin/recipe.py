@@ -39,6 +39,9 @@ class Recipe:
     supported_ops: tuple[str, ...] = (OPS_BUILTINS,)
     supported_types: tuple[str, ...] = ()  # target_spec.supported_types, e.g. ("float16",)
     float_fallback: bool = False  # ops may stay float where no integer kernel exists
+    # mixed precision: ops (named by their output tensor, as TF's quantizer denylist takes them)
+    # kept float although they have integer kernels
+    float_layers: tuple[str, ...] = ()
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -47,6 +50,11 @@ class Recipe:
                 raise UsageError(f"recipe {self.name!r}: {attr}={getattr(self, attr)!r} is not one of {sorted(_DTYPES)}")
         object.__setattr__(self, "supported_ops", tuple(self.supported_ops))
         object.__setattr__(self, "supported_types", tuple(self.supported_types))
+        object.__setattr__(self, "float_layers", tuple(self.float_layers))
+        if self.float_layers and not (self.float_fallback and self.activations == "int8"):
+            raise UsageError(f"recipe {self.name!r} cannot keep layers float",
+                             hint="float layers need a recipe with int8 activations and float fallback "
+                                  "(int8-float-fallback)")
         unknown = set(self.supported_ops) - _KNOWN_OPS
         if unknown:
             raise UsageError(f"recipe {self.name!r}: unknown ops set(s) {sorted(unknown)}")
@@ -70,10 +78,20 @@ class Recipe:
     def with_io(self, io_dtype: str | None) -> "Recipe":
         return self if io_dtype is None else replace(self, io_dtype=io_dtype)
 
+    def with_float_layers(self, layers) -> "Recipe":
+        return replace(self, float_layers=tuple(sorted(set(layers))))
+
+    @property
+    def label(self) -> str:
+        """The name, with the float layer count of a mixed-precision variant."""
+        n = len(self.float_layers)
+        return self.name + (f" + {n} float layer{'s' if n > 1 else ''}" if n else "")
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["supported_ops"] = list(self.supported_ops)
         d["supported_types"] = list(self.supported_types)
+        d["float_layers"] = list(self.float_layers)
         return d
 
     @classmethod

@@ -1,0 +1,136 @@
+"""The measured recipe choice (issue 12): budget, search, mixed precision, doctor, sensitivity.
+
+Real TFLiteConverter, QuantizationDebugger and LiteRT on a small trained classifier whose one
+activation tensor is dominated by a constant channel (tests/models_search.py).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import models_search
+from hwquant.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def outlier(tmp_path_factory):
+    return models_search.outlier_classifier(tmp_path_factory.mktemp("outlier"))
+
+
+def _build(args, out):
+    r = CliRunner().invoke(main, ["build", *map(str, args), "--out", str(out), "--no-cache"])
+    report = out / "cpu" / "report.json"
+    return r, (json.loads(report.read_text()) if report.is_file() else None)
+
+
+@pytest.fixture(scope="module")
+def auto(outlier, tmp_path_factory):
+    model, calib, ev = outlier
+    out = tmp_path_factory.mktemp("auto")
+    r, rep = _build([model, "--target", "cpu", "--recipe", "auto", "--max-accuracy-drop", "1", "--data", calib,
+                     "--eval-data", ev], out)
+    assert r.exit_code == 0, r.output
+    return rep, out, r.output
+
+
+@pytest.mark.slow
+def test_auto_search_recovers_with_mixed_precision(auto):
+    rep, out, text = auto
+    cands = {c["label"]: c for c in rep["search"]["candidates"]}
+    # every allowed recipe was measured, and the uniform ones collapse for the known reason
+    for name in ("float32", "float16", "dynamic-int8", "int8-float-fallback", "int8-only", "int16x8"):
+        assert name in cands
+    for name in ("dynamic-int8", "int8-float-fallback", "int16x8"):
+        assert not cands[name]["within_budget"], cands[name]
+    acc = rep["fidelity"]["outputs"]["output_0"]["accuracy"]
+    assert acc["float"] > 0.9 and acc["delta_points"] >= -1.0
+    chosen = [c for c in rep["search"]["candidates"] if c["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["float_layers"] and chosen[0]["origin"].startswith("mixed precision")
+    # the kept-float layers are both sides of the dominated tensor, and the recipe records them
+    layers = rep["recipe"]["fields"]["float_layers"]
+    assert any("narrow" in n for n in layers) and any("wide" in n for n in layers)
+    assert rep["size_bytes"]["artifact"] < 0.75 * cands["float16"]["size_bytes"]
+    # sensitivity ranks the dominated tensor worst
+    worst = min((s for s in rep["sensitivity"] if s["channel_snr_db"] is not None), key=lambda s: s["channel_snr_db"])
+    assert "narrow" in worst["tensor"] and worst["channel_snr_db"] < 0
+    assert (out / "cpu" / "search.png").stat().st_size > 1000
+    assert "recipe search" in text and "int8 sensitivity" not in text
+    assert rep["budget"] == {"source": "command line", "applied": True, "limits": {"max_accuracy_drop": 1.0}}
+
+
+@pytest.mark.slow
+def test_one_side_float_is_not_enough_and_pinned_float_layers_reproduce(auto, outlier, tmp_path):
+    rep, _, _ = auto
+    model, calib, ev = outlier
+    layers = rep["recipe"]["fields"]["float_layers"]
+    common = [model, "--target", "cpu", "--recipe", "int8-float-fallback", "--data", calib, "--eval-data", ev]
+    for one in layers:  # only the producer, or only the consumer: the tensor is still int8 -> collapse
+        r, _ = _build([*common, "--float-layer", one], tmp_path / "one")
+        assert r.exit_code == 5 and "collapsed" in r.output, r.output
+    args = [*common]
+    for n in layers:
+        args += ["--float-layer", n]
+    r, again = _build(args, tmp_path / "both")
+    assert r.exit_code == 0, r.output
+    assert again["recipe"]["fields"]["float_layers"] == layers and "search" not in again  # pinned: no search
+    assert again["size_bytes"]["artifact"] == rep["size_bytes"]["artifact"]
+
+
+@pytest.mark.slow
+def test_default_build_overrides_the_rule_when_it_misses_the_default_budget(outlier, tmp_path):
+    model, calib, ev = outlier
+    r, rep = _build([model, "--target", "cpu", "--data", calib, "--eval-data", ev], tmp_path)
+    assert r.exit_code == 0, r.output
+    assert rep["budget"]["source"] == "default" and rep["budget"]["limits"]["max_accuracy_drop"] == 1.0
+    assert "missed the budget" in rep["search"]["why"]
+    assert any("the rule proposed int8-float-fallback" in why for why in rep["recipe"]["reasons"])
+    assert rep["recipe"]["fields"]["float_layers"]
+
+
+@pytest.mark.slow
+def test_integer_only_target_that_cannot_meet_the_budget_exits_5_with_the_layer_table(outlier, tmp_path):
+    model, calib, ev = outlier
+    r = CliRunner().invoke(main, ["build", str(model), "--target", "mcu", "--data", str(calib), "--eval-data",
+                                  str(ev), "--min-agreement", "0.9", "--out", str(tmp_path), "--no-cache"])
+    assert r.exit_code == 5, r.output
+    assert "no recipe allowed on mcu meets" in r.output and "worst layers" in r.output
+    assert "narrow" in r.output and "fix:" in r.output and "clip the activation" in r.output
+    assert "int16x8" in r.output  # tried: TFLM has 16x8 kernels for FULLY_CONNECTED and SOFTMAX
+    assert not (tmp_path / "mcu").exists()
+
+
+@pytest.mark.slow
+def test_sensitivity_only_writes_the_layer_table_and_no_artifact(outlier, tmp_path):
+    model, calib, _ = outlier
+    r, rep = _build([model, "--target", "cpu", "--sensitivity", "--data", calib], tmp_path)
+    assert r.exit_code == 0, r.output
+    assert rep["sensitivity_only"] and not (tmp_path / "cpu" / "model.tflite").exists()
+    assert {"tensor", "op", "channel_snr_db", "rmse_over_scale"} <= set(rep["sensitivity"][0])
+    assert "int8 sensitivity per layer" in r.output
+
+
+def test_digits_default_build_stays_int8_within_the_default_budget(repo_root, tmp_path):
+    ex = repo_root / "examples" / "digits"
+    r, rep = _build([ex / "model.keras", "--target", "cpu", "--data", ex / "calibration.npz", "--eval-data",
+                     ex / "eval.npz"], tmp_path)
+    assert r.exit_code == 0, r.output
+    assert rep["recipe"]["name"] == "int8-float-fallback" and not rep["recipe"]["fields"]["float_layers"]
+    assert rep["budget"]["source"] == "default" and rep["budget"]["applied"] and "search" not in rep
+    assert rep["timings_s"].keys() >= {"convert", "verify"} and "search" not in rep["timings_s"]
+
+
+def test_pinned_recipe_is_built_without_search(repo_root, tmp_path):
+    ex = repo_root / "examples" / "digits"
+    r, rep = _build([ex / "model.keras", "--target", "cpu", "--recipe", "float16", "--data",
+                     ex / "calibration.npz", "--eval-data", ex / "eval.npz", "--min-agreement", "0.99"], tmp_path)
+    assert r.exit_code == 0, r.output
+    assert rep["recipe"]["name"] == "float16" and "search" not in rep and "gates passed" in r.output
+
+
+def test_max_accuracy_drop_needs_labels(repo_root, tmp_path):
+    ex = repo_root / "examples" / "digits"
+    r, _ = _build([ex / "model.keras", "--target", "cpu", "--data", ex / "calibration.npz",
+                   "--max-accuracy-drop", "1"], tmp_path)
+    assert r.exit_code == 2 and "needs labelled eval data" in r.output
