@@ -27,7 +27,7 @@ def test_each_failed_gate_gives_one_line():
 
 def test_missing_measure_fails_not_passes():
     fails = check({"target": "cpu", "size_bytes": {"artifact": 1}, "fidelity": {"outputs": {}}}, Gates.of(max_arena=1))
-    assert fails == ["cpu: max-arena: this target measures no tensor arena (only mcu does)"]
+    assert fails == ["cpu: max-arena: this target reports no tensor arena (mcu and ethos-u do)"]
     with pytest.raises(GateError) as exc:
         enforce([REPORT], Gates.of(min_snr=40))
     assert exc.value.exit_code == 5 and "output_0 has SNR 25.0 dB" in exc.value.message

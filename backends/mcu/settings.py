@@ -119,10 +119,18 @@ def _tensor_block(t: IoTensor) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(model: TfliteModel, model_sha: str, source_name: str, arena_exact: int, arena_size: int) -> str:
+MEASURED_ARENA_NOTE = """// Tensor arena: the smallest size that allocated and ran the model in the tflite-micro Python
+// interpreter (kTensorArenaExact, measured on a 64-bit host, which needs at least as much as a
+// 32-bit MCU), plus the --mcu-arena-margin."""
+
+
+def render(model: TfliteModel, model_sha: str, source_name: str, arena_exact: int, arena_size: int,
+           arena_note: str = MEASURED_ARENA_NOTE, target: str = "mcu") -> str:
+    """The header for ``model`` (the mcu int8 model, or the ethos-u Vela model: same inputs and outputs);
+    ``arena_note`` says where the arena figure comes from."""
     ins, outs = io_tensors(model)
     blocks = "\n".join(_tensor_block(t) for t in [*ins, *outs])
-    return (banner("Model input/output settings and quantization helpers.", model_sha, source_name) + f"""
+    return (banner("Model input/output settings and quantization helpers.", model_sha, source_name, target) + f"""
 #ifndef HWQUANT_MODEL_SETTINGS_H_
 #define HWQUANT_MODEL_SETTINGS_H_
 
@@ -132,9 +140,7 @@ def render(model: TfliteModel, model_sha: str, source_name: str, arena_exact: in
 constexpr int kNumInputs = {len(ins)};
 constexpr int kNumOutputs = {len(outs)};
 
-// Tensor arena: the smallest size that allocated and ran the model in the tflite-micro Python
-// interpreter (kTensorArenaExact, measured on a 64-bit host, which needs at least as much as a
-// 32-bit MCU), plus the --mcu-arena-margin.
+{arena_note}
 constexpr int kTensorArenaExact = {arena_exact};
 constexpr int kTensorArenaSize = {arena_size};
 

@@ -151,6 +151,8 @@ def _gate_options(fn):
         ("--max-latency-ms", dict(type=float, help="Fail if the mean latency is higher (host LiteRT, or bench).")),
         ("--min-cosine", dict(type=float, help="Fail if any output's cosine similarity with float is lower.")),
         ("--max-accuracy-drop", dict(type=float, help="Fail if accuracy drops more (percentage points; needs labels).")),
+        ("--min-est-fps", dict(type=float, help="Fail if the estimated inferences/s is lower (ethos-u: Vela's "
+                                                "estimate, not a measurement).")),
     ]):
         fn = click.option(decl, **kw)(fn)
     return fn
@@ -201,7 +203,7 @@ class BuildCommand(click.Command):
 def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_only, image_size, mean, std,
           scale, eval_fraction, seed, as_json, manifest, cache_dir, no_cache, trust_model, objective, float_layers,
           sensitivity, max_size, max_arena, min_snr, min_agreement, max_latency_ms, min_cosine, max_accuracy_drop,
-          **backend_options):
+          min_est_fps, **backend_options):
     """Quantize MODEL for a target, verify the artifact, package it, and report.
 
     Without MODEL, builds every target table of ./hwquant.toml (flags given here override it).
@@ -217,7 +219,8 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
         objective=objective, float_layers=tuple(float_layers), sensitivity=sensitivity,
     )
     gate_args = dict(max_size=max_size, max_arena=max_arena, min_snr=min_snr, min_agreement=min_agreement,
-                     max_latency_ms=max_latency_ms, min_cosine=min_cosine, max_accuracy_drop=max_accuracy_drop)
+                     max_latency_ms=max_latency_ms, min_cosine=min_cosine, max_accuracy_drop=max_accuracy_drop,
+                     min_est_fps=min_est_fps)
     budget_source = "command line" if any(gate_args[k] is not None for k in
                                           ("min_snr", "min_agreement", "min_cosine", "max_accuracy_drop")) else None
 
@@ -308,7 +311,8 @@ def check(report, **gate_args):
         if not gates.any:
             from hwquant.common.errors import UsageError
 
-            raise UsageError("no gate given", hint="--max-size, --max-arena, --min-snr, --min-agreement, --max-latency-ms")
+            raise UsageError("no gate given", hint="--max-size, --max-arena, --min-snr, --min-agreement, --max-latency-ms, "
+                                                        "--min-est-fps")
         reports = load_reports(report)
         enforce(reports, gates)
         console.print(f"{len(reports)} report(s) pass: {', '.join(f'{k}={v}' for k, v in gates.to_dict().items())}")

@@ -248,7 +248,8 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
             "artifact_name": backend.artifact_name,  # the converted model's file among the artifacts
             "artifacts": files,
             "size_bytes": {"original": _size(Path(options.model)), "float32_tflite": len(prep.float_model),
-                           "artifact": len(artifact), "ratio_to_float32": round(len(artifact) / len(prep.float_model), 4)},
+                           "artifact": len(artifact), "ratio_to_float32": round(len(artifact) / len(prep.float_model), 4),
+                           **({"deployed": packaged.deployed_bytes} if packaged.deployed_bytes is not None else {})},
             "fidelity": fidelity,
             "verify": {"runtime": "LiteRT interpreter", "samples": len(prep.evaluation),
                        "eval_source": prep.evaluation.source, backend.name: backend_verify},

@@ -42,17 +42,19 @@ class Gates:
     max_latency_ms: float | None = None  # mean host latency (or bench report's mean)
     min_cosine: float | None = None  # cosine similarity with float, worst output
     max_accuracy_drop: float | None = None  # percentage points of accuracy lost vs float (needs labels)
+    min_est_fps: float | None = None  # estimated inferences/s (ethos-u: Vela's estimate, not a measurement)
 
     @classmethod
     def of(cls, max_size=None, max_arena=None, min_snr=None, min_agreement=None, max_latency_ms=None,
-           min_cosine=None, max_accuracy_drop=None) -> "Gates":
+           min_cosine=None, max_accuracy_drop=None, min_est_fps=None) -> "Gates":
         for flag, v in (("min-snr", min_snr), ("min-agreement", min_agreement), ("max-latency-ms", max_latency_ms),
-                        ("min-cosine", min_cosine), ("max-accuracy-drop", max_accuracy_drop)):
+                        ("min-cosine", min_cosine), ("max-accuracy-drop", max_accuracy_drop),
+                        ("min-est-fps", min_est_fps)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
                 raise UsageError(f"--{flag} {v!r}: a gate limit must be a finite number",
                                  hint="a NaN or infinite limit would pass or fail everything")
         return cls(parse_bytes(max_size), parse_bytes(max_arena), min_snr, min_agreement, max_latency_ms,
-                   min_cosine, max_accuracy_drop)
+                   min_cosine, max_accuracy_drop, min_est_fps)
 
     @property
     def fidelity(self) -> dict[str, float]:
@@ -85,7 +87,7 @@ def check(report: dict[str, Any], gates: Gates) -> list[str]:
         return [f"{name}: preflight-only report has no artifact to gate"]
     for gate, limit, value, missing, what in (
         ("max-size", gates.max_size, m.size, "the report has no artifact size", "artifact is {v} bytes"),
-        ("max-arena", gates.max_arena, m.arena, "this target measures no tensor arena (only mcu does)",
+        ("max-arena", gates.max_arena, m.arena, "this target reports no tensor arena (mcu and ethos-u do)",
          "tensor arena is {v} bytes"),
         ("max-latency-ms", gates.max_latency_ms, m.latency_ms,
          "the report has no latency (build with --max-latency-ms or bench)", "mean latency {v:.3f} ms"),
@@ -98,6 +100,13 @@ def check(report: dict[str, Any], gates: Gates) -> list[str]:
             fails.append(f"{name}: {gate}: the measure is {value} (not a finite number)")
         elif value > limit:
             fails.append(f"{name}: {gate}: {what.format(v=value)}, limit {limit:g}")
+    if gates.min_est_fps is not None:  # an estimate: the report says whose (ethos-u: Vela's)
+        if m.est_fps is None:
+            fails.append(f"{name}: min-est-fps: the report has no estimated inferences/s (only ethos-u estimates)")
+        elif not _finite(m.est_fps):
+            fails.append(f"{name}: min-est-fps: the estimate is {m.est_fps} (not a finite number)")
+        elif m.est_fps < gates.min_est_fps:
+            fails.append(f"{name}: min-est-fps: estimated {m.est_fps:.1f} inferences/s, limit {gates.min_est_fps:g}")
     fails += [f"{name}: {line}" for line in fidelity_misses(m.outputs, gates.fidelity)]
     return fails
 

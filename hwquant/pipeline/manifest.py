@@ -43,7 +43,8 @@ TOP = {
 TARGET = {"backend": (str, "a backend name"), "recipe": (str, "a recipe name"), "io_dtype": (str, "a dtype")}
 GATES = {"max_size": ((str, int), "bytes or a size like 256KiB"), "max_arena": ((str, int), "bytes or a size"),
          "min_snr": (_NUM, "dB"), "min_agreement": (_NUM, "a fraction"), "max_latency_ms": (_NUM, "milliseconds"),
-         "min_cosine": (_NUM, "a fraction"), "max_accuracy_drop": (_NUM, "percentage points")}
+         "min_cosine": (_NUM, "a fraction"), "max_accuracy_drop": (_NUM, "percentage points"),
+         "min_est_fps": (_NUM, "estimated inferences per second")}
 
 
 @dataclass

@@ -33,6 +33,7 @@ class Measures:
     arena: float | None = None
     latency_ms: float | None = None
     outputs: dict[str, OutputMeasures] = field(default_factory=dict)
+    est_fps: float | None = None  # an estimate (ethos-u: Vela's inferences_per_second), never a measurement
 
 
 def _bad(where: str, what: str, value: Any) -> InputError:
@@ -81,13 +82,22 @@ def of(report: dict[str, Any], source: Path | str = "report") -> Measures:
     if not isinstance(pre, bool):
         raise _bad(f"{where}: preflight_only", "true/false", pre)
     sizes = report.get("size_bytes")
-    size = _num(f"{where}: size_bytes.artifact", _table(f"{where}: size_bytes", sizes).get("artifact")) \
-        if isinstance(sizes, dict) or sizes is None else _num(f"{where}: size_bytes", sizes)
+    if isinstance(sizes, dict) or sizes is None:  # "deployed": what goes on the device (ethos-u: Vela's output)
+        key = "deployed" if "deployed" in _table(f"{where}: size_bytes", sizes) else "artifact"
+        size = _num(f"{where}: size_bytes.{key}", _table(f"{where}: size_bytes", sizes).get(key))
+    else:
+        size = _num(f"{where}: size_bytes", sizes)
     arena = None
     for key, section in report.items():
         if isinstance(section, dict) and "tensor_arena" in section:
             arena = _num(f"{where}: {key}.tensor_arena.bytes",
                          _table(f"{where}: {key}.tensor_arena", section["tensor_arena"]).get("bytes"))
+            break
+    est_fps = None
+    for key, section in report.items():
+        if isinstance(section, dict) and isinstance(section.get("estimates"), dict):
+            est_fps = _num(f"{where}: {key}.estimates.inferences_per_second",
+                           section["estimates"].get("inferences_per_second"))
             break
     lat = report.get("latency_ms")
     latency = _num(f"{where}: latency_ms.mean", lat.get("mean")) if isinstance(lat, dict) \
@@ -108,4 +118,4 @@ def of(report: dict[str, Any], source: Path | str = "report") -> Measures:
                                        _table(f"{where}: fidelity.outputs.{out}.accuracy",
                                               m.get("accuracy")).get("delta_points")),
             labelled="accuracy" in m)
-    return Measures(name, pre, size, arena, latency, outputs)
+    return Measures(name, pre, size, arena, latency, outputs, est_fps)

@@ -147,6 +147,7 @@ class BuildContext:
 class PackageResult:
     files: list[str] = field(default_factory=list)  # relative to the target folder
     report: dict[str, Any] = field(default_factory=dict)
+    deployed_bytes: int | None = None  # what goes on the device when it is not the converted model (ethos-u)
 
 
 class Backend:

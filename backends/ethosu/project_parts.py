@@ -1,0 +1,39 @@
+"""The NPU parts of the generated TFLM project (templates in toolchains/mcu/ethos-u/)."""
+from __future__ import annotations
+
+from typing import Any
+
+import hwquant_toolchains as toolchains
+from hwquant import ToolchainError
+from hwquant_backends.mcu.project import NpuParts, fill
+
+from .config import VelaConfig
+
+TEMPLATES = toolchains.path("mcu") / "ethos-u"
+
+
+def _template(name: str) -> str:
+    path = TEMPLATES / name
+    if not path.is_file():
+        raise ToolchainError(f"hwquant's Ethos-U project template {path} is missing",
+                             hint="reinstall hwquant from a source checkout (toolchains/mcu/ethos-u/ ships with it)")
+    return path.read_text()
+
+
+def npu_parts(cfg: VelaConfig, vela_version: str | None, cpu_ops: list[str], arena: dict[str, Any]) -> NpuParts:
+    fast = arena.get("npu_fast_memory_bytes")
+    values = {
+        "ACCELERATOR": cfg.accelerator, "SYSTEM_CONFIG": cfg.system_config, "MEMORY_MODE": cfg.memory_mode,
+        "VELA_VERSION": vela_version or "?", "MACS": cfg.accelerator.rsplit("-", 1)[1],
+        "CPU_OPS": ", ".join(cpu_ops) if cpu_ops else "none: every op is on the NPU",
+        "SCRATCH": arena.get("vela_scratch_bytes", 0),
+        "FAST_MEMORY": (f"\nThe memory mode gives the NPU its own cache: the platform passes {fast} bytes of fast "
+                        "SRAM to `ethosu_init()` (Vela's `scratch_fast`).") if fast else "",
+    }
+    readme = fill(_template("README.md.in"), {**values, "PROJECT": "@PROJECT@"})
+    return NpuParts(
+        cmake_sources=fill(_template("npu_sources.cmake.in"), values),
+        cmake_link=fill(_template("npu_link.cmake.in"), values),
+        readme=readme,
+        resolver_note=f"Ethos-U: AddEthosU() registers the NPU op (Vela {vela_version}, {cfg.accelerator}); "
+                      "the other ops are the ones Vela left on the CPU.")
