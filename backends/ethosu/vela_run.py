@@ -131,9 +131,9 @@ def vela_error(stdout: str, stderr: str, returncode: int) -> str:
     """Vela's own words for a failure: the exception message it ended with, or its last line."""
     lines = [ln.strip() for ln in (stderr or "").splitlines() + (stdout or "").splitlines() if ln.strip()]
     for ln in reversed((stderr or "").splitlines()):
-        m = re.match(r"^[\w.]*(Error|Exception)\w*: (.*)$", ln.strip())
-        if m:
-            return m.group(2).strip().strip("'\"")
+        m = re.match(r"^(?:\w+\.)*(\w*(?:Error|Exception)\w*): (.*)$", ln.strip())
+        if m:  # Vela raised: its exception's name and message, without the module path
+            return f"{m.group(1)}: {m.group(2).strip()}"
     return lines[-1] if lines else f"exit code {returncode}"
 
 
