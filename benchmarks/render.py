@@ -64,6 +64,7 @@ def markdown(res: dict[str, Any]) -> str:
                   f"{_f(mt['ratio_vs_raw_sum'])}. Targets: "
                   + ", ".join(f"{k} {v['status']}" + (f" ({v['error'][:100]})" if v.get("error") else "")
                               for k, v in mt["targets"].items()) + f". Edge TPU: {mt['edgetpu']}.", ""]
+        lines += _ethos_u(case)
         c = case["cache"]
         lines += ["Cached rebuild: " + (f"first {_f(c['first_s'])} s, rebuild {_f(c['rebuild_s'], '.3f')} s, "
                                       f"ratio **{_f(c['ratio'], '.4f')}**." if c.get("available")
@@ -77,6 +78,28 @@ def markdown(res: dict[str, Any]) -> str:
               "`hwquant.bench.bench_model` p50 with a bare loop on the same file (1 thread, alternating rounds: 2 quick, 3 full). "
               "Fidelity: hwquant's verify stage on the eval set against the float32 TFLite model.", ""]
     return "\n".join(lines)
+
+
+def _ethos_u(case: dict[str, Any]) -> list[str]:
+    """Vela's estimates next to the measured host latency of the int8 model."""
+    e = case.get("ethos_u")
+    if not e:
+        return []
+    if not e.get("available"):
+        return [f"Ethos-U: not estimated ({e.get('reason')}).", ""]
+    host = case["latency"].get("int8-only", {}).get("threads_1", {}).get("median_ms")
+    host_ips = f"{1000.0 / host:,.0f}" if host else "-"
+    lines = ["Ethos-U, **Vela's estimates** (its performance model, not measurements) for the int8-only model; "
+             f"host: LiteRT, 1 thread, measured {_f(host, '.3f')} ms = {host_ips} inferences/s.", "",
+             "| accelerator | system config | memory mode | est. inferences/s | est. cycles_total | NPU ops | CPU ops | "
+             "SRAM used KiB | compiled B | arena B | x host inferences/s |", "|---|---|---|" + "---:|" * 8]
+    for accel, r in e["configs"].items():
+        ips = r.get("inferences_per_second")
+        lines.append(f"| {accel} | {r['system_config']} | {r['memory_mode']} | {_f(ips, ',.0f')} | "
+                     f"{r['cycles_total']:,} | {r['npu_operators']} | {r['cpu_operators']} | "
+                     f"{_f(r['sram_memory_used'], '.1f')} | {r['compiled_bytes']:,} | {r['arena_bytes']:,} | "
+                     f"{_f(ips * host / 1000.0 if ips and host else None, '.1f')} |")
+    return lines + [""]
 
 
 def plot(res: dict[str, Any], path: Path) -> None:

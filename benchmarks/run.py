@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import measure, models, render  # noqa: E402
+from benchmarks import ethosu_estimates, measure, models, render  # noqa: E402
 
 GOALS = {"build time, hwquant / raw (incl. verify)": 1.10,
          "multi-target build / one raw int8 conversion": 1.5,
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             entry["cache"] = measure.cache(case, work, log)
             log("-- latency")
             entry["latency"] = measure.latency(case, entry["builds"], log, rounds=2 if args.quick else 3)
+            log("-- ethos-u (Vela's estimates)")
+            entry["ethos_u"] = ethosu_estimates.estimates(case, work, log)
             entry["duration_s"] = time.perf_counter() - t0
             res["models"][name] = entry
     finally:

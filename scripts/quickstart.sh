@@ -12,7 +12,7 @@ fi
 echo "installed: $(.venv/bin/hwquant --version)"
 .venv/bin/hwquant targets
 EX=examples/digits
-.venv/bin/hwquant build "$EX/model.keras" --target "${HWQUANT_TARGETS:-cpu,gpu,mcu}" \
+.venv/bin/hwquant build "$EX/model.keras" --target "${HWQUANT_TARGETS:-cpu,gpu,mcu,ethos-u}" \
   --data "$EX/calibration.npz" --eval-data "$EX/eval.npz" --out build/digits "$@"
 # The Edge TPU compile step needs Coral's compiler image (toolchains/edgetpu/Dockerfile), which
 # cannot be built without Coral's apt repository: compile when it is there, else stop at the

@@ -127,7 +127,10 @@ def test_c_array_round_trips_and_compiles_for_cortex_m(models, tmp_path):
 def test_cache_key_holds_velas_version():
     opts = BuildOptions(model=Path(__file__), target="ethos-u", data="random:4")
     inputs = cache_mod.key_inputs(opts, EthosUBackend(), {})
-    assert inputs["toolchain_version"] == f"ethos-u-vela {vela_run.version()}"
+    assert inputs["backend"]["vela"] == vela_run.version() is not None
+    other = BuildOptions(model=Path(__file__), target="ethos-u", data="random:4",
+                         backend_options={"accelerator_config": "ethos-u85-256"})
+    assert cache_mod.make_key(cache_mod.key_inputs(other, EthosUBackend(), {})) != cache_mod.make_key(inputs)
 
 
 def test_estimate_and_compiled_size_gates():
@@ -205,3 +208,19 @@ def test_digits_builds_for_u85_and_refuses_without_data(digits_dir, tmp_path):
                                   "--out", str(tmp_path / "nodata"), "--no-cache"])
     assert r.exit_code == 2 and "representative data" in r.output
     assert not (tmp_path / "nodata").exists()
+
+
+def test_without_vela_targets_says_how_to_add_it_and_build_is_exit_4():
+    code = ("import sys; sys.modules['ethosu'] = None\n"  # as if ethos-u-vela were not installed
+            "from pathlib import Path\n"
+            "from hwquant import BuildOptions, ToolchainError\n"
+            "from hwquant_backends.ethosu import EthosUBackend\n"
+            "b = EthosUBackend(); tc = b.toolchain(); print(tc.available, tc.detail)\n"
+            "try:\n"
+            "    b.vela_config(BuildOptions(model=Path('m'), target='ethos-u'))\n"
+            "except ToolchainError as e:\n"
+            "    print('exit', e.exit_code, e.hint)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "False missing: Vela" in p.stdout and "pip install 'hwquant[ethos-u]'" in p.stdout
+    assert "exit 4 pip install 'hwquant[ethos-u]'" in p.stdout

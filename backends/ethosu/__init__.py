@@ -28,12 +28,14 @@ from hwquant import (
     ToolchainStatus,
     bytes_sha256,
     hookimpl,
+    tree_sha256,
 )
 from hwquant_backends.mcu import arena as arena_mod
 from hwquant_backends.mcu import boards as mcu_boards
 from hwquant_backends.mcu import crosscheck, settings
 from hwquant_backends.mcu.carray import check_symbol, symbol_for, write_carray
-from hwquant_backends.mcu.project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
+from hwquant_backends.mcu import project as mcu_project
+from hwquant_backends.mcu.project import PROJECT_KINDS, TEMPLATES, ProjectInputs, resolver_ops, write_project
 
 from . import boards, config, constraints, mapping, package, vela_run
 from .project_parts import npu_parts
@@ -55,7 +57,7 @@ class EthosUBackend(Backend):
     artifact_name = "model.tflite"
     options = (
         BackendOption("accelerator-config", f"Ethos-U configuration (Vela's; default {config.DEFAULT_ACCELERATOR})",
-                      choices=config.accelerator_configs()),
+                      choices=config.ACCELERATORS),
         BackendOption("system-config", "system config from Vela's Arm/vela.ini or --vela-config (default per NPU: "
                       + "; ".join(f"{f}: {s}" for f, (s, _) in config.FAMILY_DEFAULTS.items()) + ")"),
         BackendOption("memory-mode", "memory mode from Vela's Arm/vela.ini or --vela-config (default per NPU: "
@@ -73,15 +75,27 @@ class EthosUBackend(Backend):
 
     # -- configuration -----------------------------------------------------------------------
     def vela_config(self, options: BuildOptions) -> config.VelaConfig:
+        if not vela_run.available():
+            raise ToolchainError("target ethos-u needs Vela (the ethos-u-vela package), which is not installed",
+                                 hint="pip install 'hwquant[ethos-u]'")
         o = options.backend_options
         board = boards.get_board(o["npu_board"]) if o.get("npu_board") else None
         return config.resolve(o.get("accelerator_config"), o.get("system_config"), o.get("memory_mode"),
                               o.get("vela_config"), o.get("optimise"), o.get("arena_cache_size"), board)
 
-    def toolchain_version(self) -> str | None:
-        """Vela's version: part of the build cache key."""
-        v = vela_run.version()
-        return f"ethos-u-vela {v}" if v else None
+    def cache_key_extras(self, options: BuildOptions) -> dict[str, Any]:
+        """Adds Vela's version, the tflite-micro version (verification, expected outputs), the mcu
+        packaging code and templates this backend generates with, and the --vela-config file's content."""
+        extras = super().cache_key_extras(options)
+        extras["vela"] = vela_run.version()
+        extras["tflite_micro"] = arena_mod.runtime_version()
+        extras["templates"] = tree_sha256(TEMPLATES) if TEMPLATES.is_dir() else None
+        extras["mcu_packaging"] = tree_sha256(Path(mcu_project.__file__).parent)
+        vendor = extras["options"].get("vela_config")
+        if vendor:
+            f = Path(vendor)
+            extras["vela_config_sha256"] = tree_sha256(f) if f.is_file() else None
+        return extras
 
     # -- recipe ------------------------------------------------------------------------------
     def default_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[str, list[str]]:
