@@ -199,7 +199,7 @@ def test_digits_builds_for_ethos_u_like_vela_itself(digits_build, tmp_path):
 @pytest.mark.slow
 def test_digits_builds_for_u85_and_refuses_without_data(digits_dir, tmp_path):
     r = CliRunner().invoke(main, ["build", str(digits_dir / "model.keras"), "--target", "ethos-u",
-                                  "--accelerator-config", "ethos-u85-256", "--data",
+                                  "--ethos-u-accelerator-config", "ethos-u85-256", "--data",
                                   str(digits_dir / "calibration.npz"), "--out", str(tmp_path / "u85"), "--no-cache",
                                   "--min-est-fps", "1000"])
     assert r.exit_code == 0, r.output

@@ -58,14 +58,14 @@ class EthosUBackend(Backend):
     options = (
         BackendOption("accelerator-config", f"Ethos-U configuration (Vela's; default {config.DEFAULT_ACCELERATOR})",
                       choices=config.ACCELERATORS),
-        BackendOption("system-config", "system config from Vela's Arm/vela.ini or --vela-config (default per NPU: "
+        BackendOption("system-config", "system config from Vela's Arm/vela.ini or --ethos-u-vela-config (default per NPU: "
                       + "; ".join(f"{f}: {s}" for f, (s, _) in config.FAMILY_DEFAULTS.items()) + ")"),
-        BackendOption("memory-mode", "memory mode from Vela's Arm/vela.ini or --vela-config (default per NPU: "
+        BackendOption("memory-mode", "memory mode from Vela's Arm/vela.ini or --ethos-u-vela-config (default per NPU: "
                       + "; ".join(f"{f}: {m}" for f, (_, m) in config.FAMILY_DEFAULTS.items()) + ")"),
         BackendOption("vela-config", "a vendor Vela .ini file with more system configs / memory modes"),
         BackendOption("optimise", "Vela's optimisation strategy (default Performance)", choices=config.OPTIMISE),
         BackendOption("arena-cache-size", "Vela's --arena-cache-size in bytes (default: the memory mode's)", type=int),
-        BackendOption("npu-board", "Ethos-U board profile: NPU config, Vela system config, SRAM/flash budgets "
+        BackendOption("board", "Ethos-U board profile: NPU config, Vela system config, SRAM/flash budgets "
                       "(built-in: " + ", ".join(boards.BOARDS) + ")"),
         BackendOption("symbol", "C name of the model array (default: derived from the model name)"),
         BackendOption("project", "project to generate around the model", default="cmake", choices=PROJECT_KINDS),
@@ -79,7 +79,7 @@ class EthosUBackend(Backend):
             raise ToolchainError("target ethos-u needs Vela (the ethos-u-vela package), which is not installed",
                                  hint="pip install 'hwquant[ethos-u]'")
         o = options.backend_options
-        board = boards.get_board(o["npu_board"]) if o.get("npu_board") else None
+        board = boards.get_board(o["board"]) if o.get("board") else None
         return config.resolve(o.get("accelerator_config"), o.get("system_config"), o.get("memory_mode"),
                               o.get("vela_config"), o.get("optimise"), o.get("arena_cache_size"), board)
 
@@ -156,7 +156,7 @@ class EthosUBackend(Backend):
         checks = package.check_compiled(compiled, ctx.model)
         arena = package.arena(compiled, str(ctx.opt("arena-margin", arena_mod.DEFAULT_MARGIN)))
         summary, per_layer = run.summary(), run.per_layer()
-        board_name = ctx.opt("npu-board")
+        board_name = ctx.opt("board")
         if board_name:
             board = boards.get_board(board_name)
             footprint = mcu_boards.check_budget(compiled.size_bytes, arena["bytes"], board.budget)
@@ -171,7 +171,7 @@ class EthosUBackend(Backend):
         names, files = write_carray(ctx.out_dir, compiled.content, symbol, source, target=self.name)
         note = ("// Tensor arena (kTensorArenaExact): the tensors Vela planned for the compiled model (its scratch\n"
                 "// area, inputs, outputs, CPU-op tensors) + an allowance for TFLM's runtime structures, from Vela's\n"
-                "// figures, not measured (the ethos-u op cannot run here); kTensorArenaSize adds the --arena-margin.")
+                "// figures, not measured (the ethos-u op cannot run here); kTensorArenaSize adds the --ethos-u-arena-margin.")
         (ctx.out_dir / "model_settings.h").write_text(settings.render(
             compiled, digest, source, arena["exact_bytes"], arena["bytes"], arena_note=note, target=self.name))
         files.append("model_settings.h")

@@ -6,7 +6,7 @@ memory mode from Vela's ``Arm/vela.ini``, and the memory budgets the footprint i
 Numbers come from the vendors' public product pages / briefs named in ``source``; the system
 config is the shipped one nearest the part (vela.ini has no per-vendor entries), so Vela's
 estimates are for that reference system, not a measurement of the part. Explicit
---accelerator-config / --system-config / --memory-mode options override a profile.
+--ethos-u-accelerator-config / --ethos-u-system-config / --ethos-u-memory-mode options override a profile.
 """
 from __future__ import annotations
 
@@ -65,4 +65,4 @@ def get_board(name: str) -> NpuBoard:
         return BOARDS[name]
     except KeyError:
         raise UsageError(f"unknown Ethos-U board {name!r}", hint=f"known boards: {', '.join(sorted(BOARDS))}; or "
-                         "pass --accelerator-config/--system-config/--memory-mode directly") from None
+                         "pass --ethos-u-accelerator-config/--ethos-u-system-config/--ethos-u-memory-mode directly") from None

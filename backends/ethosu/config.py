@@ -73,7 +73,7 @@ def sections(ini: Path) -> tuple[list[str], list[str]]:
         with open(ini) as f:
             parser.read_file(f)
     except (OSError, configparser.Error, UnicodeDecodeError) as exc:
-        raise InputError(f"--vela-config {ini}: not a readable Vela configuration file ({exc})",
+        raise InputError(f"--ethos-u-vela-config {ini}: not a readable Vela configuration file ({exc})",
                          hint="Vela reads .ini files with [System_Config.NAME] and [Memory_Mode.NAME] sections") from exc
     systems = [s.split(".", 1)[1] for s in parser.sections() if s.startswith("System_Config.")]
     modes = [s.split(".", 1)[1] for s in parser.sections() if s.startswith("Memory_Mode.")]
@@ -112,7 +112,7 @@ def resolve(accelerator: str | None, system_config: str | None, memory_mode: str
     against the .ini files so a typo is a usage error here rather than a Vela traceback."""
     accelerator = accelerator or (board.accelerator if board else None) or DEFAULT_ACCELERATOR
     if accelerator not in accelerator_configs():
-        raise UsageError(f"unknown --accelerator-config {accelerator!r}",
+        raise UsageError(f"unknown --ethos-u-accelerator-config {accelerator!r}",
                          hint="Vela knows: " + ", ".join(accelerator_configs()))
     fam_system, fam_mode = FAMILY_DEFAULTS.get(family(accelerator), (None, None))
     if board is not None and family(board.accelerator) == family(accelerator):
@@ -122,7 +122,7 @@ def resolve(accelerator: str | None, system_config: str | None, memory_mode: str
     if vela_config:
         vendor = Path(vela_config).expanduser().resolve()
         if vendor.suffix != ".ini" or not vendor.is_file():
-            raise InputError(f"--vela-config {vela_config}: no such .ini file",
+            raise InputError(f"--ethos-u-vela-config {vela_config}: no such .ini file",
                              hint="Vela reads configuration files with the .ini extension")
         files.append(str(vendor))
         inis.append(vendor)
@@ -134,13 +134,13 @@ def resolve(accelerator: str | None, system_config: str | None, memory_mode: str
     system = system_config or fam_system
     mode = memory_mode or fam_mode
     if system not in systems:
-        raise UsageError(f"--system-config {system!r} is not defined in {', '.join(map(str, inis)) or 'Vela'}",
-                         hint="choose from: " + ", ".join(systems) + " (or add it with --vela-config FILE.ini)")
+        raise UsageError(f"--ethos-u-system-config {system!r} is not defined in {', '.join(map(str, inis)) or 'Vela'}",
+                         hint="choose from: " + ", ".join(systems) + " (or add it with --ethos-u-vela-config FILE.ini)")
     if mode not in modes:
-        raise UsageError(f"--memory-mode {mode!r} is not defined in {', '.join(map(str, inis)) or 'Vela'}",
-                         hint="choose from: " + ", ".join(modes) + " (or add it with --vela-config FILE.ini)")
+        raise UsageError(f"--ethos-u-memory-mode {mode!r} is not defined in {', '.join(map(str, inis)) or 'Vela'}",
+                         hint="choose from: " + ", ".join(modes) + " (or add it with --ethos-u-vela-config FILE.ini)")
     if optimise and optimise not in OPTIMISE:
-        raise UsageError(f"--optimise {optimise!r}", hint="Performance or Size")
+        raise UsageError(f"--ethos-u-optimise {optimise!r}", hint="Performance or Size")
     cache = None
     if arena_cache_size is not None:
         try:
@@ -148,6 +148,6 @@ def resolve(accelerator: str | None, system_config: str | None, memory_mode: str
         except (TypeError, ValueError):
             cache = -1
         if cache <= 0:
-            raise UsageError(f"--arena-cache-size {arena_cache_size!r} is not a positive number of bytes",
-                             hint="e.g. --arena-cache-size 393216")
+            raise UsageError(f"--ethos-u-arena-cache-size {arena_cache_size!r} is not a positive number of bytes",
+                             hint="e.g. --ethos-u-arena-cache-size 393216")
     return VelaConfig(accelerator, system, mode, tuple(files), optimise or "Performance", cache)

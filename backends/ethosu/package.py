@@ -7,7 +7,7 @@
   allocates for it (Vela's ``scratch`` area, whose size is Vela's ``sram_memory_used`` in the Shared_Sram
   and Sram_Only memory modes; ``scratch_fast`` where Vela plans a separate NPU cache; the inputs,
   outputs and the tensors of CPU-fallback ops), 16-byte aligned and summed without lifetime reuse,
-  plus an allowance for TFLM's own runtime structures, plus the --arena-margin.
+  plus an allowance for TFLM's own runtime structures, plus the --ethos-u-arena-margin.
 """
 from __future__ import annotations
 

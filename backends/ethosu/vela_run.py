@@ -149,7 +149,7 @@ def compile_model(model: bytes, out_dir: Path, config: VelaConfig, timeout: int 
         p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, cwd=out_dir)
     except subprocess.TimeoutExpired as exc:
         raise ToolchainError(f"Vela did not finish within {timeout} s",
-                             hint="try --optimise Size, or a smaller model") from exc
+                             hint="try --ethos-u-optimise Size, or a smaller model") from exc
     if p.returncode != 0:
         raise ToolchainError(f"Vela failed (exit {p.returncode}): {vela_error(p.stdout, p.stderr, p.returncode)}",
                              hint="rerun with -v for Vela's full output; `hwquant targets ethos-u --ops` lists "
