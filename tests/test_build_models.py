@@ -138,13 +138,38 @@ def test_dynamic_batch_savedmodel_is_made_static(single_signature_savedmodel, tm
     assert any("batch dimension fixed" in n for n in r.model["notes"])
 
 
-def test_verify_fails_build_when_artifact_cannot_invoke(tmp_path):
-    """A model the runtime cannot prepare fails with the interpreter's message (exit 4)."""
-    from hwquant.common.errors import ToolchainError
-    from hwquant.device.runtime import make_interpreter
+def _gather_out_of_range_savedmodel(path):
+    """A real SavedModel that converts cleanly but whose GATHER gets indices past its table at run time."""
+    tf = models._tf()
 
-    with pytest.raises((ToolchainError, hwquant.InputError)):
-        make_interpreter(b"\x1c\x00\x00\x00TFL3" + b"\x00" * 64)
+    class Gather(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = tf.constant(np.arange(8, dtype=np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"y": tf.gather(self.table, tf.cast(x * 100.0, tf.int32))}
+
+    m = Gather()
+    tf.saved_model.save(m, str(path), signatures=m.__call__)
+    return path
+
+
+@pytest.mark.slow
+def test_verify_fails_build_when_artifact_cannot_invoke(tmp_path):
+    """The artifact converts but LiteRT cannot invoke it: the verify stage fails the build with the
+    interpreter's own message, exit 4 exactly, and writes nothing."""
+    from click.testing import CliRunner
+
+    from hwquant.cli.main import main
+
+    model = _gather_out_of_range_savedmodel(tmp_path / "gather")
+    r = CliRunner().invoke(main, ["build", str(model), "--target", "cpu", "--recipe", "float32", "--no-cache",
+                                  "-o", str(tmp_path / "out")])
+    assert r.exit_code == 4, r.output
+    assert "failed to invoke" in r.output and "gather index out of bounds" in r.output, r.output
+    assert not (tmp_path / "out").exists()
 
 
 if sys.platform != "linux":  # pragma: no cover

@@ -8,6 +8,8 @@ Coral's image (toolchains/edgetpu/Dockerfile).
 """
 from __future__ import annotations
 
+import os
+
 import sys
 from pathlib import Path
 
@@ -99,6 +101,50 @@ def test_compile_writes_the_compiler_outputs(client, image, model_file, model_by
     assert facts["op_counts"] == {CUSTOM_OP: 1} and facts["cpu_ops"] == 0
     assert facts["litert"] == f"parsed; {CUSTOM_OP} needs the Edge TPU runtime (libedgetpu) to run"
     assert _containers_of(client, tag) == []  # removed afterwards
+
+
+# -- the container contract: the stand-in refuses to run (exit 97) unless every restriction holds ---------
+_PROMISED = dict(network_mode="none", network_disabled=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+                 user="65534:65534")
+
+
+def _run_standin(client, tag, tmp_path, **overrides):
+    """Run the stand-in with the README's restrictions, some relaxed by ``overrides``: (exit code, output)."""
+    (tmp_path / "in").mkdir(exist_ok=True)
+    (tmp_path / "out").mkdir(exist_ok=True)
+    os.chmod(tmp_path / "out", 0o777)
+    kw = {**_PROMISED, "volumes": {str(tmp_path / "in"): {"bind": "/in", "mode": "ro"},
+                                   str(tmp_path / "out"): {"bind": "/out", "mode": "rw"}}, **overrides}
+    kw = {k: v for k, v in kw.items() if v is not None}
+    c = client.containers.run(tag, command=["-o", "/out"], entrypoint=["edgetpu_compiler"], detach=True, **kw)
+    try:
+        code = c.wait(timeout=60)["StatusCode"]
+        return code, c.logs().decode(errors="replace")
+    finally:
+        c.remove(force=True)
+
+
+def test_hwquant_runs_the_compiler_with_the_promised_restrictions(image, model_file, tmp_path):
+    """The stand-in checked them before compiling: non-root, no capabilities, no-new-privileges, only
+    the loopback interface, /in read-only. compile_models succeeding proves hwquant sets them all."""
+    r = C.compile_models([model_file], tmp_path / "out", toolchain="docker", image=image())
+    assert r.returncode == 0 and "container restrictions violated" not in r.console
+
+
+@pytest.mark.parametrize("relaxed, named", [
+    (dict(user=None), "runs as root"),
+    (dict(cap_drop=None), "capabilities not dropped"),
+    (dict(security_opt=None), "no-new-privileges not set"),
+    (dict(network_mode="bridge", network_disabled=None), "network interface eth0"),
+    (dict(volumes="rw-in"), "/in is not mounted read-only (rw)"),
+])
+def test_the_standin_refuses_a_container_without_a_restriction(client, image, tmp_path, relaxed, named):
+    if relaxed.get("volumes") == "rw-in":
+        (tmp_path / "in").mkdir()
+        relaxed = {"volumes": {str(tmp_path / "in"): {"bind": "/in", "mode": "rw"}}}
+    code, said = _run_standin(client, image(), tmp_path, **relaxed)
+    assert code == 97 and "stand-in: container restrictions violated:" in said and named in said, (code, said)
+    assert said.count(";") == 0  # only the relaxed restriction is named
 
 
 def test_flags_reach_the_compiler_argv(image, model_file, tmp_path):

@@ -90,7 +90,15 @@ def test_int8_only(prep, io):
     _assert_int8_per_axis(m)
     assert _io(m) == ({io}, {io})
     assert _activation_dtypes(m) == {"int8"}
-    assert "QUANTIZE" in m.op_counts() if io == "uint8" else True
+    # int8 IO: the integer graph is fed and read directly, no requantize op anywhere. uint8 IO: one
+    # QUANTIZE takes the uint8 input to int8 and one takes the int8 result back to uint8, at the ends.
+    ins, outs = m.io()
+    quant = [op for op in m.ops if op.name == "QUANTIZE"]
+    if io == "int8":
+        assert quant == [] and "DEQUANTIZE" not in m.op_counts()
+    else:
+        assert [(op.inputs[0].dtype, op.outputs[0].dtype) for op in quant] == [("uint8", "int8"), ("int8", "uint8")]
+        assert quant[0].inputs[0].index == ins[0].index and quant[-1].outputs[0].index == outs[0].index
     assert res.fidelity["outputs"]["output_0"]["cosine"] > 0.95
 
 
