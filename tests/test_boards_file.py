@@ -2,7 +2,6 @@
 naming the file and the key, never a traceback and never a silently wrong budget."""
 from __future__ import annotations
 
-import math
 import string
 
 import pytest
@@ -11,6 +10,7 @@ from hypothesis import strategies as st
 
 from hwquant.common.errors import HwquantError, InputError
 from hwquant_backends.mcu import boards
+from tomlgen import toml_value as _toml_value
 
 
 @pytest.mark.parametrize("line, key", [
@@ -63,19 +63,6 @@ _scalar = st.one_of(st.integers(-10**6, 10**9), st.floats(allow_nan=True, allow_
                     st.text(string.printable, max_size=6), st.booleans(), st.lists(st.integers(), max_size=2))
 _keys = st.sampled_from(["ram_kib", "flash_kib", "flash_allowance_kib", "ram_allowance_kib", "description",
                          "source", "colour"])
-
-
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else ("inf" if v == math.inf else "-inf" if v == -math.inf else repr(v))
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") \
-            .replace("\t", "\\t").replace("\x0b", "\\u000b").replace("\x0c", "\\f") + '"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return str(v)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -139,3 +139,12 @@ def test_any_build_refuses_root_or_a_target_folder_that_holds_the_model(tmp_path
                                   out.format(model_parent=model.parent)])
     assert r.exit_code == 2 and "cannot write the build there" in r.output, r.output
     assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("line", ["min_snr = nan", "min_agreement = inf", "max_latency_ms = -inf", "max_size = -5",
+                                  'max_arena = "lots"'])
+def test_gate_values_in_a_manifest_are_checked_with_file_and_line(tmp_path, line):
+    p = _write(tmp_path, f'model = "m.keras"\n[targets.cpu]\n\n[gates]\n{line}\n')
+    with pytest.raises(UsageError) as exc:
+        manifest.load(p)
+    assert f"{p}:5: gates.{line.split(' =')[0]}" in exc.value.message, exc.value.message

@@ -29,6 +29,7 @@ from hwquant.plugin.facts import BuildOptions
 
 from hwquant.common import toml
 from hwquant.pipeline import outpath
+from hwquant.pipeline.gates import Gates
 
 FILENAME = "hwquant.toml"
 _NUM = (int, float)
@@ -153,6 +154,11 @@ def load(path: Path) -> Manifest:
     if not targets:
         chk.fail("", "targets", "no [targets.NAME] table", hint="add e.g. [targets.cpu]")
     chk.check("gates", doc.get("gates", {}), GATES)
+    for key, value in doc.get("gates", {}).items():
+        try:
+            Gates.of(**{key: value})
+        except UsageError as exc:
+            chk.fail("gates", key, exc.message, hint=exc.hint)
     for name in targets:
         why = outpath.name_problem(name)
         if why:
