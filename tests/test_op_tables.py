@@ -136,3 +136,33 @@ def test_gpu_every_row_cites_its_gpu_compatibility_revision():
     assert set(OPS) == set(CITATIONS), set(OPS) ^ set(CITATIONS)
     table = GpuBackend().op_table()
     assert table["source"] == SOURCE and all(r["source"].startswith(SOURCE + ":") for r in table["ops"])
+
+
+# -- edgetpu: no compiler here, so every row cites what it was checked against ---------------------
+def _mapped_in_fixture_logs(fixtures):
+    """{op: {log prefix}} for every 'Mapped to Edge TPU' row of the real compiler logs."""
+    import re
+
+    out = defaultdict(set)
+    for log in sorted((fixtures / "edgetpu").glob("*.log")):
+        for m in re.finditer(r"^([A-Z][A-Z0-9_]+)\s+\d+\s+Mapped to Edge TPU\s*$", log.read_text(), re.M):
+            out[m.group(1)].add(log.name[:2])
+    return out
+
+
+def test_edgetpu_rows_cite_their_sources_and_the_logs_agree(shared_fixtures):
+    from hwquant_backends.edgetpu import EdgeTpuBackend
+    from hwquant_backends.edgetpu.ops import CITATIONS, RUNTIME_OF, SOURCES
+
+    assert set(CITATIONS) == set(RUNTIME_OF)
+    mapped = _mapped_in_fixture_logs(shared_fixtures)
+    assert mapped, "no compiler logs found"
+    for op, (listed, logs, runtime) in CITATIONS.items():
+        assert set(listed) <= set(SOURCES) and runtime in ("consistent", "unconfirmed")
+        assert set(logs) == mapped.get(op, set()), f"{op}: cited logs {logs}, logs mapping it {mapped.get(op)}"
+        if runtime == "consistent":
+            assert listed or logs, f"{op}: a runtime verdict needs a source"
+    # every op a real compiler mapped is a row of the table
+    assert set(mapped) <= set(RUNTIME_OF), set(mapped) - set(RUNTIME_OF)
+    rows = EdgeTpuBackend().op_table()["ops"]
+    assert all("runtime" in r["source"] for r in rows)

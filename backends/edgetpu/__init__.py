@@ -27,7 +27,7 @@ from hwquant import (
 
 from . import compile as C
 from .artifact import CUSTOM_OP, inspect_compiled
-from .ops import SUPPORT
+from .ops import SOURCES, SUPPORT, citation
 from .preflight import compare, predict
 
 _B = BackendOption
@@ -143,6 +143,14 @@ class EdgeTpuBackend(Backend):
         return extras
 
     # -- description ---------------------------------------------------------------------------
+    def op_table(self) -> dict[str, Any]:
+        """Each row with what it was checked against (edgetpu/ops.py CITATIONS)."""
+        table = super().op_table()
+        for row in table["ops"]:
+            row["source"] = citation(row["op"])
+        table["source"] = "; ".join(f"{k}: {v}" for k, v in SOURCES.items())
+        return table
+
     def toolchain(self) -> ToolchainStatus:
         image = C.image_name()
         try:

@@ -2,9 +2,9 @@
 
 Container contract (toolchains/edgetpu/Dockerfile builds an image that keeps it):
   argv ``edgetpu_compiler -s -o /out [flags] /in/<model>.tflite [/in/<model2>.tflite ...]``
-  (entrypoint ``edgetpu_compiler``, no shell); the models' folder mounted read-only at /in, a
-  fresh empty folder at /out; network disabled; a non-root user (the caller's uid, or 65534
-  when the caller is root); all capabilities dropped; the container is removed afterwards and
+  (entrypoint ``edgetpu_compiler``, no shell); a staging copy of the models (a temporary
+  folder) mounted read-only at /in, a fresh empty folder at /out; network disabled; a non-root
+  user (the caller's uid, or 65534 when the caller is root); all capabilities dropped; the container is removed afterwards and
   killed after ``timeout`` seconds. The compiler writes ``<name>_edgetpu.tflite`` and
   ``<name>_edgetpu.log`` per model (``<name>_segment_K_of_N_edgetpu.*`` with ``-n N``).
 

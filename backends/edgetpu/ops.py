@@ -1,7 +1,11 @@
 """What the Edge TPU runs, as data: Coral's supported-operations table and its limits.
 
 Source: Coral, "TensorFlow models on the Edge TPU" (coral.ai/docs/edgetpu/models-intro),
-sections "Model requirements" and "Supported operations". Each constraint below is a function
+sections "Model requirements" and "Supported operations". That page's current table (with its
+runtime-version column) could not be retrieved where this table was last re-checked, so each row
+carries a citation (``CITATIONS``) naming what it was checked against instead: Coral's 2019 table
+(before runtime versions), Axis's ARTPEC-7 copy of Coral's current limitations, and the real
+compiler logs in ../shared/fixtures/edgetpu; rows nothing here confirms say so. Each constraint below is a function
 ``(op, consts) -> (ok, reason)`` whose docstring states the rule; ``consts`` maps an input
 position to the values of a small constant input tensor (axes, strides, paddings) when the
 preflight could read them. Each constraint also names the status string the compiler prints
@@ -239,6 +243,17 @@ def unit_strides(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
+def squeeze_leading_ones(op: Op, consts=None) -> tuple[bool, str]:
+    """SQUEEZE removes only leading 1s (no relayout): [1, 5, 10] -> [5, 10] maps, [5, 1, 10] does not."""
+    shape = list(op.inputs[0].shape) if op.inputs else []
+    dims = op.option("squeezeDims", None)
+    axes = [int(a) % len(shape) for a in dims] if dims is not None and len(dims) and shape else \
+        [i for i, d in enumerate(shape) if d == 1]
+    first_big = next((i for i, d in enumerate(shape) if d != 1), len(shape))
+    bad = [a for a in axes if a > first_big]
+    return (not bad), f"squeezes axis {bad[0] if bad else ''} after a dimension larger than 1 (needs a relayout)"
+
+
 def three_d_resize(op: Op, consts=None) -> tuple[bool, str]:
     """Resize input and output are 3-dimensional tensors (batch 1)."""
     return three_innermost_dims(op)
@@ -278,7 +293,73 @@ SPECIFIC: dict[str, list[Callable]] = {
     "RESIZE_BILINEAR": [three_d_resize],
     "RESIZE_NEAREST_NEIGHBOR": [three_d_resize],
     "PRELU": [prelu_alpha],
+    "SQUEEZE": [squeeze_leading_ones],
 }
+
+# -- where each row was checked -------------------------------------------------------------------
+SOURCES = {
+    "coral-2019": "Coral's supported-operations table as published in 2019, before runtime versions "
+                  "(copy: github.com/dgist-datalab/Datalab_Intern, Edge_TPU/convert_model_for_Edge_TPU.md)",
+    "axis-artpec7": "Axis, ARTPEC-7 (an Edge TPU) supported ops: Coral's current limitations without the "
+                    "runtime column (developer.axis.com/computer-vision/on-device/system-on-chip/artpec-7/"
+                    "supported-ops/); the copy read here ends at ResizeBilinear",
+    "logs": "real edgetpu_compiler logs in ../shared/fixtures/edgetpu (file prefix: NN), 'Mapped to Edge TPU'",
+}
+_C19 = "coral-2019"
+_AX = "axis-artpec7"
+# op -> (sources listing it, fixture logs mapping it, runtime-version verdict)
+#   runtime "consistent": the runtime in RUNTIME_OF agrees with the evidence (listed in 2019 = from the
+#   first runtime; mapped by compiler 16.0, which targets runtime 14 by default); "unconfirmed": no
+#   source here states it.
+CITATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "ADD": ((_C19, _AX), ("05", "10", "22"), "consistent"),
+    "AVERAGE_POOL_2D": ((_C19, _AX), (), "consistent"),
+    "CONCATENATION": ((_C19, _AX), ("05", "10", "22"), "consistent"),
+    "CONV_2D": ((_C19, _AX), ("03", "05", "07", "22"), "consistent"),
+    "DEPTHWISE_CONV_2D": ((_C19, _AX), (), "consistent"),
+    "EXPAND_DIMS": ((_AX,), (), "unconfirmed"),
+    "FULLY_CONNECTED": ((_C19, _AX), ("03",), "consistent"),
+    "L2_NORMALIZATION": ((_C19, _AX), (), "consistent"),
+    "LOGISTIC": ((_C19, _AX), ("05", "22"), "consistent"),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": ((_AX,), (), "unconfirmed"),
+    "MAXIMUM": ((_C19, _AX), (), "consistent"),
+    "MAX_POOL_2D": ((_C19, _AX), ("03", "05", "22"), "consistent"),
+    "MEAN": ((_C19, _AX), (), "consistent"),
+    "MINIMUM": ((_C19, _AX), (), "consistent"),
+    "MUL": ((_C19, _AX), ("05", "22"), "consistent"),
+    "PACK": ((_AX,), (), "unconfirmed"),
+    "PAD": ((_C19, _AX), ("05", "22"), "consistent"),
+    "PRELU": ((_AX,), (), "unconfirmed"),
+    "QUANTIZE": ((_AX,), ("03", "05", "07", "22"), "consistent"),
+    "REDUCE_MAX": ((_AX,), (), "unconfirmed"),
+    "REDUCE_MIN": ((_AX,), (), "unconfirmed"),
+    "RELU": ((_C19, _AX), (), "consistent"),
+    "RELU6": ((_C19, _AX), (), "consistent"),
+    "RELU_N1_TO_1": ((_C19, _AX), (), "consistent"),
+    "RESHAPE": ((_C19, _AX), ("03", "05", "22"), "consistent"),
+    "RESIZE_BILINEAR": ((_C19, _AX), (), "consistent"),
+    "RESIZE_NEAREST_NEIGHBOR": ((_C19,), ("05", "22"), "consistent"),
+    "RSQRT": ((), (), "unconfirmed"),
+    "SLICE": ((_C19,), (), "consistent"),
+    "SOFTMAX": ((_C19,), ("03", "22"), "consistent"),
+    "SPACE_TO_DEPTH": ((_C19,), (), "consistent"),
+    "SPLIT": ((_C19,), (), "consistent"),
+    "SQUARED_DIFFERENCE": ((), (), "unconfirmed"),
+    "SQUEEZE": ((_C19,), (), "consistent"),
+    "STRIDED_SLICE": ((_C19,), ("05", "22"), "consistent"),
+    "SUB": ((_C19,), ("05", "22"), "consistent"),
+    "SUM": ((), (), "unconfirmed"),
+    "TANH": ((_C19,), (), "consistent"),
+    "TRANSPOSE": ((), ("05", "22"), "consistent"),
+    "TRANSPOSE_CONV": ((), (), "unconfirmed"),
+}
+
+
+def citation(op: str) -> str:
+    """One line: what the row for ``op`` was checked against, and whether its runtime version was."""
+    listed, logs, runtime = CITATIONS[op]
+    parts = [*listed, *(f"log {n}" for n in logs)] or ["no source available here confirms this row"]
+    return f"{', '.join(parts)}; runtime {RUNTIME_OF[op]}: {runtime}"
 
 # Which compiler status a failed constraint produces; anything not listed reads UNSPECIFIED.
 STATUS_OF: dict[Callable, str] = {
