@@ -35,8 +35,9 @@ OPTIONS = (
     _B("image", f"Docker image holding edgetpu_compiler (default: ${C.IMAGE_ENV} or {C.DEFAULT_IMAGE})"),
     _B("toolchain", "where edgetpu_compiler runs: docker, native (on PATH), or auto (docker, else native)",
        default="auto", choices=C.TOOLCHAINS),
-    _B("min-runtime-version", "lowest Edge TPU runtime the model must run on (edgetpu_compiler -m)", type=int),
-    _B("num-segments", "split the model into N segments for pipelining (edgetpu_compiler -n)", type=int),
+    _B("min-runtime-version", "lowest Edge TPU runtime the model must run on (edgetpu_compiler -m)", type=int,
+       minimum=1),
+    _B("num-segments", "split the model into N segments for pipelining (edgetpu_compiler -n)", type=int, minimum=1),
     _B("intermediate-tensors", "comma-separated tensor names to output from the Edge TPU; ops after them "
        "run on the CPU (edgetpu_compiler -i)"),
     _B("enable-multiple-subgraphs", "map supported ops after a CPU op to further Edge TPU subgraphs "
@@ -45,7 +46,8 @@ OPTIONS = (
        type=bool, default=False),
     _B("delegate-search-step", "step size of the delegate search (edgetpu_compiler -k, needs --edgetpu-search-delegate)",
        type=int),
-    _B("compiler-timeout", "seconds before edgetpu_compiler is stopped", type=int, default=C.DEFAULT_TIMEOUT),
+    _B("compiler-timeout", "seconds before edgetpu_compiler (and every process it started) is stopped", type=int,
+       default=C.DEFAULT_TIMEOUT, minimum=1),
 )
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwquant import ToolchainError, TfliteModel
+from hwquant import InputError, ToolchainError, TfliteModel
 
 from .compiler_log import CompilerLog
 
 CUSTOM_OP = "edgetpu-custom-op"
+EXECUTABLE = "edgetpu_compiler"
 
 
 def _io(model: TfliteModel) -> list[tuple[str, tuple[int, ...]]]:
@@ -42,7 +43,11 @@ def litert_load(content: bytes) -> str:
 
 def inspect_compiled(path: Path, log: CompilerLog, source: TfliteModel, block: int = 0) -> dict[str, Any]:
     """Facts about the compiled file; raises ToolchainError where they contradict the compiler."""
-    compiled = TfliteModel.from_file(path)
+    try:
+        compiled = TfliteModel.from_file(path)
+    except InputError as exc:  # the compiler's output, not the user's input
+        raise ToolchainError(f"{EXECUTABLE} reported success but wrote a damaged {path.name}: {exc.message}",
+                             hint="a compiler failure: recompile, or try another compiler version") from None
     counts = compiled.op_counts()
     custom = counts.get(CUSTOM_OP, 0)
     cpu = sum(n for name, n in counts.items() if name != CUSTOM_OP)

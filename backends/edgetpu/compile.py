@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -115,6 +116,7 @@ def compile_models(models: Sequence[Path], out_dir: Path, flags: CompilerFlags =
         raise UsageError(f"co-compiled models need distinct file names (got {', '.join(m.name for m in models)})")
     if toolchain not in TOOLCHAINS:
         raise UsageError(f"unknown toolchain {toolchain!r}", hint=f"choose one of: {', '.join(TOOLCHAINS)}")
+    check_timeout(timeout)
     image = image_name(image)
     with tempfile.TemporaryDirectory(prefix="hwquant-edgetpu-") as tmp:
         stage_in, stage_out = Path(tmp, "in"), Path(tmp, "out")
@@ -144,6 +146,13 @@ def compile_models(models: Sequence[Path], out_dir: Path, flags: CompilerFlags =
             files.append(dest)
     by_model = {stem: [out_dir / n for n in flags.expected_outputs(stem)] for stem in stems}
     return CompileResult(label, [EXECUTABLE, *args], rc, console, log, files, by_model)
+
+
+def check_timeout(timeout) -> None:
+    """The compiler timeout is a positive, finite number of seconds."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise UsageError(f"--edgetpu-compiler-timeout must be a positive number of seconds (got {timeout!r})",
+                         hint=f"e.g. --edgetpu-compiler-timeout {DEFAULT_TIMEOUT} (the default)")
 
 
 def _pick(toolchain: str, image: str) -> str:
@@ -248,13 +257,31 @@ def _run_docker(image: str, args: list[str], stage_in: Path, stage_out: Path, ti
 
 
 def _run_native(exe: str, args: list[str], timeout: float) -> tuple[int, str]:
+    """Run the native compiler in a session of its own, so a timeout or an interrupt stops the
+    whole process group: the real compiler forks a "compilation child process". Its output is
+    decoded with replacement (it is not always UTF-8)."""
     try:
-        p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        said = "".join(x.decode(errors="replace") if isinstance(x, bytes) else (x or "")
-                       for x in (exc.stdout, exc.stderr))
-        raise _timeout_error(timeout, said) from None
-    return p.returncode, p.stdout + p.stderr
+        p = subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        raise ToolchainError(f"cannot run {exe}: {exc.strerror or exc}") from None
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(p)
+        out, _ = p.communicate()
+        raise _timeout_error(timeout, out.decode("utf-8", "replace")) from None
+    except BaseException:  # interrupted: the compiler and its children go too
+        _kill_group(p)
+        p.communicate()
+        raise
+    return p.returncode, out.decode("utf-8", "replace")
+
+
+def _kill_group(p: subprocess.Popen) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)  # the session leader's pid is the group id
+    except (ProcessLookupError, PermissionError):
+        p.kill()
 
 
 def _timeout_error(timeout: float, said: str) -> ToolchainError:
@@ -277,6 +304,11 @@ def _check(rc: int, log: CompilerLog, console: str, expected: list[str], out: Pa
     words = log.message() if (log.failures or log.errors) else \
         " | ".join(line.strip() for line in console.strip().splitlines()[-3:]) or "no output"
     hint = next((h for key, h in _HINTS if key in console), "read edgetpu_compiler's message above")
+    if log.outcome == "crashed" or rc < 0:
+        what = log.crash or (f"killed by signal {-rc}" if rc < 0 else f"exit {rc}")
+        raise ToolchainError(f"{EXECUTABLE} crashed ({what}); it printed: {words}",
+                             hint="a compiler bug, not a problem with your model as such: try another compiler "
+                                  "version or --edgetpu-min-runtime-version, or simplify the model")
     if rc != 0:
         raise ToolchainError(f"{EXECUTABLE} failed (exit {rc}): {words}", hint=hint)
     if log.outcome in ("failed", "incomplete"):

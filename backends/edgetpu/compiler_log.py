@@ -11,6 +11,8 @@ Formats seen in published logs, versions 2.0 to 16.0 (../shared/fixtures/edgetpu
 - failures: "Internal compiler error. Aborting!", "Invalid model: X" + "Model not quantized" /
   "Model could not be parsed", "Compilation failed: ..." / "Compilation failed!", "ERROR: ...".
 - the op-log file: "Input: X", "Output: Y" and the table, no totals.
+- crashes are printed by the shell or the wrapper script around the binary, e.g.
+  ``/usr/bin/edgetpu_compiler: line 3:  4242 Segmentation fault      (core dumped) ...``.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from typing import Any
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
 _SIZE = re.compile(r"^\s*([0-9.]+)\s*(B|KiB|MiB|GiB)\s*$")
 _ROW = re.compile(r"^([A-Z][A-Z0-9_]*)\s+(\d+)\s+(\S.*?)\s*$")
+_CRASH = re.compile(r"(Segmentation fault|Aborted|Bus error|Illegal instruction|Floating point exception)"
+                    r"(\s*\(core dumped\))?")
 _FAILURES = (
     re.compile(r"^Internal compiler error\..*"),
     re.compile(r"^Invalid model:.*"),
@@ -73,7 +77,7 @@ class ModelResult:
 class CompilerLog:
     version: str | None = None
     kind: str = "console"  # console | oplog
-    outcome: str = "unknown"  # succeeded | failed | incomplete | unknown (an op-log has no outcome)
+    outcome: str = "unknown"  # succeeded | failed | crashed | incomplete | unknown (an op-log has no outcome)
     compile_ms: int | None = None
     timeout_s: int | None = None  # "Started a compilation timeout timer of N seconds" (16.0)
     timers_started: int = 0
@@ -81,6 +85,7 @@ class CompilerLog:
     partial_notice: bool = False  # "not all operations are supported by the Edge TPU"
     table: list[Row] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # the compiler's own failure lines
+    crash: str | None = None  # a crash reported by the shell or wrapper ("Segmentation fault (core dumped)")
     errors: list[str] = field(default_factory=list)  # "ERROR: ..." lines
 
     @property
@@ -118,7 +123,7 @@ class CompilerLog:
             "ops": self.mapping(), "partial_notice": self.partial_notice,
             "models": [m.to_dict() for m in self.models],
             "table": [asdict(r) for r in self.table],
-            "failures": list(self.failures), "errors": list(self.errors),
+            "failures": list(self.failures), "errors": list(self.errors), "crash": self.crash,
         }
 
 
@@ -156,6 +161,8 @@ def parse(text: str) -> CompilerLog:
             succeeded = True
         elif line.startswith("Compilation succeeded"):
             succeeded = True
+        elif log.crash is None and (m := _CRASH.search(line)):
+            log.crash = " ".join(m.group(0).split())
         elif line.startswith("ERROR:"):
             log.errors.append(line)
         elif any(p.match(line) for p in _FAILURES):
@@ -186,6 +193,8 @@ def parse(text: str) -> CompilerLog:
 def _outcome(log: CompilerLog, succeeded: bool) -> str:
     if log.kind == "oplog":
         return "unknown"
+    if log.crash:
+        return "crashed"
     if log.failures:
         return "failed"
     if log.timers_started > max(1, len(log.models)) or (log.errors and log.timers_started > len(log.models)):

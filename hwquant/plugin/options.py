@@ -25,6 +25,7 @@ class BackendOption:
     default: Any = None  # the one place a default is written; bool options default to False
     choices: tuple[str, ...] = ()
     multiple: bool = False
+    minimum: float | None = None  # int/float options: the smallest value accepted (checked before loading)
 
     @property
     def key(self) -> str:
@@ -46,7 +47,8 @@ def _convert(backend: str, o: BackendOption, value: Any) -> Any:
     where = f"{o.flag(backend)} ({backend} option {o.name!r})"
     if o.multiple:
         items = value if isinstance(value, (list, tuple)) else [value]
-        return tuple(_convert(backend, BackendOption(o.name, o.help, o.type, None, o.choices), v) for v in items)
+        return tuple(_convert(backend, BackendOption(o.name, o.help, o.type, None, o.choices, minimum=o.minimum), v)
+                     for v in items)
     if o.type is bool:
         if not isinstance(value, bool):
             raise UsageError(f"{where} takes true/false, got {value!r}")
@@ -62,6 +64,8 @@ def _convert(backend: str, o: BackendOption, value: Any) -> Any:
         raise UsageError(f"{where} takes {o.type.__name__}, got {type(value).__name__} {value!r}")
     if o.choices and value not in o.choices:
         raise UsageError(f"{where}: {value!r} is not one of {', '.join(o.choices)}")
+    if o.minimum is not None and not value >= o.minimum:  # NaN fails too
+        raise UsageError(f"{where} must be at least {o.minimum:g}, got {value!r}")
     return value
 
 
