@@ -53,3 +53,41 @@ def test_dense_sqrt_log_dense_builds_for_cpu_with_float_fallback(sqrt_log_savedm
     assert report["verify"]["runtime"] == "LiteRT interpreter" and report["verify"]["samples"] > 0
     snr = [m["snr_db"] for m in report["fidelity"]["outputs"].values()]
     assert snr and all(s > 10 for s in snr), report["fidelity"]
+
+
+# TF functions whose int8-float-fallback conversion emits int8 kernels the old hand-written table lacked
+# (SQRT, LOG, EXP) or that sit at its edges; x is [1, 8] float32.
+_GRAPHS = {
+    "sqrt": lambda tf, x: tf.sqrt(tf.abs(x) + 1.0),
+    "log": lambda tf, x: tf.math.log(tf.abs(x) + 1.0),
+    "exp": lambda tf, x: tf.exp(x),
+    "rsqrt": lambda tf, x: tf.math.rsqrt(tf.abs(x) + 1.0),
+    "softplus": lambda tf, x: tf.nn.softplus(x),
+    "gelu": lambda tf, x: tf.nn.gelu(x),
+    "top_k": lambda tf, x: tf.math.top_k(x, 2).values,
+    "reduce_prod": lambda tf, x: tf.reduce_prod(x, axis=1, keepdims=True),
+    "squared_difference": lambda tf, x: tf.math.squared_difference(x, x * 0.5),
+}
+
+
+@pytest.mark.slow
+def test_every_op_the_converter_emits_is_a_cpu_row_that_litert_runs():
+    import tensorflow as tf
+
+    import opgen
+    from hwquant import TfliteModel
+    from hwquant_backends.cpu.ops import SUPPORT
+
+    rng = np.random.default_rng(0)
+    seen = set()
+    for name, fn in _GRAPHS.items():
+        f = tf.function(lambda x, fn=fn: fn(tf, x), input_signature=[tf.TensorSpec([1, 8], tf.float32)])
+        c = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()])
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        c.representative_dataset = lambda: ([rng.normal(size=(1, 8)).astype("float32")] for _ in range(16))
+        model = c.convert()
+        assert opgen.run_litert(model) is None, name
+        for op in TfliteModel(model).ops:
+            seen.add((op.name, op.dtype))
+            assert op.dtype in SUPPORT.ops.get(op.name, ()), f"{name}: {op.name} {op.dtype} runs but is not a cpu row"
+    assert {("SQRT", "int8"), ("LOG", "int8"), ("EXP", "int8")} <= seen

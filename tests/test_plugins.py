@@ -150,7 +150,8 @@ def _installed_dist(site: Path, dist: str, eps: dict[str, str], modules: dict[st
                                            + "".join(f"{k} = {v}\n" for k, v in eps.items()))
 
 
-def test_broken_third_party_plugins_are_reported_and_skipped(tmp_path):
+@pytest.mark.slow
+def test_broken_third_party_plugins_are_reported_and_skipped(tmp_path, keras_model):
     _installed_dist(tmp_path, "broken-imports", {"brokenimp": "brokenimp_mod"},
                     {"brokenimp_mod": "import no_such_module_hwquant\n"})
     _installed_dist(tmp_path, "broken-hook", {"brokenhook": "brokenhook_mod"},
@@ -163,6 +164,10 @@ def test_broken_third_party_plugins_are_reported_and_skipped(tmp_path):
     assert "plugin 'brokenimp' skipped: ModuleNotFoundError: No module named 'no_such_module_hwquant'" in r.stderr
     assert "plugin 'brokenhook' skipped: ValueError: bad plugin" in r.stderr
     assert subprocess.run([*HWQUANT, "--help"], env=env, capture_output=True).returncode == 0
+    assert subprocess.run([*HWQUANT, "build", "--help"], env=env, capture_output=True).returncode == 0
+    r = subprocess.run([*HWQUANT, "build", str(keras_model), "-t", "cpu", "-o", str(tmp_path / "out"), "--no-cache"],
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and (tmp_path / "out" / "cpu" / "model.tflite").is_file(), r.stderr
     # disabled by name (entry point or distribution): not even imported, so no warning
     env["HWQUANT_DISABLE_PLUGINS"] = "brokenimp,broken-hook"
     r = subprocess.run([*HWQUANT, "targets", "--json"], env=env, capture_output=True, text=True)
