@@ -53,6 +53,11 @@ def probe_model() -> bytes:
 @lru_cache(maxsize=1)
 def probe() -> dict[str, Any]:
     """Whether LiteRT's GPU accelerator finds an adapter here: {'available', 'detail'[, 'hint']}."""
+    with runtime.native_info_filtered():  # the accelerators are made and destroyed inside: no INFO lines
+        return _probe()
+
+
+def _probe() -> dict[str, Any]:
     try:
         model = runtime.open_compiled_model(probe_model(), "gpu")
     except runtime.NoGpuAdapter as exc:
@@ -80,6 +85,12 @@ def verify_on_gpu(artifact: bytes, samples: Iterable[dict[str, np.ndarray]] | No
     Returns {'status', 'available', 'fully_accelerated', 'fidelity_vs_cpu', 'latency_ms'} or,
     without a GPU adapter, {'status': 'no GPU adapter', 'available': False, 'detail', 'hint'}.
     """
+    with runtime.native_info_filtered():  # the accelerators are made and destroyed inside: no INFO lines
+        return _verify_on_gpu(artifact, samples, timing_runs, enforce_f32)
+
+
+def _verify_on_gpu(artifact: bytes, samples: Iterable[dict[str, np.ndarray]] | None, timing_runs: int,
+                   enforce_f32: bool) -> dict[str, Any]:
     try:
         gpu = runtime.open_compiled_model(artifact, "gpu", enforce_f32=enforce_f32)
     except runtime.NoGpuAdapter as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from hwquant import __version__
-from hwquant.common import interrupts
+from hwquant.common import interrupts, quiet
 from hwquant.common.console import make_console
 from hwquant.common.errors import EXIT_INTERRUPTED, HwquantError
 from hwquant.plugin.facts import BuildOptions
@@ -67,6 +67,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    quiet.set_verbose(verbose)  # LiteRT's native INFO lines are shown only with -v
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

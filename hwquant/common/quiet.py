@@ -2,9 +2,27 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import re
 import sys
 import tempfile
+
+_verbose = False
+
+# LiteRT's native INFO lines: "INFO: [accelerator_registry.cc:43] DestroyAccelerator: ...",
+# and absl-style "I0000 00:00:... 123 file.cc:45] ..." lines
+NATIVE_INFO = re.compile(r"^(INFO: \[[\w./-]+\.cc:\d+\]|I\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./-]+\.cc:\d+\])")
+
+
+def set_verbose(verbose: bool) -> None:
+    """The CLI's -v: native log lines are shown instead of filtered."""
+    global _verbose
+    _verbose = bool(verbose)
+
+
+def is_verbose() -> bool:
+    return _verbose
 
 
 def quiet_env(verbose: bool) -> None:
@@ -56,3 +74,26 @@ def captured_output(verbose: bool):
         return
     with captured_fds((1, 2)) as text:
         yield text
+
+
+@contextlib.contextmanager
+def native_info_filtered():
+    """Drop LiteRT's native INFO lines written to fd 2 inside the block (unless -v); pass the rest on.
+
+    LiteRT logs at INFO when it creates and destroys accelerators ("DestroyAccelerator: ...") and
+    honours no environment variable for its log level, so fd 2 is captured while accelerator
+    objects are made and torn down: ``gc.collect()`` runs before the block ends, so objects that
+    died inside it are destroyed, and logged, inside it.
+    """
+    if _verbose:
+        yield
+        return
+    with captured_fds((2,)) as text:
+        try:
+            yield
+        finally:
+            gc.collect()
+    kept = [ln for ln in text().splitlines(keepends=True) if not NATIVE_INFO.match(ln)]
+    if kept:
+        sys.stderr.write("".join(kept))
+        sys.stderr.flush()

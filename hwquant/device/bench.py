@@ -260,6 +260,10 @@ def bench_model(path: str | Path, opts: BenchOptions, progress: Any = None) -> d
         except ValueError as exc:  # output names or shapes differ
             raise InputError(f"--reference {opts.reference}: its outputs do not match the model's ({exc})",
                              hint=_REFERENCE_HINT) from None
+    if runner.compiled is not None:  # destroy the accelerators here, LiteRT's INFO lines about it filtered
+        with runtime.native_info_filtered():
+            del invoke
+            runner.compiled = runner._ins = runner._outs = None
     return result
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from hwquant.common.errors import InputError, ToolchainError, first_line
-from hwquant.common.quiet import captured_fds
+from hwquant.common import quiet
+from hwquant.common.quiet import captured_fds, native_info_filtered  # noqa: F401 (backends use it)
 
 try:
     from ai_edge_litert.interpreter import Interpreter
@@ -195,7 +196,10 @@ def open_compiled_model(content: bytes, accelerator: str = "gpu", num_threads: i
             model, err = CompiledModel.from_buffer(bytes(content), options=opts), None
         except RuntimeError as exc:
             model, err = None, exc
-            gc.collect()  # let the failed environment go now, its teardown log captured too
+            err.__traceback__ = None  # its frames hold the failed environment: let it go now,
+            gc.collect()  # so its teardown log ("DestroyAccelerator ...") is captured too
+    if quiet.is_verbose():
+        sys.stderr.write(log())
     if err is None:
         return model
     native = log()
