@@ -37,6 +37,10 @@ def markdown(res: dict[str, Any]) -> str:
     for name, row in g.items():
         lines.append(f"| {name} | <= {row['limit']} | {_f(row['worst'], '.3f')} | {row['verdict']} |")
     lines += [""]
+    if res.get("search"):
+        from benchmarks.search_cost import markdown as search_markdown
+
+        lines += search_markdown(res["search"])
     for name, case in res["models"].items():
         lines += [f"## {name}", "", "; ".join(case["notes"]) + f" (samples: {case['samples']})", "",
                   "| recipe | hwquant build s | raw build s | ratio | size B | x float | hwquant/raw size | "

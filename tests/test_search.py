@@ -134,3 +134,38 @@ def test_max_accuracy_drop_needs_labels(repo_root, tmp_path):
     r, _ = _build([ex / "model.keras", "--target", "cpu", "--data", ex / "calibration.npz",
                    "--max-accuracy-drop", "1"], tmp_path)
     assert r.exit_code == 2 and "needs labelled eval data" in r.output
+
+
+def test_float_model_with_non_finite_outputs_is_bad_input(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    class Log(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": tf.math.log(x)}
+
+    m = Log()
+    tf.saved_model.save(m, str(tmp_path / "log"), signatures={"serving_default": m.serve})
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz", x=rng.uniform(0.5, 1.0, (20, 4)).astype(np.float32))
+    ev = rng.uniform(0.5, 1.0, (20, 4)).astype(np.float32)
+    ev[3, 1] = 0.0  # log(0) = -inf in the float model already
+    np.savez(tmp_path / "eval.npz", x=ev)
+    r = CliRunner().invoke(main, ["build", str(tmp_path / "log"), "--target", "cpu", "--data", str(tmp_path / "calib.npz"),
+                                  "--eval-data", str(tmp_path / "eval.npz"), "--out", str(tmp_path / "out"),
+                                  "--no-cache"])
+    assert r.exit_code == 2, r.output
+    assert "float32 model itself outputs NaN or inf" in r.output and not (tmp_path / "out" / "cpu").exists()
+
+
+@pytest.mark.slow
+def test_objective_latency_times_every_candidate_and_picks_the_fastest(repo_root, tmp_path):
+    ex = repo_root / "examples" / "digits"
+    r, rep = _build([ex / "model.keras", "--target", "cpu", "--recipe", "auto", "--objective", "latency",
+                     "--data", ex / "calibration.npz", "--eval-data", ex / "eval.npz"], tmp_path)
+    assert r.exit_code == 0, r.output
+    ok = [c for c in rep["search"]["candidates"] if c["within_budget"]]
+    assert all(c["latency_ms"] > 0 for c in ok) and rep["search"]["objective"] == "latency"
+    chosen = next(c for c in ok if c["chosen"])
+    assert chosen["latency_ms"] == min(c["latency_ms"] for c in ok)

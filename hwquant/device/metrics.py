@@ -98,6 +98,8 @@ def compare_output(ref: np.ndarray, got: np.ndarray) -> dict[str, Any]:
             out["collapsed"] = True
     if not np.all(np.isfinite(got)):
         out["non_finite"] = int(np.size(got) - np.count_nonzero(np.isfinite(got)))
+    if not np.all(np.isfinite(ref)):
+        out["reference_non_finite"] = int(np.size(ref) - np.count_nonzero(np.isfinite(ref)))
     return out
 
 

@@ -72,17 +72,26 @@ def _default_scope(measure: str, o: measures.OutputMeasures) -> bool:
     return o.classifier if measure in ("min_agreement", "max_accuracy_drop") else not o.classifier
 
 
-def doctor_findings(fidelity: dict[str, Any]) -> list[str]:
-    """What makes an artifact unusable whatever the budget: non-finite outputs, a collapsed top-1."""
+def doctor_findings(fidelity: dict[str, Any], collapse: bool = True) -> list[str]:
+    """What makes an artifact unusable whatever the budget: non-finite outputs, a collapsed top-1
+    (``collapse=False`` leaves collapses out, for callers that only warn about them)."""
     lines = []
     for out, m in ((fidelity or {}).get("outputs") or {}).items():
+        if m.get("reference_non_finite"):
+            continue  # the float model's own fault: reference_faults() reports it
         if m.get("non_finite"):
             lines.append(f"output {out} has {m['non_finite']} non-finite value(s) (NaN or inf) where the float "
                          f"model's are finite")
-        if m.get("collapsed"):
+        if m.get("collapsed") and collapse:
             lines.append(f"output {out} collapsed: its top-1 class is the same for every eval sample while the "
                          f"float model's varies")
     return lines
+
+
+def reference_faults(fidelity: dict[str, Any]) -> list[str]:
+    """Outputs where the float model itself gives NaN or inf on the eval data."""
+    return [f"output {out}: {m['reference_non_finite']} non-finite value(s)"
+            for out, m in ((fidelity or {}).get("outputs") or {}).items() if m.get("reference_non_finite")]
 
 
 def resolve(given: dict[str, float | None], source: str, calibration, evaluation) -> Budget:

@@ -199,7 +199,7 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
         reasons = decision.reasons
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "target": backend.name, "preflight_only": options.preflight_only,
-        "recipe": {"name": recipe.name, "fields": recipe.to_dict(), "reasons": reasons},
+        "recipe": {"name": recipe.name, "label": recipe.label, "fields": recipe.to_dict(), "reasons": reasons},
         "model": facts.to_dict(), "ops": op_report.to_dict(), "inputs": prep.inputs,
         "versions": versions(),
     }

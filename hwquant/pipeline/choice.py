@@ -118,10 +118,14 @@ def decide(prep, backend, options, recipe: Recipe, reasons: list[str], artifact:
         return verify.compare(prep.float_model, a, prep.evaluation, prep.facts, reference=prep.reference_outputs)
 
     fidelity = compare(artifact)
+    faults = budget_mod.reference_faults(fidelity)
+    if faults:
+        raise InputError("the float32 model itself outputs NaN or inf on the eval data (" + "; ".join(faults) + ")",
+                         hint="check the model and the data's preprocessing (e.g. log or sqrt of values <= 0)")
     d = Decision(recipe, reasons, artifact, fidelity, {"budget": budget.to_dict()}, range_warnings(prep))
     misses = budget.misses(fidelity)
     if pinned or not budget.applied and not auto or not misses and not auto:
-        _doctor(fidelity, recipe)
+        d.warnings += _doctor(fidelity, recipe, random_data=prep.calibration is None or prep.calibration.random)
         return d
     if not auto:
         log(f"{backend.name}: the rule's {recipe.label} misses the {budget.describe()}: {misses[0]}; searching")
@@ -165,11 +169,14 @@ def decide(prep, backend, options, recipe: Recipe, reasons: list[str], artifact:
     return d
 
 
-def _doctor(fidelity: dict[str, Any], recipe: Recipe) -> None:
-    findings = budget_mod.doctor_findings(fidelity)
+def _doctor(fidelity: dict[str, Any], recipe: Recipe, random_data: bool) -> list[str]:
+    """Fail a broken artifact (exit 5). A collapse after calibrating on random data is only a
+    warning: such ranges are meaningless, and random data is for smoke tests."""
+    findings = budget_mod.doctor_findings(fidelity, collapse=not random_data)
     if findings:
         raise GateError(f"the {recipe.label} artifact is broken: " + "; ".join(findings),
                         hint="try another recipe (--recipe auto searches), or check the calibration data")
+    return [f"{line} (calibrated on random data)" for line in budget_mod.doctor_findings(fidelity)]
 
 
 def _nothing_fits(prep, backend, budget, d: Decision, misses: list[str]) -> Decision:

@@ -74,7 +74,7 @@ def render(result: BuildResult, console) -> None:
         console.print(f"sensitivity only: no artifact; wrote {result.target_dir}/report.json")
         return
     rec = r["recipe"]
-    console.print(f"[bold]{r['target']}[/bold]: recipe [cyan]{rec['name']}[/cyan] "
+    console.print(f"[bold]{r['target']}[/bold]: recipe [cyan]{rec.get('label', rec['name'])}[/cyan] "
                   f"(weights {rec['fields']['weights']}, activations {rec['fields']['activations']}, "
                   f"IO {rec['fields']['io_dtype']})")
     for why in rec["reasons"]:

@@ -145,7 +145,9 @@ def search(proposal: Candidate, allowed: list[tuple[str, Recipe | None, str]], m
     int8 with float fallback misses the budget. ``allowed`` holds (name, recipe or None, refusal)."""
     candidates = [measurer.measure(proposal, budget)]
     seen = {proposal.recipe}
-    for name, recipe, refusal in allowed:
+    # Smaller weights first: with the size objective, a recipe storing wider weights than a
+    # candidate already within budget cannot be smaller, so it is listed but not converted.
+    for name, recipe, refusal in sorted(allowed, key=lambda a: WEIGHT_BYTES.get(a[1].weights if a[1] else "", 9)):
         if recipe is None:
             c = Candidate(Recipe(name, "float32", "float32"), "allowed recipe", error=f"not possible: {refusal}")
             candidates.append(c)
@@ -153,7 +155,13 @@ def search(proposal: Candidate, allowed: list[tuple[str, Recipe | None, str]], m
         if recipe in seen:
             continue
         seen.add(recipe)
-        candidates.append(measurer.measure(Candidate(recipe, "allowed recipe"), budget))
+        c = Candidate(recipe, "allowed recipe")
+        why = _skip(c, candidates, objective)
+        if why:
+            c.error = why
+            candidates.append(c)
+            continue
+        candidates.append(measurer.measure(c, budget))
     fallback = [c for c in candidates if c.recipe.float_fallback and c.recipe.activations == "int8"
                 and not c.recipe.float_layers and c.error is None]
     needs_mixed = fallback and not fallback[0].within
@@ -169,6 +177,25 @@ def search(proposal: Candidate, allowed: list[tuple[str, Recipe | None, str]], m
             if c.within:
                 break
     return candidates
+
+
+WEIGHT_BYTES = {"int8": 1, "float16": 2, "float32": 4}
+
+
+def _skip(c: Candidate, done: list[Candidate], objective: str) -> str | None:
+    """Why ``c`` need not be converted, or None."""
+    r = c.recipe
+    if r.activations == "int16" and r.float_fallback:
+        strict = [d for d in done if d.recipe.activations == "int16" and not d.recipe.float_fallback
+                  and d.recipe.io_dtype == r.io_dtype and d.artifact is not None]
+        if strict:  # every op had a 16x8 kernel, so the fallback variant converts to the same model
+            return f"skipped: the same model as {strict[0].recipe.label} (every op has a 16x8 kernel)"
+    if objective == "size":
+        smaller = [d for d in done if d.within and WEIGHT_BYTES[d.recipe.weights] < WEIGHT_BYTES[r.weights]]
+        if smaller:
+            return (f"skipped: {r.weights} weights cannot be smaller than {smaller[0].recipe.label} "
+                    f"({smaller[0].recipe.weights} weights), already within budget")
+    return None
 
 
 def advice(row: dict[str, Any], int16_possible: bool) -> str:
