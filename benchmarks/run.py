@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         res = json.loads((args.render_only / "results.json").read_text())
         (args.render_only / "results.md").write_text(render.markdown(res) + "\n")
-        render.plot(res, args.render_only / "plot.png")
+        if res["models"]:
+            render.plot(res, args.render_only / "plot.png")
         return 0
 
     t_start = time.perf_counter()
