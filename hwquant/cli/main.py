@@ -13,6 +13,7 @@ from hwquant.common import interrupts, quiet
 from hwquant.common.console import make_console
 from hwquant.common.errors import EXIT_INTERRUPTED, HwquantError
 from hwquant.plugin.facts import BuildOptions
+from hwquant.cli.fanout import plan as fanout_plan
 
 console = make_console()
 err_console = make_console(stderr=True)
@@ -172,7 +173,7 @@ class BuildCommand(click.Command):
 
 
 @main.command(cls=BuildCommand)
-@click.argument("model", type=click.Path(path_type=Path), required=False)
+@click.argument("model", nargs=-1, type=click.Path(path_type=Path))
 @click.option("-t", "--target", default="cpu", show_default=True,
               help="Backend(s), comma-separated (with a manifest: its target tables).")
 @click.option("-d", "--data", help="Representative data: FILE.npz, FILE.npy, IMAGE_DIR, module:function, random:N.")
@@ -199,16 +200,25 @@ class BuildCommand(click.Command):
 @click.option("--float-layer", "float_layers", multiple=True,
               help="Keep this op (its output tensor name, see --sensitivity) float; repeatable.")
 @click.option("--sensitivity", is_flag=True, help="Only analyse per-layer int8 sensitivity (no artifact).")
+@click.option("--job", help="Build exactly this job of `hwquant plan` (same PATHS and --out as the plan).")
+@click.option("-j", "--jobs", type=int, help="Build the models of a workspace in N worker processes.")
 @_gate_options
 @click.pass_context
 def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_only, image_size, mean, std,
           scale, eval_fraction, seed, as_json, manifest, cache_dir, no_cache, trust_model, objective, float_layers,
-          sensitivity, max_size, max_arena, min_snr, min_agreement, max_latency_ms, min_cosine, max_accuracy_drop,
-          min_est_fps, **backend_options):
+          sensitivity, job, jobs, max_size, max_arena, min_snr, min_agreement, max_latency_ms, min_cosine,
+          max_accuracy_drop, min_est_fps, **backend_options):
     """Quantize MODEL for a target, verify the artifact, package it, and report.
 
     Without MODEL, builds every target table of ./hwquant.toml (flags given here override it).
+    Given model folders (each with a hwquant.toml), manifests or a workspace file instead, builds
+    every (model, target table) job of the workspace (see `hwquant plan`).
     """
+    from hwquant.cli import fanout as fanout_cli
+
+    workspace = fanout_cli.wants_workspace(model, job, jobs)
+    paths = (*model, *([manifest] if manifest else []))
+    model = None if workspace or not model else model[0]
     from hwquant.pipeline.gates import Gates, enforce
     from hwquant.pipeline.build import build_many
 
@@ -231,16 +241,22 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
     def body():
         nonlocal options
         plan = None
+        given = lambda n: ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE  # noqa: E731
+        base = {k: getattr(options, k) for k in ("data", "eval_data", "out", "preflight_only", "image_size", "mean",
+                                                   "std", "scale", "eval_fraction", "seed", "objective",
+                                                   "float_layers", "sensitivity") if given(k)}
+        base["verbose"] = options.verbose
+        base["trust_model"] = options.trust_model  # only from the command line, never from a manifest
+        per = {k: getattr(options, k) for k in ("recipe", "io_dtype") if given(k)}
+        if workspace:
+            return fanout_cli.build_workspace(
+                paths, base=base, per_target=per, backend_options=options.backend_options,
+                select=target if given("target") else None, job=job, jobs=jobs,
+                cache_dir=None if no_cache else (cache_dir or default_cache_dir()), gate_args=gate_args,
+                as_json=as_json, console=console, log=log)
         if model is None:
             from hwquant.pipeline import manifest as manifest_mod
-            given = lambda n: ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE  # noqa: E731
             m = manifest_mod.load(manifest or Path(manifest_mod.FILENAME))
-            base = {k: getattr(options, k) for k in ("data", "eval_data", "out", "preflight_only", "image_size", "mean",
-                                                       "std", "scale", "eval_fraction", "seed", "objective",
-                                                       "float_layers", "sensitivity") if given(k)}
-            base["verbose"] = options.verbose
-            base["trust_model"] = options.trust_model  # only from the command line, never from a manifest
-            per = {k: getattr(options, k) for k in ("recipe", "io_dtype") if given(k)}
             options, plan = manifest_mod.with_overrides(m, base, target if given("target") else None, per,
                                                         options.backend_options)
             gate_args.update({k: v for k, v in m.gates.items() if gate_args.get(k) is None})
@@ -302,12 +318,22 @@ def init(model, output, force):
 
 @main.command()
 @click.argument("report", type=click.Path(path_type=Path))
+@click.option("--plan", "plan_file", type=click.Path(path_type=Path),
+              help="plan.json from `hwquant plan --json`: every planned job must have left a report.")
 @_gate_options
-def check(report, **gate_args):
-    """Apply gates to an existing REPORT.json, OUT/<target>/ or OUT/ (exit 5 when one fails)."""
+def check(report, plan_file, **gate_args):
+    """Apply gates to an existing REPORT.json, OUT/<target>/ or OUT/ (exit 5 when one fails).
+
+    Given a folder, reads every report.json below it (e.g. all CI jobs' downloaded artifacts) and
+    prints one verdict and a row per model and target.
+    """
     from hwquant.pipeline.gates import Gates, enforce, load_reports
 
     def body():
+        if plan_file is not None or report.is_dir():
+            from hwquant.cli.fanout import check_tree
+
+            return check_tree(report, plan_file, gate_args, console)
         gates = Gates.of(**gate_args)
         if not gates.any:
             from hwquant.common.errors import UsageError
@@ -370,6 +396,7 @@ def _add_runtime_commands() -> None:
 
 
 _add_runtime_commands()
+main.add_command(fanout_plan)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from hwquant import __version__
 from hwquant.common import interrupts
 from hwquant.common.interrupts import checkpoint
 from hwquant.pipeline import data as data_mod
@@ -35,6 +34,7 @@ from hwquant.plugin.recipe import preset
 from hwquant.pipeline.gates import host_latency_ms
 from hwquant.common.hashing import tree_sha256
 from hwquant.pipeline.report import SCHEMA_VERSION, BuildResult
+from hwquant.pipeline.versions import versions
 from hwquant.device.tflite_model import TfliteModel
 
 
@@ -289,20 +289,6 @@ def _size(p: Path) -> int:
     if p.is_dir():
         return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
     return p.stat().st_size
-
-
-def versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    from hwquant.pipeline.convert import tf_version
-
-    def v(dist):
-        try:
-            return version(dist)
-        except PackageNotFoundError:
-            return None
-
-    return {"hwquant": __version__, "tensorflow": tf_version(), "litert": v("ai-edge-litert"), "numpy": v("numpy")}
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ symlink or a hash mismatch discards the entry and the target is rebuilt.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ def default_dir() -> Path:
     return Path(os.environ.get("HWQUANT_CACHE_DIR") or platformdirs.user_cache_dir("hwquant"))
 
 
+@functools.lru_cache(maxsize=None)  # sources do not change within one process (plan keys 100 jobs)
 def _source_hash(folder: Path) -> str:
     h = hashlib.sha256()
     for f in sorted(folder.rglob("*.py")):
@@ -183,11 +185,22 @@ class Cache:
         return self.root / key[:2] / key
 
     def discard(self, key: str) -> None:
+        """Remove an entry that must not be used. A folder is renamed away first (atomic), so a
+        reader on another machine never sees it half-deleted."""
         entry = self.entry(key)
         if entry.is_symlink() or entry.is_file():
             entry.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(entry, ignore_errors=True)
+            return
+        trash = entry.parent / f".{key}.trash-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(entry, trash)
+        except OSError:
+            return  # already gone (another reader discarded it)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def holds(self, key: str) -> bool:
+        """Whether a published entry exists (cheap, for `hwquant plan`; a build verifies it before use)."""
+        return (self.entry(key) / "entry.json").is_file()
 
     def lookup(self, key: str) -> tuple[Entry | None, str | None]:
         """(entry, None) on a verified hit; (None, why) when absent or corrupted (then removed).
@@ -219,19 +232,25 @@ class Cache:
         return Entry(entry, files), None
 
     def store(self, key: str, target_dir: Path, inputs: dict[str, Any]) -> None:
-        """Copy a finished target folder into the cache (atomically: temp dir then rename)."""
+        """Publish a finished target folder as the entry for ``key``, atomically.
+
+        The entry is assembled in a temporary folder next to it (same file system) and renamed
+        into place with entry.json already inside, so a reader on any machine sharing the
+        folder sees either no entry or a complete one. When another writer published the key
+        first, its entry is kept (same key, same inputs) and ours is dropped: a published entry
+        is never replaced or deleted while someone may be restoring from it.
+        """
         entry = self.entry(key)
-        tmp = entry.parent / f".{key}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp = entry.parent / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(target_dir, tmp / "files")
             files = {p.relative_to(tmp / "files").as_posix(): file_sha256(p)
                      for p in sorted((tmp / "files").rglob("*")) if p.is_file()}
             (tmp / "entry.json").write_text(json.dumps({"key": key, "files": files, "inputs": inputs},
                                                        indent=1, default=str))
-            self.discard(key)
-            tmp.rename(entry)
+            os.rename(tmp, entry)  # fails when the entry exists (a non-empty folder): someone else won
         except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # a cache that cannot be written only costs time
-        except BaseException:  # interrupted: no half-written entry is left behind
+            pass  # published by another writer, or a cache that cannot be written: it only costs time
+        finally:  # also when interrupted: no half-written entry is left behind
             shutil.rmtree(tmp, ignore_errors=True)
-            raise

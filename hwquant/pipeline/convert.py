@@ -54,20 +54,6 @@ def tf(verbose: bool = False):
     return _TF
 
 
-def tf_version() -> str | None:
-    try:
-        from importlib.metadata import version
-
-        for dist in ("tensorflow", "tensorflow-cpu"):
-            try:
-                return version(dist)
-            except Exception:
-                continue
-    except Exception:
-        pass
-    return None
-
-
 @dataclass
 class LoadedModel:
     """A model ready for conversion: a normalized SavedModel dir, or a TF1 fallback path."""

@@ -1,0 +1,136 @@
+"""Build a workspace's jobs, in this process or in N worker processes (`hwquant build --jobs N`).
+
+The unit of work handed to a worker is one model with the target tables chosen for it: its
+targets share one load, one float conversion and one calibration (``build_many``), and one
+output folder lock, exactly as a plain `hwquant build` of that manifest. Different models run in
+parallel; the cache is shared (entries are published atomically, see cache.py). A failing model
+does not stop the others; every failure is reported, naming its manifest, and the first one's
+exit code is kept.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable
+
+from hwquant.common.errors import HwquantError, TargetsFailed
+from hwquant.pipeline.report import BuildResult
+from hwquant.pipeline.workspace import Job, Model, relative, targets_of
+from hwquant.plugin.facts import BuildOptions
+
+
+@dataclass
+class Unit:
+    """One model's chosen tables: what one worker builds in one go."""
+
+    name: str
+    manifest: Path
+    base: BuildOptions
+    targets: dict[str, tuple[str, BuildOptions]]
+    job_ids: dict[str, str]  # table -> job id
+
+
+@dataclass
+class UnitOutcome:
+    name: str
+    built: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (job id, target dir, report)
+    failures: list[tuple[str, int, str, str | None]] = field(default_factory=list)  # (label, exit, message, hint)
+
+
+def units(models: list[Model], chosen: list[Job]) -> list[Unit]:
+    out = []
+    for m in models:
+        targets = targets_of(m, chosen)
+        if targets:
+            out.append(Unit(m.name, m.manifest.path, m.base, targets,
+                            {j.table: j.id for j in chosen if j.model == m.name}))
+    return out
+
+
+def _tag(result: BuildResult, job_id: str) -> None:
+    """Record the job id in the target's report.json (replaced atomically)."""
+    result.report["job"] = job_id
+    if result.target_dir is not None and (result.target_dir / "report.json").is_file():
+        tmp = result.target_dir / f".report.json.tmp-{os.getpid()}"
+        result.write(tmp)
+        os.replace(tmp, result.target_dir / "report.json")
+
+
+def run_unit(unit: Unit, cache_dir: Path | None, measure_latency: bool, prefix: bool = True) -> UnitOutcome:
+    """Build one unit (runs in a worker process with --jobs); errors come back as plain data."""
+    from hwquant.pipeline.build import build_many
+
+    where = relative(unit.manifest)
+
+    def log(msg: str) -> None:
+        print(f"{unit.name}: {msg}" if prefix else msg, file=sys.stderr, flush=True)
+
+    outcome = UnitOutcome(unit.name)
+    results: list[BuildResult] = []
+    try:
+        results = build_many(unit.base, log, cache_dir, measure_latency, unit.targets)
+    except TargetsFailed as exc:
+        results = list(exc.results)
+        for folder, err in exc.failures.items():
+            outcome.failures.append((unit.job_ids.get(folder, folder), err.exit_code, f"{where}: {err.message}",
+                                     err.hint))
+    except HwquantError as exc:
+        label = next(iter(unit.job_ids.values())) if len(unit.job_ids) == 1 else unit.name
+        outcome.failures.append((label, exc.exit_code, f"{where}: {exc.message}", exc.hint))
+        if exc.result is not None:
+            results = [exc.result]
+    by_dir = {t: jid for t, jid in unit.job_ids.items()}
+    for r in results:
+        folder = r.report.get("folder") or r.report.get("target")
+        job_id = by_dir.get(folder, f"{unit.name}.{folder}")
+        _tag(r, job_id)
+        outcome.built.append((job_id, str(r.target_dir) if r.target_dir else "", r.report))
+    return outcome
+
+
+def run(todo: list[Unit], jobs: int, cache_dir: Path | None, measure_latency: bool,
+        on_done: Callable[[UnitOutcome], None] = lambda o: None) -> list[UnitOutcome]:
+    """Run every unit; ``jobs`` > 1 uses that many worker processes (never more than units)."""
+    workers = max(1, min(jobs, len(todo)))
+    many = len(todo) > 1
+    if workers == 1:
+        outcomes = []
+        for u in todo:
+            outcomes.append(run_unit(u, cache_dir, measure_latency, many))
+            on_done(outcomes[-1])
+        return outcomes
+    # spawn: a clean interpreter per worker (no threads or TensorFlow state inherited by fork)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    done: dict[int, UnitOutcome] = {}
+    try:
+        futures: dict[Future, int] = {pool.submit(run_unit, u, cache_dir, measure_latency, True): i
+                                      for i, u in enumerate(todo)}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                done[futures[f]] = f.result()
+                on_done(done[futures[f]])
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [done[i] for i in range(len(todo))]
+
+
+def raise_failures(outcomes: list[UnitOutcome]) -> None:
+    """One TargetsFailed naming every failed job (exit code of the first), with what did build."""
+    failures: dict[str, HwquantError] = {}
+    for o in outcomes:
+        for label, code, message, hint in o.failures:
+            err = HwquantError(message, hint)
+            err.exit_code = code
+            failures[label] = err
+    if failures:
+        built = [BuildResult(rep, Path(d) if d else None) for o in outcomes for _, d, rep in o.built]
+        raise TargetsFailed(failures, built)
+
