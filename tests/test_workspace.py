@@ -1,0 +1,144 @@
+"""Workspaces: plan every (model, target table) job without TensorFlow, build them in worker
+processes or one at a time by id, and gate the whole fan-out with one `hwquant check`."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hwquant.cli.main import main
+
+PY = sys.executable
+
+
+def _workspace(root: Path, model: Path, tables: dict[str, str]) -> Path:
+    """models/<name>/ with a copy of ``model`` and a manifest per entry of ``tables`` (TOML body)."""
+    for name, body in tables.items():
+        d = root / "models" / name
+        d.mkdir(parents=True)
+        shutil.copy(model, d / "model.keras")
+        (d / "hwquant.toml").write_text(f'model = "model.keras"\ndata = "random:16"\n{body}')
+    (root / "hwquant-workspace.toml").write_text('models = ["models/*"]\n')
+    return root
+
+
+TWO = {"kws": "[targets.cpu]\n[targets.mcu]\nrecipe = \"int8-only\"\n", "person": "[targets.cpu]\n"}
+
+
+def _hwquant(*args, cwd: Path, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HWQUANT_CACHE_DIR": str(cache)}
+    return subprocess.run([PY, "-m", "hwquant.cli", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_plan_lists_every_job_without_importing_tensorflow(keras_model, tmp_path):
+    ws = _workspace(tmp_path / "ws", keras_model, TWO)
+    probe = (
+        "import json, sys, time\n"
+        "from hwquant.cli.main import main\n"
+        "t0 = time.perf_counter()\n"
+        "try:\n"
+        "    main(['plan', 'hwquant-workspace.toml', '--json', '--out', 'dist'])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t0, 'tensorflow': 'tensorflow' in sys.modules,\n"
+        "                  'convert': 'hwquant.pipeline.convert' in sys.modules, 'keras': 'keras' in sys.modules}),\n"
+        "      file=sys.stderr)\n"
+    )
+    env = {**os.environ, "HWQUANT_CACHE_DIR": str(tmp_path / "cache")}
+    r = subprocess.run([PY, "-c", probe], cwd=ws, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    seen = json.loads(r.stderr.strip().splitlines()[-1])
+    assert seen["tensorflow"] is False and seen["convert"] is False and seen["keras"] is False
+    plan = json.loads(r.stdout)
+    assert [j["id"] for j in plan["jobs"]] == ["models-kws.cpu", "models-kws.mcu", "models-person.cpu"]
+    kws_cpu = plan["jobs"][0]
+    assert kws_cpu["manifest"] == "models/kws/hwquant.toml" and kws_cpu["out"] == "dist/models-kws/cpu"
+    assert all(len(j["cache_key"]) == 64 and j["cached"] is False for j in plan["jobs"])
+    # the same model and options give the same key; another backend gives another
+    assert plan["jobs"][0]["cache_key"] == plan["jobs"][2]["cache_key"] != plan["jobs"][1]["cache_key"]
+
+
+def test_folders_manifests_and_workspace_file_give_the_same_ids(keras_model, tmp_path, monkeypatch):
+    ws = _workspace(tmp_path / "ws", keras_model, TWO)
+    monkeypatch.chdir(ws)
+    runner = CliRunner()
+    outs = [runner.invoke(main, ["plan", *args, "--json", "--no-cache"]) for args in
+            (["hwquant-workspace.toml"], ["models/kws/", "models/person"], ["models/kws/hwquant.toml", "models/person"],
+             [])]
+    assert all(o.exit_code == 0 for o in outs), [o.output for o in outs]
+    ids = [[j["id"] for j in json.loads(o.output)["jobs"]] for o in outs]
+    assert ids[0] == ids[1] == ids[2] == ids[3] == ["models-kws.cpu", "models-kws.mcu", "models-person.cpu"]
+    only = runner.invoke(main, ["plan", "--json", "--no-cache", "-t", "mcu"])
+    assert [j["id"] for j in json.loads(only.output)["jobs"]] == ["models-kws.mcu"]
+
+
+@pytest.mark.parametrize("setup, args, expect", [
+    (lambda ws: (ws / "models/person/hwquant.toml").write_text('model = "model.keras"\nbogus = 1\n[targets.cpu]\n'),
+     ["plan", "hwquant-workspace.toml"], "models/person/hwquant.toml:2: bogus: unknown key"),
+    (lambda ws: (ws / "hwquant-workspace.toml").write_text('models = ["nowhere/*"]\n'),
+     ["plan", "hwquant-workspace.toml"], "'nowhere/*' matches no folder"),
+    (lambda ws: (ws / "empty").mkdir(), ["plan", "empty", "models/kws"], "empty: no hwquant.toml in this folder"),
+    (lambda ws: None, ["plan", "models/kws", "-t", "gpu"], "no manifest has target table(s) gpu"),
+    (lambda ws: None, ["build", "models/kws", "models/person", "--job", "models-kws.gpu"],
+     "no job 'models-kws.gpu' in this workspace"),
+    (lambda ws: None, ["build", "models/kws", "--jobs", "0"], "--jobs 0: expected 1 or more"),
+])
+def test_bad_workspaces_exit_2_naming_the_manifest(keras_model, tmp_path, monkeypatch, setup, args, expect):
+    ws = _workspace(tmp_path / "ws", keras_model, TWO)
+    setup(ws)
+    monkeypatch.chdir(ws)
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+    assert expect in " ".join(r.output.split()) and "Traceback" not in r.output
+
+
+@pytest.mark.slow
+def test_jobs_build_in_workers_job_builds_one_and_check_gates_the_fan_out(keras_model, tmp_path):
+    """--jobs 2 builds both models in worker processes with the keys plan listed; --job ID builds one job;
+    check over the collected reports gives one verdict; a broken model fails alone, naming its manifest."""
+    ws = _workspace(tmp_path / "ws", keras_model, TWO)
+    cache = tmp_path / "cache"
+    plan = _hwquant("plan", "--out", "dist", "--json", cwd=ws, cache=cache)
+    assert plan.returncode == 0, plan.stderr
+    (ws / "plan.json").write_text(plan.stdout)
+    jobs = {j["id"]: j for j in json.loads(plan.stdout)["jobs"]}
+    r = _hwquant("build", "hwquant-workspace.toml", "--jobs", "2", "--out", "dist", "--min-snr", "20", cwd=ws,
+                 cache=cache)
+    assert r.returncode == 0, r.stderr
+    assert "in 2 worker process(es)" in r.stderr
+    for jid, j in jobs.items():
+        rep = json.loads((ws / j["out"] / "report.json").read_text())
+        assert rep["job"] == jid and rep["cache"]["key"] == j["cache_key"]  # plan's key is the build's key
+    replan = json.loads(_hwquant("plan", "--out", "dist", "--json", cwd=ws, cache=cache).stdout)
+    assert all(j["cached"] for j in replan["jobs"])
+    # both workers built the shared cpu key at once: one complete entry per key, no temporary left
+    assert sorted(p.name for p in cache.glob("*/*")) == sorted({j["cache_key"] for j in jobs.values()})
+    # one job, as a CI matrix entry runs it: restored from the shared cache, nothing else written
+    one = _hwquant("build", "--job", "models-kws.mcu", "--out", "ci/models-kws.mcu", cwd=ws, cache=cache)
+    assert one.returncode == 0, one.stderr
+    reports = sorted(p.relative_to(ws / "ci") for p in (ws / "ci").rglob("report.json"))
+    assert reports == [Path("models-kws.mcu/models-kws/mcu/report.json")]
+    assert json.loads((ws / "ci" / reports[0]).read_text())["cache"]["hit"] is True
+    # the gate over a tree of job artifacts: one job missing -> exit 5 naming it; all there -> pass
+    partial = _hwquant("check", "ci", "--plan", "plan.json", cwd=ws, cache=cache)
+    assert partial.returncode == 5
+    assert "models-kws.cpu: no report" in partial.stderr and "models-person.cpu: no report" in partial.stderr
+    ok = _hwquant("check", "dist", "--plan", "plan.json", "--min-snr", "20", cwd=ws, cache=cache)
+    assert ok.returncode == 0, ok.stderr
+    assert "verdict: pass: 3 job(s)" in ok.stdout and "models-person.cpu" in ok.stdout
+    strict = _hwquant("check", "dist", "--plan", "plan.json", "--min-snr", "200", cwd=ws, cache=cache)
+    assert strict.returncode == 5 and strict.stderr.count("min-snr") == 3
+    # a model whose data is missing fails alone, naming its manifest; the other model still builds
+    (ws / "models/person/hwquant.toml").write_text('model = "model.keras"\ndata = "nothere.npz"\n[targets.cpu]\n')
+    shutil.rmtree(ws / "dist")
+    bad = _hwquant("build", "--jobs", "2", "--out", "dist", cwd=ws, cache=cache)
+    assert bad.returncode == 2, bad.stderr
+    assert "models/person/hwquant.toml:" in bad.stderr and "Traceback" not in bad.stderr
+    assert sorted(p.parent.name for p in (ws / "dist").rglob("report.json")) == ["cpu", "mcu"]
