@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # System tools for the full test suite: Docker engine (Edge TPU orchestration tests), busybox-static
 # (the stand-in compiler image is FROM scratch), gcc-arm-none-eabi (MCU C array cross-compile check),
-# debootstrap (a local Debian base image for the container-image test; Docker Hub is not reachable).
+# debootstrap (a local Debian base image for the container-image test; Docker Hub is not reachable),
+# rsync (gitlab-ci-local's --shell-isolation copies the project with it). With node/npm present, it also
+# installs gitlab-ci-local (runs docs/gitlab-ci.yml in tests/test_ci_examples.py) into .tools/.
 set -euo pipefail
-PKGS=(docker.io busybox-static gcc-arm-none-eabi g++ debootstrap)
+cd "$(dirname "$0")/.."
+GITLAB_CI_LOCAL=gitlab-ci-local@4.60.0   # the last release that runs on Node 20
+if command -v npm >/dev/null && [ ! -x .tools/gitlab-ci-local/node_modules/.bin/gitlab-ci-local ]; then
+  npm install --silent --no-audit --no-fund --prefix .tools/gitlab-ci-local "$GITLAB_CI_LOCAL" >/dev/null \
+    || echo "note: npm could not install $GITLAB_CI_LOCAL; the GitLab pipeline test will skip" >&2
+elif ! command -v npm >/dev/null; then
+  echo "note: no node/npm: the GitLab pipeline test (gitlab-ci-local) will skip" >&2
+fi
+PKGS=(docker.io busybox-static gcc-arm-none-eabi g++ debootstrap rsync)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "not root on Debian/Ubuntu: install ${PKGS[*]} yourself and start dockerd" >&2
   exit 1
