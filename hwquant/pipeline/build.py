@@ -344,12 +344,12 @@ def build_many(options: BuildOptions, log: Callable[[str], None] = print, cache_
     """
     from hwquant.pipeline import cache as cache_mod
     from hwquant.pipeline import precheck
+    from hwquant.pipeline import targets as targets_mod
     if targets is None:
         backends = resolve_backends(options)
         given = backend_opts.split(options.backend_options, [b.name for b in backends], registry().names())
         targets = {b.name: (b.name, replace(options, backend_options=given[b.name])) for b in backends}
-    plan = [(folder, b, replace(opts, backend_options=backend_opts.parse(b.name, b.options, opts.backend_options)))
-            for folder, (name, opts) in targets.items() for b in [registry().get(name)]]
+    plan = targets_mod.resolve(targets)
     outpath.check_targets(options.out, targets, options.model, options.data, options.eval_data)
     for _, _, opts in plan:  # before anything is loaded or hashed
         precheck.check(opts)

@@ -1,7 +1,7 @@
 """`hwquant plan`: every (model, target table) job with its cache key, without loading a model.
 
-The key is the build's own (``cache.key_inputs`` + ``cache.make_key``, the functions
-``build_many`` calls), computed from file hashes, options and package metadata only: no
+The key is the build's own (``targets.resolve``, ``cache.key_inputs`` and ``cache.make_key``, the
+functions ``build_many`` calls), computed from file hashes, options and package metadata only: no
 TensorFlow, no converter module. A CI engine turns the job list into a matrix
 (GitHub Actions ``fromJSON``, a generated GitLab child pipeline) and runs `hwquant build --job ID`
 per entry.
@@ -14,7 +14,7 @@ from typing import Any
 from hwquant.pipeline import cache as cache_mod
 from hwquant.pipeline.versions import versions
 from hwquant.pipeline.workspace import Job, relative
-from hwquant.plugin.manager import registry
+from hwquant.pipeline.targets import resolve
 
 PLAN_FORMAT = 1
 
@@ -32,7 +32,8 @@ def plan(jobs: list[Job], cache_dir: Path | None) -> dict[str, Any]:
         if job.options.preflight_only:
             row["not_cached"] = "preflight-only builds are not cached"
         else:
-            inputs = cache_mod.key_inputs(job.options, registry().get(job.backend), vers)
+            [(_, backend, opts)] = resolve({job.table: (job.backend, job.options)})
+            inputs = cache_mod.key_inputs(opts, backend, vers)
             if inputs is None:
                 row["not_cached"] = "data from module:function cannot be hashed before it runs"
             else:
