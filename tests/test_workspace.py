@@ -105,7 +105,7 @@ def test_jobs_build_in_workers_job_builds_one_and_check_gates_the_fan_out(keras_
     check over the collected reports gives one verdict; a broken model fails alone, naming its manifest."""
     ws = _workspace(tmp_path / "ws", keras_model, TWO)
     cache = tmp_path / "cache"
-    plan = _hwquant("plan", "--out", "dist", "--json", cwd=ws, cache=cache)
+    plan = _hwquant("plan", "--out", "dist", "--json", "--min-snr", "20", cwd=ws, cache=cache)
     assert plan.returncode == 0, plan.stderr
     (ws / "plan.json").write_text(plan.stdout)
     jobs = {j["id"]: j for j in json.loads(plan.stdout)["jobs"]}
@@ -116,12 +116,13 @@ def test_jobs_build_in_workers_job_builds_one_and_check_gates_the_fan_out(keras_
     for jid, j in jobs.items():
         rep = json.loads((ws / j["out"] / "report.json").read_text())
         assert rep["job"] == jid and rep["cache"]["key"] == j["cache_key"]  # plan's key is the build's key
-    replan = json.loads(_hwquant("plan", "--out", "dist", "--json", cwd=ws, cache=cache).stdout)
+    replan = json.loads(_hwquant("plan", "--out", "dist", "--json", "--min-snr", "20", cwd=ws, cache=cache).stdout)
     assert all(j["cached"] for j in replan["jobs"])
     # both workers built the shared cpu key at once: one complete entry per key, no temporary left
     assert sorted(p.name for p in cache.glob("*/*")) == sorted({j["cache_key"] for j in jobs.values()})
     # one job, as a CI matrix entry runs it: restored from the shared cache, nothing else written
-    one = _hwquant("build", "--job", "models-kws.mcu", "--out", "ci/models-kws.mcu", cwd=ws, cache=cache)
+    one = _hwquant("build", "--job", "models-kws.mcu", "--out", "ci/models-kws.mcu", "--min-snr", "20", cwd=ws,
+                   cache=cache)
     assert one.returncode == 0, one.stderr
     reports = sorted(p.relative_to(ws / "ci") for p in (ws / "ci").rglob("report.json"))
     assert reports == [Path("models-kws.mcu/models-kws/mcu/report.json")]

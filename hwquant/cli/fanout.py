@@ -43,17 +43,16 @@ def build_workspace(paths, *, base: dict[str, Any], per_target: dict[str, Any], 
                     select: str | None, job: str | None, jobs: int | None, cache_dir: Path | None,
                     gate_args: dict[str, Any], as_json: bool, console, log: Callable[[str], None]) -> None:
     from hwquant.pipeline import fanout, workspace
-    from hwquant.pipeline.gates import Gates, check
+    from hwquant.pipeline.gates import check
     from hwquant.pipeline.report import BuildResult
 
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs {jobs}: expected 1 or more worker processes")
-    models = workspace.load(default_args(paths), base, per_target, backend_options)
+    models = workspace.load(default_args(paths), base, per_target, backend_options, gate_args)
     chosen = workspace.jobs(models, select)
     if job is not None:
         chosen = [workspace.find_job(chosen, job)]
-    gates_of = {m.name: Gates.of(**{**m.gates, **{k: v for k, v in gate_args.items() if v is not None}})
-                for m in models}
+    gates_of = {m.name: m.gates for m in models}
     measure = any(g.max_latency_ms is not None for g in gates_of.values())
     todo = fanout.units(models, chosen)
     log(f"{len(chosen)} job(s) of {len(todo)} model(s)"
@@ -125,12 +124,13 @@ def check_tree(root: Path, plan_file: Path | None, gate_args: dict[str, Any], co
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Build cache folder [user cache dir].")
 @click.option("--no-cache", is_flag=True, help="Do not look in the cache (keys are still listed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (for a CI matrix).")
-def plan(paths, target, out, cache_dir, no_cache, as_json):
+def plan(paths, target, out, cache_dir, no_cache, as_json, **gate_args):
     """List every (model, target table) job of a workspace: id, manifest, output folder, cache key.
 
     PATHS are model folders holding a hwquant.toml, manifests, or a workspace file
     (default ./hwquant.toml, else ./hwquant-workspace.toml). Loads no model and imports no
-    TensorFlow. Give `hwquant build --job ID` the same PATHS and --out to build one job.
+    TensorFlow. Give `hwquant build --job ID` the same PATHS, --out and gates (the fidelity
+    gates are the build's accuracy budget, part of its cache key) to build one job.
     """
     from hwquant.cli.main import console, run_guarded
     from hwquant.pipeline import workspace
@@ -138,7 +138,7 @@ def plan(paths, target, out, cache_dir, no_cache, as_json):
     from hwquant.pipeline.plan import plan as make_plan
 
     def body():
-        models = workspace.load(default_args(paths), {"out": out} if out else {})
+        models = workspace.load(default_args(paths), {"out": out} if out else {}, gate_args=gate_args)
         result = make_plan(workspace.jobs(models, target), None if no_cache else (cache_dir or default_dir()))
         if as_json:
             click.echo(json.dumps(result, indent=1))

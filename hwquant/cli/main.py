@@ -261,10 +261,9 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
                                                         options.backend_options)
             gate_args.update({k: v for k, v in m.gates.items() if gate_args.get(k) is None})
         gates = Gates.of(**gate_args)
-        options.budget = gates.fidelity or None  # the fidelity gates are the accuracy budget (else the default)
-        options.budget_source = budget_source or ("manifest" if gates.fidelity else None)
-        for _, opts in (plan or {}).values():
-            opts.budget, opts.budget_source = options.budget, options.budget_source
+        from hwquant.pipeline.workspace import apply_budget  # the fidelity gates are the accuracy budget
+
+        apply_budget(options, plan or {}, gates, budget_source is not None)
         cache = None if no_cache else (cache_dir or default_cache_dir())
         with console.status(f"building {options.model} ...", spinner="dots") if not as_json \
                 and console.is_terminal else _null():
@@ -396,7 +395,7 @@ def _add_runtime_commands() -> None:
 
 
 _add_runtime_commands()
-main.add_command(fanout_plan)
+main.add_command(_gate_options(fanout_plan))  # plan keys jobs with the same budget as build
 
 if __name__ == "__main__":  # pragma: no cover
     main()

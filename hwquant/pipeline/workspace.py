@@ -24,6 +24,7 @@ from typing import Any
 from hwquant.common import toml
 from hwquant.common.errors import UsageError
 from hwquant.pipeline import manifest as manifest_mod
+from hwquant.pipeline.gates import Gates
 from hwquant.plugin.facts import BuildOptions
 
 WORKSPACE_KEY = "models"
@@ -53,10 +54,20 @@ class Model:
     manifest: manifest_mod.Manifest
     base: BuildOptions
     targets: dict[str, tuple[str, BuildOptions]]
+    gates: Any  # hwquant.pipeline.gates.Gates: the manifest's [gates] with the command line's over them
 
-    @property
-    def gates(self) -> dict[str, Any]:
-        return self.manifest.gates
+
+FIDELITY_FLAGS = ("min_snr", "min_agreement", "min_cosine", "max_accuracy_drop")
+
+
+def apply_budget(base: BuildOptions, targets: dict[str, tuple[str, BuildOptions]], gates: Any,
+                 from_command_line: bool) -> None:
+    """The fidelity gates are the build's accuracy budget (the recipe search reads it) on every
+    target's options. The budget enters the cache key, so `hwquant plan` sets it the same way."""
+    base.budget = gates.fidelity or None
+    base.budget_source = "command line" if from_command_line else ("manifest" if gates.fidelity else None)
+    for _, opts in targets.values():
+        opts.budget, opts.budget_source = base.budget, base.budget_source
 
 
 def is_workspace_arg(path: Path) -> bool:
@@ -137,8 +148,11 @@ def model_name(manifest: Path, root: Path) -> str:
 
 
 def load(args: list[Path], base: dict[str, Any] | None = None, per_target: dict[str, Any] | None = None,
-         backend_options: dict[str, Any] | None = None) -> list[Model]:
+         backend_options: dict[str, Any] | None = None, gate_args: dict[str, Any] | None = None) -> list[Model]:
     """Read every manifest (errors name the manifest) and put the command-line values over each.
+
+    ``gate_args`` are the command line's gates: over each manifest's [gates], and (the fidelity
+    ones) its accuracy budget, as for a plain `hwquant build` of that manifest.
 
     ``base["out"]``, when given, is shared by every model: each writes to OUT/<model>/ then
     (OUT/ itself when there is only one model, as a plain `hwquant build` does).
@@ -158,7 +172,10 @@ def load(args: list[Path], base: dict[str, Any] | None = None, per_target: dict[
         if out is not None:
             over["out"] = Path(out) if len(paths) == 1 else Path(out) / name
         opts, targets = manifest_mod.with_overrides(m, over, None, dict(per_target or {}), dict(backend_options or {}))
-        models.append(Model(name, m, opts, targets))
+        given = {k: v for k, v in (gate_args or {}).items() if v is not None}
+        gates = Gates.of(**{**m.gates, **given})
+        apply_budget(opts, targets, gates, any(k in given for k in FIDELITY_FLAGS))
+        models.append(Model(name, m, opts, targets, gates))
     return models
 
 
