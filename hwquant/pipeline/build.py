@@ -209,6 +209,9 @@ def build_target(prep: Prepared, backend: Backend, log: Callable[[str], None] = 
         report["cache"] = {"hit": False, "key": prep.cache_keys[folder]}
     if prep.calibration is not None and prep.calibration.random:
         report["warnings"] = ["random representative data: for testing only"]
+    if getattr(prep.calibrated, "fallback", None):  # TensorFlow's internals failed: converted directly
+        report["warnings"] = report.get("warnings", []) + [prep.calibrated.fallback]
+        log(f"warning: {prep.calibrated.fallback}")
     if decision is not None:
         report.update(decision.sections)
         if decision.warnings:

@@ -325,6 +325,12 @@ class Calibrated:
 
     model: bytes
     metadata: Any  # the converter's ConversionMetadataT (model hash filled in per quantized model)
+    samples: list = field(default_factory=list)  # the representative samples, for the fallback
+    fallback: str | None = None  # why this TensorFlow cannot calibrate once: recipes then convert directly
+
+
+SEAM = ("calibrate-once seam (hwquant/pipeline/convert.py: TensorFlow's Calibrator, mlir_quantize, "
+        "deduplicate_readonly_buffers, conversion metadata)")
 
 
 def calibrates_once(recipe: Recipe) -> bool:
@@ -335,23 +341,27 @@ def calibrates_once(recipe: Recipe) -> bool:
 
 def calibrate(loaded: LoadedModel, representative: Iterable[Any]) -> Calibrated:
     """Calibrate the float32 conversion made at load time (int8 settings) and keep the result."""
-    from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata_fb
-    from tensorflow.lite.python.optimize import calibrator
-    from tensorflow.lite.tools import flatbuffer_utils
-
     tf(loaded.verbose)
     samples = list(representative)
-    with captured_output(loaded.verbose) as logs:
-        try:
+    with captured_output(loaded.verbose):
+        try:  # TensorFlow internals: when they are missing or fail, every recipe converts directly
+            from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata_fb
+            from tensorflow.lite.python.optimize import calibrator
+            from tensorflow.lite.tools import flatbuffer_utils
+
             obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(loaded.float_model))
             meta = _pop_conversion_metadata(obj, metadata_fb)
             meta.options.modelOptimizationModes = [metadata_fb.ModelOptimizationMode.PTQ_FULL_INTEGER]
             plain = bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
             model = calibrator.Calibrator(plain).calibrate(lambda: iter(samples))
-            return Calibrated(bytes(model), meta)
+            return Calibrated(bytes(model), meta, samples)
         except Exception as exc:
-            raise ToolchainError(f"calibration failed: {type(exc).__name__}: {first_line(exc, 300)}",
-                                 hint=_convert_hint(PRESETS["int8-float-fallback"], str(exc) + logs())) from exc
+            return Calibrated(b"", None, samples, _seam_broken("calibrating", exc))
+
+
+def _seam_broken(step: str, exc: BaseException) -> str:
+    return (f"the {SEAM} failed {step} on TensorFlow {tf_version()} ({type(exc).__name__}: {first_line(exc, 200)}); "
+            "each recipe was converted directly instead (same result, one more calibration per recipe)")
 
 
 def _pop_conversion_metadata(obj, metadata_fb):
@@ -371,16 +381,18 @@ def quantize_calibrated(loaded: LoadedModel, calibrated: Calibrated, recipe: Rec
     """Quantize a calibrated model with ``recipe``'s IO types: the converter's steps after calibration."""
     import copy
 
-    from tensorflow.lite.python import convert as lite_convert  # noqa: WPS433 (still the TF module)
-    from tensorflow.lite.python import util as lite_util
-    from tensorflow.lite.tools import flatbuffer_utils
-
     if not calibrates_once(recipe):
         raise ValueError(f"recipe {recipe.name!r} is not quantized from a shared calibration")
+    if calibrated.fallback:
+        return convert(loaded, recipe, calibrated.samples)
     t = tf(loaded.verbose)
     io = getattr(t, recipe.io_dtype)
-    with captured_output(loaded.verbose) as logs:
-        try:
+    with captured_output(loaded.verbose):
+        try:  # TensorFlow internals: when they are missing or fail, the recipe converts directly
+            from tensorflow.lite.python import convert as lite_convert  # noqa: WPS433 (still the TF module)
+            from tensorflow.lite.python import util as lite_util
+            from tensorflow.lite.tools import flatbuffer_utils
+
             model = lite_convert.mlir_quantize(calibrated.model, disable_per_channel=False,
                                                input_data_type=io, output_data_type=io,
                                                denylisted_nodes=list(recipe.float_layers) or None)
@@ -390,10 +402,9 @@ def quantize_calibrated(loaded: LoadedModel, calibrated: Calibrated, recipe: Rec
             meta.environment.modelHash = lite_util.get_model_hash(obj)
             obj = lite_util.populate_conversion_metadata(obj, meta)
             return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
-        except Exception as exc:
-            raise ToolchainError(
-                f"quantizing the calibrated model for recipe {recipe.name!r} failed: "
-                f"{type(exc).__name__}: {first_line(exc, 300)}", hint=_convert_hint(recipe, str(exc) + logs())) from exc
+        except Exception as exc:  # the direct conversion gives the converter's own error if the model is at fault
+            calibrated.fallback = _seam_broken(f"quantizing for recipe {recipe.name!r}", exc)
+    return convert(loaded, recipe, calibrated.samples)
 
 
 # -- per-layer sensitivity: TF's QuantizationDebugger on the shared calibration --------------------
