@@ -224,3 +224,27 @@ def test_without_vela_targets_says_how_to_add_it_and_build_is_exit_4():
     assert p.returncode == 0, p.stderr
     assert "False missing: Vela" in p.stdout and "pip install 'hwquant[ethos-u]'" in p.stdout
     assert "exit 4 pip install 'hwquant[ethos-u]'" in p.stdout
+
+
+def test_board_profile_sets_the_npu_and_its_system():
+    from hwquant_backends.ethosu import boards
+
+    cfg = config.resolve(None, None, None, None, None, None, board=boards.get_board("himax-we2"))
+    assert (cfg.accelerator, cfg.system_config, cfg.memory_mode) == ("ethos-u55-64", "Ethos_U55_High_End_Embedded",
+                                                                     "Shared_Sram")
+    explicit = config.resolve("ethos-u85-256", None, None, None, None, None, board=boards.get_board("himax-we2"))
+    assert explicit.system_config == "Ethos_U85_SYS_DRAM_Mid"  # another family: the board's system does not apply
+    with pytest.raises(UsageError):
+        boards.get_board("no-such-board")
+
+
+@pytest.mark.slow
+def test_vela_failure_in_a_build_leaves_nothing(digits_dir, tmp_path):
+    ini = tmp_path / "vendor.ini"
+    ini.write_text("[System_Config.Broken]\ncore_clock=500e6\naxi0_port=Sram\naxi1_port=Nowhere\n")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["build", str(digits_dir / "model.keras"), "--target", "ethos-u",
+                                  "--ethos-u-vela-config", str(ini), "--ethos-u-system-config", "Broken",
+                                  "--data", str(digits_dir / "calibration.npz"), "--out", str(out), "--no-cache"])
+    assert r.exit_code == 4 and "Vela failed" in r.output and "Nowhere" in r.output
+    assert not out.exists() or not any(out.iterdir())

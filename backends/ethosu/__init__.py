@@ -229,8 +229,8 @@ class EthosUBackend(Backend):
 
     def op_table(self) -> dict[str, Any]:
         t = constraints.table("ethos-u55")
-        t["generic"] = [f"(Vela {vela_run.version()}, Ethos-U55/U65 rules; ops it refuses run on the CPU in TFLM)"] \
-            + t["generic"]
+        t["generic"] = [f"(Vela {vela_run.version()}: Ethos-U55/U65 rules, U85-only ops marked; ops Vela refuses "
+                        "run on the CPU in TFLM)"] + t["generic"]
         return t
 
 

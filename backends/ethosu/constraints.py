@@ -12,12 +12,23 @@ NPU_ARCHS = {"ethos-u55": "EthosU55", "ethos-u65": "EthosU55", "ethos-u85": "Eth
 
 
 def table(family: str = "ethos-u55") -> dict[str, Any]:
-    """{"generic": [rules for every op], "ops": [{"op", "dtypes", "constraints"}]} from Vela."""
+    """{"generic": [rules for every op], "ops": [{"op", "dtypes", "constraints"}]} from Vela, for the
+    U55/U65 rules; ops only the U85 runs are added as rows saying so, with their U85 rules."""
     try:
         from ethosu import regor
     except ImportError:
         return {"generic": ["Vela (ethos-u-vela) is not installed: pip install 'hwquant[ethos-u]'"], "ops": []}
-    per_op = regor.tflite_operator_constraints(NPU_ARCHS[family])
+    out = _table(regor.tflite_operator_constraints(NPU_ARCHS[family]))
+    if family != "ethos-u85":
+        known = {row["op"] for row in out["ops"]}
+        u85 = _table(regor.tflite_operator_constraints(NPU_ARCHS["ethos-u85"]))
+        extra = [dict(row, constraints=["Ethos-U85 only (on U55/U65 it runs on the CPU)", *row["constraints"]])
+                 for row in u85["ops"] if row["op"] not in known]
+        out["ops"] = sorted(out["ops"] + extra, key=lambda r: r["op"])
+    return out
+
+
+def _table(per_op: dict[str, list[str]]) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for rules in per_op.values():
         for r in rules:

@@ -147,7 +147,7 @@ def _gate_options(fn):
     """CI gates shared by `build` and `check`; a failed gate exits with code 5."""
     for decl, kw in reversed([
         ("--max-size", dict(help="Fail if the artifact is larger (bytes or 244KiB, 1.5MB).")),
-        ("--max-arena", dict(help="Fail if the measured tensor arena is larger (mcu).")),
+        ("--max-arena", dict(help="Fail if the tensor arena is larger (mcu: measured; ethos-u: from Vela's figures).")),
         ("--min-snr", dict(type=float, help="Fail if any output's SNR vs float is lower (dB).")),
         ("--min-agreement", dict(type=float, help="Fail if top-1 agreement with float is lower (0-1).")),
         ("--max-latency-ms", dict(type=float, help="Fail if the mean latency is higher (host LiteRT, or bench).")),
