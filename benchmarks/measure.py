@@ -143,6 +143,7 @@ def multi_target(case: Case, work: Path, log: Callable[[str], None]) -> dict[str
     (its int8/uint8 conversion and op check; no compile).
     """
     from hwquant.pipeline import build as pipeline
+    from hwquant.plugin import options as backend_opts
     from hwquant.plugin.facts import BuildOptions
     from hwquant.plugin.manager import registry
 
@@ -160,8 +161,10 @@ def multi_target(case: Case, work: Path, log: Callable[[str], None]) -> dict[str
                 opts = dataclasses.replace(options, preflight_only=True)
             try:
                 backend = registry().get(name)
+                # each backend's options with their declared defaults, as build_many parses them
+                opts = dataclasses.replace(opts, backend_options=backend_opts.parse(name, backend.options, {}))
                 res = pipeline.build_target(prep, backend, lambda s: None, opts)
-                targets[name] = {"status": "preflight-only" if opts is not options else "built",
+                targets[name] = {"status": "preflight-only" if opts.preflight_only else "built",
                                  "recipe": res.recipe["name"], "io_dtype": res.recipe["fields"]["io_dtype"]}
             except Exception as exc:
                 targets[name] = {"status": "failed", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
@@ -198,7 +201,7 @@ def cache(case: Case, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
     from hwquant.plugin.facts import BuildOptions
 
     try:
-        import hwquant.cache  # noqa: F401
+        import hwquant.pipeline.cache  # noqa: F401  (hwquant/cache.py before the layout by concern)
         has_module = True
     except ImportError:
         has_module = False
@@ -206,7 +209,7 @@ def cache(case: Case, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
     if not (has_module and has_param):
         log(f"  {case.name:12s} cache: not available (hwquant.cache={'yes' if has_module else 'no'}, "
             f"build_many cache_dir={'yes' if has_param else 'no'})")
-        return {"available": False, "reason": "hwquant has no build cache in this checkout (no hwquant/cache.py "
+        return {"available": False, "reason": "hwquant has no build cache in this checkout (no hwquant/pipeline/cache.py "
                                               "or no cache_dir parameter on pipeline.build_many)"}
     cdir = work / case.name / "cache"
     times, reports = [], []
