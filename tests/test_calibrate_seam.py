@@ -47,7 +47,7 @@ def test_seam_is_byte_identical_to_direct_conversion(loaded, reps):
         assert calibrated.fallback is None, f"{convert.SEAM} failed: {calibrated.fallback}"
         if shared != direct:
             pytest.fail(f"the {convert.SEAM} is no longer byte-identical to a direct conversion on TensorFlow "
-                        f"{convert.tf_version()} (recipe {recipe.name}/{recipe.io_dtype}): update calibrate()/"
+                        f"{version('tensorflow')} (recipe {recipe.name}/{recipe.io_dtype}): update calibrate()/"
                         "quantize_calibrated() or keep the TensorFlow pin below this version")
 
 

@@ -360,6 +360,8 @@ def calibrate(loaded: LoadedModel, representative: Iterable[Any]) -> Calibrated:
 
 
 def _seam_broken(step: str, exc: BaseException) -> str:
+    from hwquant.pipeline.versions import tf_version
+
     return (f"the {SEAM} failed {step} on TensorFlow {tf_version()} ({type(exc).__name__}: {first_line(exc, 200)}); "
             "each recipe was converted directly instead (same result, one more calibration per recipe)")
 
