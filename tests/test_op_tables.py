@@ -40,18 +40,21 @@ def test_cpu_every_row_is_backed_by_a_generated_model(litert_results):
     assert not unbacked, f"cpu rows with no generated single-op model: {unbacked}"
 
 
-@pytest.mark.parametrize("op", sorted(_by_op()))
-def test_cpu_table_agrees_with_litert(op, litert_results):
-    """A row LiteRT cannot run, or an (op, dtype) LiteRT runs that the table lacks, fails."""
-    for (name, dt), runs in litert_results.items():
+def _agree(op, results, rows, table, runtime):
+    """A row the runtime cannot run, or an (op, dtype) it runs that the table lacks, fails."""
+    for (name, dt), runs in results.items():
         if name != op:
             continue
         ok = [gen for gen, err in runs if err is None]
-        in_table = dt in CPU.ops.get(name, ())
-        if in_table:
-            assert ok, f"cpu table claims {name} {dt}, but LiteRT fails: {runs}"
+        if dt in rows.get(name, ()):
+            assert ok, f"{table} table claims {name} {dt}, but {runtime} fails: {runs}"
         else:
-            assert not ok, f"LiteRT runs {name} {dt} (generated as {ok}) but the cpu table lacks it"
+            assert not ok, f"{runtime} runs {name} {dt} (generated as {ok}) but the {table} table lacks it"
+
+
+@pytest.mark.parametrize("op", sorted(_by_op()))
+def test_cpu_table_agrees_with_litert(op, litert_results):
+    _agree(op, litert_results, CPU.ops, "cpu", "LiteRT")
 
 
 def test_cpu_never_refuses_what_it_does_not_know():
@@ -98,14 +101,9 @@ def test_mcu_every_proven_row_is_backed_by_a_generated_model(tflm_results):
 
 @pytest.mark.parametrize("op", sorted(_by_op()))
 def test_mcu_table_agrees_with_tflm(op, tflm_results):
-    for (name, dt), runs in tflm_results.items():
-        if name != op:
-            continue
-        ok = [gen for gen, err in runs if err is None]
-        if dt in MCU_PROVEN.get(name, ()):
-            assert ok, f"mcu table claims {name} {dt}, but TFLM fails: {runs}"
-        else:
-            assert not ok, f"TFLM runs {name} {dt} (generated as {ok}) but the mcu table lacks it"
+    _agree(op, tflm_results, MCU_PROVEN, "mcu", "TFLM")
+    for (name, dt), runs in tflm_results.items():  # a refused row is not in the table at all
+        if name == op and all(err is not None for _, err in runs):
             assert dt not in MCU.ops.get(name, ()), f"{name} {dt} is in the mcu table but TFLM refuses it"
 
 
