@@ -33,8 +33,9 @@ _TT = {"float32": S.TensorType.FLOAT32, "int8": S.TensorType.INT8, "int16": S.Te
 
 @dataclass
 class In:
-    """A model input: of the row's dtype unless ``dtype`` says otherwise ("float" = float32 even
-    in quantized rows; "q8" = int8 in quantized rows)."""
+    """A model input: of the row's dtype unless ``dtype`` says otherwise ("float" = float32 even in
+    quantized rows; "int32c" = int32 without quantization; "q8", for QUANTIZE's output = int8 in float32
+    and uint8 rows, the row's dtype otherwise)."""
 
     shape: tuple[int, ...]
     dtype: str | None = None
@@ -232,7 +233,7 @@ def model(op: str, dtype: str, exact: bool = True) -> bytes:
         if kind == "float":
             return "float32", None
         if kind == "q8":
-            return ("int8", Q["int8"]) if dtype == "float32" else (dtype, Q.get(dtype))
+            return ("int8", Q["int8"]) if dtype in ("float32", "uint8") else (dtype, Q.get(dtype))
         if kind.endswith("c"):  # a fixed dtype: int32c, int64c
             return kind[:-1], None
         return kind, Q.get(kind)

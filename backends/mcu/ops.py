@@ -123,7 +123,7 @@ PROVEN: dict[str, frozenset[str]] = {op: frozenset(d.split()) for op, d in {
     "PAD": "float32 int8 int16 int32",
     "PADV2": "float32 int8 int16 int32",
     "PRELU": "float32 int8",
-    "QUANTIZE": "float32 int8 int16",
+    "QUANTIZE": "float32 int8 int16 uint8",
     "REDUCE_ALL": "bool",
     "REDUCE_MAX": "float32 int8",
     "REDUCE_MIN": "float32 int8",

@@ -78,7 +78,8 @@ class BuildOptions:
     seed: int = 0
     verbose: bool = False
     trust_model: bool = False  # load Keras files with safe_mode=False (Lambda layers run their code)
-    backend_options: dict[str, Any] = field(default_factory=dict)  # per-backend options, by option name
+    # The backend's options by key ({"board": ...}); several targets: {backend: {key: value}} (plugin/options.py)
+    backend_options: dict[str, Any] = field(default_factory=dict)
     # the measured choice (hwquant/pipeline/choice.py): fidelity limits given by the user (else the
     # default budget), where they came from, what the search optimizes, layers pinned float
     budget: dict[str, float] | None = None
