@@ -97,7 +97,7 @@ def test_integer_only_target_that_cannot_meet_the_budget_exits_5_with_the_layer_
     assert r.exit_code == 5, r.output
     assert "no recipe allowed on mcu meets" in r.output and "worst layers" in r.output
     assert "narrow" in r.output and "fix:" in r.output and "clip the activation" in r.output
-    assert "int16x8" in r.output  # tried: TFLM has 16x8 kernels for FULLY_CONNECTED and SOFTMAX
+    assert "int16x8 [tensor arena bytes" in r.output  # tried (TFLM has 16x8 FULLY_CONNECTED and SOFTMAX), with its arena
     assert not (tmp_path / "mcu").exists()
 
 
@@ -169,3 +169,18 @@ def test_objective_latency_times_every_candidate_and_picks_the_fastest(repo_root
     assert all(c["latency_ms"] > 0 for c in ok) and rep["search"]["objective"] == "latency"
     chosen = next(c for c in ok if c["chosen"])
     assert chosen["latency_ms"] == min(c["latency_ms"] for c in ok)
+
+
+@pytest.mark.slow
+def test_mcu_auto_measures_int16x8_and_its_arena(repo_root, tmp_path):
+    ex = repo_root / "examples" / "digits"
+    r = CliRunner().invoke(main, ["build", str(ex / "model.keras"), "--target", "mcu", "--recipe", "auto", "--data",
+                                  str(ex / "calibration.npz"), "--eval-data", str(ex / "eval.npz"), "--out",
+                                  str(tmp_path), "--no-cache"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "mcu" / "report.json").read_text())
+    cands = {c["recipe"]: c for c in rep["search"]["candidates"]}
+    assert cands["int8-only"]["chosen"] and cands["int16x8"]["within_budget"]
+    arena8, arena16 = (cands[n]["target"]["tensor_arena_bytes"] for n in ("int8-only", "int16x8"))
+    assert arena16 > arena8 == rep["mcu"]["tensor_arena"]["exact_bytes"]
+    assert "tensor_arena_bytes" in r.output

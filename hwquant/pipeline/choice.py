@@ -133,7 +133,8 @@ def decide(prep, backend, options, recipe: Recipe, reasons: list[str], artifact:
         convert=lambda r: artifact_for(prep, r, timer),
         check=lambda m: [f"{v.op} ({', '.join(v.reasons)})" for v in backend.check(m, options).unsupported],
         compare=compare,
-        latency=(lambda a: host_latency_ms(a)["median"]) if options.objective == "latency" else None)
+        latency=(lambda a: host_latency_ms(a)["median"]) if options.objective == "latency" else None,
+        target=lambda a: backend.candidate_report(a, options))
     allowed = []
     for name in backend.allowed_recipes:
         try:
@@ -192,11 +193,16 @@ def _nothing_fits(prep, backend, budget, d: Decision, misses: list[str]) -> Deci
         return d
     raise GateError(
         f"no recipe allowed on {backend.name} meets the {budget.describe()} "
-        f"(tried: {', '.join(c.recipe.label for c in d.candidates if c.error is None)}); "
+        f"(tried: {', '.join(_tried(c) for c in d.candidates if c.error is None)}); "
         + (misses[0] if misses else "") + ("\n  worst layers (channel SNR of int8):\n    " + "\n    ".join(table)
                                            if table else ""),
         hint="loosen the budget, or fix the layers named above; a target with float fallback (cpu) can keep "
              "them float")
+
+
+def _tried(c: search_mod.Candidate) -> str:
+    extra = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in c.target.items())
+    return c.recipe.label + (f" [{extra}]" if extra else "")
 
 
 def range_warnings(prep) -> list[str]:

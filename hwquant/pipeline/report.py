@@ -122,12 +122,14 @@ def render_search(search: dict[str, Any], budget: dict[str, Any], console) -> No
     limits = ", ".join(f"{k.replace('_', '-')} {v:g}" for k, v in budget.get("limits", {}).items()) or "none"
     t = Table(title=f"recipe search ({search['objective']}; {budget.get('source', '?')} budget: {limits})",
                   title_justify="left", show_edge=False)
-    for col in ("", "candidate", "size", "latency ms", "top-1 agree", "SNR dB", "accuracy", "budget"):
+    extra = sorted({k for c in search["candidates"] for k in c.get("target") or {}})
+    for col in ("", "candidate", "size", "latency ms", *extra, "top-1 agree", "SNR dB", "accuracy", "budget"):
         t.add_column(col)
     for c in search["candidates"]:
         why = "within" if c["within_budget"] else "; ".join(c["why_not"])[:70]
         t.add_row("*" if c["chosen"] else "", c["label"], _kb(c["size_bytes"]),
                   "-" if c["latency_ms"] is None else f"{c['latency_ms']:.3f}",
+                  *[str((c.get("target") or {}).get(k, "-")) for k in extra],
                   "-" if c["top1_agreement"] is None else f"{c['top1_agreement']:.3f}",
                   "-" if c["snr_db"] is None else f"{c['snr_db']:.1f}",
                   "-" if c["accuracy"] is None else f"{c['accuracy']:.3f}", why,

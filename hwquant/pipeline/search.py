@@ -38,6 +38,7 @@ class Candidate:
     misses: list[str] = field(default_factory=list)
     error: str | None = None  # could not convert, or does not run on the target
     chosen: bool = False
+    target: dict[str, Any] = field(default_factory=dict)  # what the backend measures (Backend.candidate_report)
 
     @property
     def within(self) -> bool:
@@ -61,7 +62,7 @@ class Candidate:
         return {"recipe": self.recipe.name, "label": self.recipe.label, "io_dtype": self.recipe.io_dtype,
                 "float_layers": list(self.recipe.float_layers), "origin": self.origin,
                 "size_bytes": self.size, "latency_ms": self.latency_ms, **self.summary(),
-                "within_budget": self.within,
+                "target": dict(self.target), "within_budget": self.within,
                 "why_not": ([self.error] if self.error else self.misses) if not self.within else [],
                 "chosen": self.chosen}
 
@@ -74,6 +75,7 @@ class Measurer:
     check: Callable[[TfliteModel], list[str]]  # unsupported-op lines (empty when the target runs it)
     compare: Callable[[bytes], dict[str, Any]]
     latency: Callable[[bytes], float] | None = None  # only with --objective latency
+    target: Callable[[bytes], dict[str, Any]] | None = None  # Backend.candidate_report
 
     def measure(self, c: Candidate, budget: Budget) -> Candidate:
         try:
@@ -87,6 +89,8 @@ class Measurer:
                 c.fidelity = self.compare(c.artifact)
             if self.latency is not None and c.latency_ms is None:
                 c.latency_ms = self.latency(c.artifact)
+            if self.target is not None and not c.target:
+                c.target = self.target(c.artifact)
         except HwquantError as exc:
             c.error = exc.message
             return c

@@ -235,6 +235,11 @@ class Backend:
         return OpReport(self.name, verdicts)
 
     # -- stages after conversion ---------------------------------------------------------------
+    def candidate_report(self, artifact: bytes, options: BuildOptions) -> dict[str, Any]:
+        """What this target measures of a recipe-search candidate beyond size, fidelity and host
+        latency (mcu: the tensor arena); recorded with the candidate in report.json's ``search``."""
+        return {}
+
     def verify(self, ctx: BuildContext) -> dict[str, Any]:
         """Target-specific verification beyond the core LiteRT check (e.g. TFLM). Returns report data."""
         return {}

@@ -64,6 +64,9 @@ class ToyBackend(Backend):
         report.notes.append(f"toy: {len(report.verdicts)} op(s) checked against the toy table")
         return report
 
+    def candidate_report(self, artifact, options):
+        return {"toy_bytes": len(artifact)}
+
     def verify(self, ctx):
         return {"toy_ops": len(ctx.model.ops), "artifact_name": self.artifact_name}
 
