@@ -174,9 +174,17 @@ def _npy(p: Path, facts: ModelFacts) -> DataSet:
 
 
 def _check_labels(ds: DataSet) -> None:
-    if ds.labels is not None and len(ds.labels) != len(ds.samples):
-        raise InputError(f"{ds.source}: {len(ds.labels)} labels for {len(ds.samples)} samples",
-                         hint="give one label per sample")
+    if ds.labels is None:
+        return
+    labels = np.asarray(ds.labels)
+    if labels.ndim not in (1, 2) or (labels.ndim == 2 and labels.shape[1] != 1) or len(labels) != len(ds.samples):
+        raise InputError(f"{ds.source}: labels of shape {labels.shape} for {len(ds.samples)} samples",
+                         hint="give one integer class label per sample: an array of shape (N,)")
+    integral = labels.dtype.kind in "iub" or (labels.dtype.kind == "f" and bool(np.isfinite(labels).all())
+                                               and bool((labels == np.round(labels)).all()))
+    if not integral:
+        raise InputError(f"{ds.source}: labels must be integer class indices, got {labels.dtype} values",
+                         hint="store the class index of each sample (0, 1, 2, ...)")
 
 
 def _random(spec: str, facts: ModelFacts, seed: int) -> DataSet:
