@@ -90,3 +90,11 @@ def test_float_layers_and_budget_enter_the_cache_key(tmp_path):
             for o in (base, replace(base, float_layers=("a",)), replace(base, budget={"min_snr": 30.0}),
                       replace(base, objective="latency"))}
     assert len(keys) == 4
+
+
+def test_a_direct_conversion_refuses_float_layers_rather_than_ignoring_them():
+    from hwquant.common.errors import ToolchainError
+    from hwquant.pipeline import convert
+
+    with pytest.raises(ToolchainError, match="cannot keep layers float"):
+        convert.convert(None, preset("int8-float-fallback").with_float_layers(["x"]), [])

@@ -273,6 +273,11 @@ def convert(loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any] |
 
     ``representative`` holds samples already in a converter form (see representative_forms).
     """
+    if recipe.float_layers:  # TFLiteConverter has no denylist: only the quantizer after calibration does
+        raise ToolchainError(f"{recipe.label} needs TensorFlow's quantizer with a denylist (the calibrate-once "
+                             "path), which failed on this TensorFlow: the recipe cannot keep layers float here",
+                             hint="use a uniform recipe (--recipe float16 keeps every layer float), or a "
+                                  "TensorFlow version in the supported range")
     t = tf(loaded.verbose)
     with captured_output(loaded.verbose) as logs:
         try:
