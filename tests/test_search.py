@@ -162,7 +162,7 @@ def test_float_model_with_non_finite_outputs_is_bad_input(tmp_path):
 @pytest.mark.slow
 def test_objective_latency_times_every_candidate_and_picks_the_fastest(repo_root, tmp_path):
     ex = repo_root / "examples" / "digits"
-    r, rep = _build([ex / "model.keras", "--target", "cpu", "--recipe", "auto", "--objective", "latency",
+    r, rep = _build([ex / "model.keras", "--target", "cpu", "--recipe", "auto", "--objective", "latency", "--num-threads", "2",
                      "--data", ex / "calibration.npz", "--eval-data", ex / "eval.npz"], tmp_path)
     assert r.exit_code == 0, r.output
     ok = [c for c in rep["search"]["candidates"] if c["within_budget"]]

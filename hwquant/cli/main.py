@@ -197,6 +197,8 @@ class BuildCommand(click.Command):
               help="Load Keras files with safe_mode=False: Lambda layers run their Python code. Trusted files only.")
 @click.option("--objective", type=click.Choice(["size", "latency"]), default="size", show_default=True,
               help="What the recipe search minimizes within the accuracy budget.")
+@click.option("--num-threads", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="LiteRT CPU threads when the search times candidates (--objective latency).")
 @click.option("--float-layer", "float_layers", multiple=True,
               help="Keep this op (its output tensor name, see --sensitivity) float; repeatable.")
 @click.option("--sensitivity", is_flag=True, help="Only analyse per-layer int8 sensitivity (no artifact).")
@@ -205,8 +207,8 @@ class BuildCommand(click.Command):
 @_gate_options
 @click.pass_context
 def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_only, image_size, mean, std,
-          scale, eval_fraction, seed, as_json, manifest, cache_dir, no_cache, trust_model, objective, float_layers,
-          sensitivity, job, jobs, max_size, max_arena, min_snr, min_agreement, max_latency_ms, min_cosine,
+          scale, eval_fraction, seed, as_json, manifest, cache_dir, no_cache, trust_model, objective, num_threads,
+          float_layers, sensitivity, job, jobs, max_size, max_arena, min_snr, min_agreement, max_latency_ms, min_cosine,
           max_accuracy_drop, min_est_fps, **backend_options):
     """Quantize MODEL for a target, verify the artifact, package it, and report.
 
@@ -227,7 +229,7 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
         preflight_only=preflight_only, image_size=_parse_size(image_size), mean=_floats(mean), std=_floats(std),
         scale=scale, eval_fraction=eval_fraction, seed=seed, verbose=ctx.obj["verbose"], trust_model=trust_model,
         backend_options=_namespaced(backend_options),
-        objective=objective, float_layers=tuple(float_layers), sensitivity=sensitivity,
+        objective=objective, num_threads=num_threads, float_layers=tuple(float_layers), sensitivity=sensitivity,
     )
     gate_args = dict(max_size=max_size, max_arena=max_arena, min_snr=min_snr, min_agreement=min_agreement,
                      max_latency_ms=max_latency_ms, min_cosine=min_cosine, max_accuracy_drop=max_accuracy_drop,
@@ -243,7 +245,7 @@ def build(ctx, model, target, data, eval_data, recipe, io_dtype, out, preflight_
         plan = None
         given = lambda n: ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE  # noqa: E731
         base = {k: getattr(options, k) for k in ("data", "eval_data", "out", "preflight_only", "image_size", "mean",
-                                                   "std", "scale", "eval_fraction", "seed", "objective",
+                                                   "std", "scale", "eval_fraction", "seed", "objective", "num_threads",
                                                    "float_layers", "sensitivity") if given(k)}
         base["verbose"] = options.verbose
         base["trust_model"] = options.trust_model  # only from the command line, never from a manifest

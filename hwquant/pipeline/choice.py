@@ -133,7 +133,8 @@ def decide(prep, backend, options, recipe: Recipe, reasons: list[str], artifact:
         convert=lambda r: artifact_for(prep, r, timer),
         check=lambda m: [f"{v.op} ({', '.join(v.reasons)})" for v in backend.check(m, options).unsupported],
         compare=compare,
-        latency=(lambda a: host_latency_ms(a)["median"]) if options.objective == "latency" else None,
+        latency=(lambda a: host_latency_ms(a, num_threads=options.num_threads)["median"])
+        if options.objective == "latency" else None,
         target=lambda a: backend.candidate_report(a, options))
     allowed = []
     for name in backend.allowed_recipes:

@@ -185,20 +185,20 @@ def enforce(reports: list[dict[str, Any]], gates: Gates) -> list[str]:
     return fails
 
 
-def host_latency_ms(artifact: bytes, runs: int = 20) -> dict[str, Any]:
+def host_latency_ms(artifact: bytes, runs: int = 20, num_threads: int = 1) -> dict[str, Any]:
     """Mean/median latency of the artifact in the LiteRT CPU interpreter on this host (zeros in)."""
     import numpy as np
 
     from hwquant.device.bench import timed_runs
     from hwquant.device.runtime import make_interpreter
 
-    interp = make_interpreter(artifact, num_threads=1, source="artifact")
+    interp = make_interpreter(artifact, num_threads=num_threads, source="artifact")
     for d in interp.get_input_details():
         interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
     interp.invoke()
     times = np.asarray(timed_runs(interp.invoke, runs, max_secs=3600.0, chunk=runs)) / 1e6
     return {"mean": float(np.mean(times)), "median": float(np.median(times)), "runs": runs,
-            "runtime": "LiteRT CPU interpreter on the build host, 1 thread"}
+            "runtime": f"LiteRT CPU interpreter on the build host, {num_threads} thread{'s' if num_threads > 1 else ''}"}
 
 
 def load_reports(path: Path) -> list[dict[str, Any]]:

@@ -85,6 +85,7 @@ class BuildOptions:
     budget: dict[str, float] | None = None
     budget_source: str | None = None
     objective: str = "size"
+    num_threads: int = 1  # LiteRT CPU threads for host latency (search objective latency)
     float_layers: tuple[str, ...] = ()
     sensitivity: bool = False  # run only the per-layer analysis
 
