@@ -56,7 +56,7 @@ def test_auto_search_recovers_with_mixed_precision(auto):
     worst = min((s for s in rep["sensitivity"] if s["channel_snr_db"] is not None), key=lambda s: s["channel_snr_db"])
     assert "narrow" in worst["tensor"] and worst["channel_snr_db"] < 0
     assert (out / "cpu" / "search.png").stat().st_size > 1000
-    assert "recipe search" in text and "int8 sensitivity" not in text
+    assert "recipe search" in text and "int8 sensitivity per layer" in text
     assert rep["budget"] == {"source": "command line", "applied": True, "limits": {"max_accuracy_drop": 1.0}}
 
 

@@ -108,7 +108,7 @@ def render(result: BuildResult, console) -> None:
     console.print(fid)
     if r.get("search"):
         render_search(r["search"], r.get("budget", {}), console)
-    if r.get("sensitivity") and not (r.get("search") or {}).get("chosen"):
+    if r.get("sensitivity"):
         render_sensitivity(r["sensitivity"], console)
     times = ", ".join(f"{k} {v:.2f}s" for k, v in r["timings_s"].items())
     console.print(f"time: {times}")
