@@ -1,7 +1,7 @@
 """hwquant benchmark suite: hwquant measured against the raw TFLiteConverter in one run.
 
     python benchmarks/run.py            full run (documents its duration)
-    python benchmarks/run.py --quick    development run, under five minutes
+    python benchmarks/run.py --quick    development run (fewer samples, recipes and runs)
 
 Writes benchmarks/results/<date>/ (results.json, results.md, plot.png). See benchmarks/README-section
 in the project README for what each number means; goals are ratios, never timed assertions.
@@ -35,7 +35,7 @@ GOALS = {"build time, hwquant / raw (incl. verify)": 1.10,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer samples, recipes and runs (< 5 min)")
+    ap.add_argument("--quick", action="store_true", help="fewer samples, recipes and runs (about 8 min on 2 shared cores)")
     ap.add_argument("--models", default="digits,audio,mobilenetv2", help="comma-separated subset")
     ap.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results/<date>)")
     ap.add_argument("--keep-work", action="store_true", help="keep the built models and artifacts")
