@@ -9,6 +9,7 @@ LiteRT's reference kernels, as for mcu; the NPU op itself cannot run without the
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,8 @@ class EthosUBackend(Backend):
     # -- op checks: Vela itself ------------------------------------------------------------------
     def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
         cfg = self.vela_config(options or BuildOptions(model=Path("."), target=self.name))
-        run, compiled, _ = vela_run.preflight(model.content, cfg)
+        verbose = (lambda text: print(text, file=sys.stderr)) if options is not None and options.verbose else None
+        run, compiled, _ = vela_run.preflight(model.content, cfg, verbose)
         report = mapping.op_report(self.name, model, run, compiled)
         if any(op.dtype == "int16" for op in model.ops):
             for v in report.verdicts:
@@ -151,7 +153,7 @@ class EthosUBackend(Backend):
     # -- package -----------------------------------------------------------------------------
     def package(self, ctx: BuildContext) -> PackageResult:
         cfg = self.vela_config(ctx.options)
-        run = vela_run.compile_model(ctx.artifact, ctx.out_dir, cfg)
+        run = vela_run.compile_model(ctx.artifact, ctx.out_dir, cfg, verbose=ctx.log if ctx.options.verbose else None)
         compiled = run.compiled()
         checks = package.check_compiled(compiled, ctx.model)
         arena = package.arena(compiled, str(ctx.opt("arena-margin", arena_mod.DEFAULT_MARGIN)))

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from hwquant import ToolchainError, TfliteModel
 
@@ -137,8 +138,11 @@ def vela_error(stdout: str, stderr: str, returncode: int) -> str:
     return lines[-1] if lines else f"exit code {returncode}"
 
 
-def compile_model(model: bytes, out_dir: Path, config: VelaConfig, timeout: int = TIMEOUT_S) -> VelaRun:
-    """Write ``model`` as model.tflite into ``out_dir`` and compile it there with Vela."""
+def compile_model(model: bytes, out_dir: Path, config: VelaConfig, timeout: int = TIMEOUT_S,
+                  verbose: Callable[[str], None] | None = None) -> VelaRun:
+    """Write ``model`` as model.tflite into ``out_dir`` and compile it there with Vela.
+
+    ``verbose`` (hwquant -v) receives Vela's command line and its whole console output."""
     if not available():
         raise ToolchainError("Vela (ethos-u-vela) is not installed", hint="pip install 'hwquant[ethos-u]'")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -150,6 +154,8 @@ def compile_model(model: bytes, out_dir: Path, config: VelaConfig, timeout: int 
     except subprocess.TimeoutExpired as exc:
         raise ToolchainError(f"Vela did not finish within {timeout} s",
                              hint="try --ethos-u-optimise Size, or a smaller model") from exc
+    if verbose is not None:
+        verbose("vela: " + " ".join(args[3:]) + "\n" + (p.stdout or "") + (p.stderr or ""))
     if p.returncode != 0:
         raise ToolchainError(f"Vela failed (exit {p.returncode}): {vela_error(p.stdout, p.stderr, p.returncode)}",
                              hint="rerun with -v for Vela's full output; `hwquant targets ethos-u --ops` lists "
@@ -158,10 +164,11 @@ def compile_model(model: bytes, out_dir: Path, config: VelaConfig, timeout: int 
     return VelaRun(args, out_dir, p.stdout, version(), reasons, counts)
 
 
-def preflight(model: bytes, config: VelaConfig) -> tuple[VelaRun, TfliteModel, dict[str, object]]:
+def preflight(model: bytes, config: VelaConfig,
+              verbose: Callable[[str], None] | None = None) -> tuple[VelaRun, TfliteModel, dict[str, object]]:
     """Compile in a temporary folder: (the run, the compiled model, the summary), nothing kept on disk."""
     with tempfile.TemporaryDirectory(prefix="hwquant-vela-") as tmp:
-        run = compile_model(model, Path(tmp), config)
+        run = compile_model(model, Path(tmp), config, verbose=verbose)
         compiled, summary = run.compiled(), run.summary()
     return run, compiled, summary
 

@@ -58,7 +58,7 @@ def _interrupted() -> "None":
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hwquant")
-@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's own log output.")
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's (and Vela's) own log output.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """Hardware-targeted post-training quantization builds for TensorFlow / Keras models.
