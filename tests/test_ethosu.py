@@ -192,6 +192,11 @@ def test_digits_builds_for_ethos_u_like_vela_itself(digits_build, tmp_path):
     for name in ("model.tflite", "model_vela.tflite", "model_per-layer.csv",
                  "model_summary_Ethos_U55_High_End_Embedded.csv", "model_data.cc", "model_settings.h"):
         assert (target / name).is_file(), name
+    arena = report["ethos-u"]["tensor_arena"]
+    mcu = json.loads((digits_build / "mcu" / "report.json").read_text())["mcu"]["tensor_arena"]
+    assert arena["exact_bytes"] == arena["tensors_bytes"] + arena["tflm_structures_bytes"]
+    assert arena["vela_scratch_bytes"] == round(est["sram_memory_used"] * 1024)  # Shared_Sram: Vela's SRAM figure
+    assert 0 < arena["tflm_structures_bytes"] < mcu["exact_bytes"]  # part of what TFLM measured for the int8 model
     # one calibration for both targets: the int8 models are byte-identical
     assert (target / "model.tflite").read_bytes() == (digits_build / "mcu" / "model.tflite").read_bytes()
 

@@ -156,7 +156,8 @@ class EthosUBackend(Backend):
         run = vela_run.compile_model(ctx.artifact, ctx.out_dir, cfg, verbose=ctx.log if ctx.options.verbose else None)
         compiled = run.compiled()
         checks = package.check_compiled(compiled, ctx.model)
-        arena = package.arena(compiled, str(ctx.opt("arena-margin", arena_mod.DEFAULT_MARGIN)))
+        arena = package.arena(compiled, str(ctx.opt("arena-margin", arena_mod.DEFAULT_MARGIN)),
+                              package.tflm_structures(ctx.model, host_arena(ctx.model)))
         summary, per_layer = run.summary(), run.per_layer()
         board_name = ctx.opt("board")
         if board_name:
@@ -172,8 +173,8 @@ class EthosUBackend(Backend):
         digest = bytes_sha256(compiled.content)
         names, files = write_carray(ctx.out_dir, compiled.content, symbol, source, target=self.name)
         note = ("// Tensor arena (kTensorArenaExact): the tensors Vela planned for the compiled model (its scratch\n"
-                "// area, inputs, outputs, CPU-op tensors) + an allowance for TFLM's runtime structures, from Vela's\n"
-                "// figures, not measured (the ethos-u op cannot run here); kTensorArenaSize adds the --ethos-u-arena-margin.")
+                "// area, inputs, outputs, CPU-op tensors) + TFLM's own structures as measured on the int8 model\n"
+                "// (the ethos-u op cannot be allocated here); kTensorArenaSize adds the --ethos-u-arena-margin.")
         (ctx.out_dir / "model_settings.h").write_text(settings.render(
             compiled, digest, source, arena["exact_bytes"], arena["bytes"], arena_note=note, target=self.name))
         files.append("model_settings.h")
@@ -187,9 +188,10 @@ class EthosUBackend(Backend):
         inputs = ProjectInputs(
             symbol, names, compiled, digest, source, ins, outs, x, expected, arena["exact_bytes"], arena["bytes"],
             arena["margin"], target=self.name,
-            arena_line="from Vela's planned tensors + a TFLM allowance + the margin (model_settings.h).",
+            arena_line="from Vela's planned tensors + TFLM's structures + the margin (model_settings.h).",
             arena_text=f"{arena['bytes']} bytes: {arena['tensors_bytes']} bytes of tensors Vela planned + "
-                       f"{arena['runtime_allowance_bytes']} bytes for TFLM's structures + margin `{arena['margin']}`.",
+                       f"{arena['tflm_structures_bytes']} bytes of TFLM's structures (measured on the int8 model) + "
+                       f"margin `{arena['margin']}`.",
             npu=npu_parts(cfg, run.version, cpu_ops, arena))
         kind = ctx.opt("project", "cmake")
         files += write_project(kind, ctx.out_dir, inputs)
