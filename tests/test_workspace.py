@@ -112,7 +112,7 @@ def test_jobs_build_in_workers_job_builds_one_and_check_gates_the_fan_out(keras_
     r = _hwquant("build", "hwquant-workspace.toml", "--jobs", "2", "--out", "dist", "--min-snr", "20", cwd=ws,
                  cache=cache)
     assert r.returncode == 0, r.stderr
-    assert "in 2 worker process(es)" in r.stderr
+    assert "3 job(s) of 2 model(s); 2 worker processes" in r.stderr
     for jid, j in jobs.items():
         rep = json.loads((ws / j["out"] / "report.json").read_text())
         assert rep["job"] == jid and rep["cache"]["key"] == j["cache_key"]  # plan's key is the build's key

@@ -6,6 +6,7 @@ Verification runs the model in TFLM and in LiteRT and requires agreement within 
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,7 @@ class McuBackend(Backend):
         templates, and the content of --boards-file (its budgets decide whether the build passes)."""
         extras = super().cache_key_extras(options)
         extras["tflite_micro"] = arena_mod.runtime_version()
-        extras["templates"] = tree_sha256(project.TEMPLATES) if project.TEMPLATES.is_dir() else None
+        extras["templates"] = _templates_sha256()
         boards_file = extras["options"].get("boards_file")
         if boards_file:
             f = Path(boards_file)
@@ -190,6 +191,11 @@ class McuBackend(Backend):
             return ToolchainStatus(False, "missing: the tflite-micro Python package (pip install tflite-micro)")
         return ToolchainStatus(True, "tflite-micro Python interpreter found (a C++ compiler and TFLM source "
                                      "are needed only to build the generated project)")
+
+
+@functools.lru_cache(maxsize=1)  # shipped with the package: hashed once per process (`hwquant plan` keys many jobs)
+def _templates_sha256() -> str | None:
+    return tree_sha256(project.TEMPLATES) if project.TEMPLATES.is_dir() else None
 
 
 @hookimpl

@@ -55,9 +55,15 @@ def build_workspace(paths, *, base: dict[str, Any], per_target: dict[str, Any], 
     gates_of = {m.name: m.gates for m in models}
     measure = any(g.max_latency_ms is not None for g in gates_of.values())
     todo = fanout.units(models, chosen)
+    cached: set[str] = set()
+    if jobs and jobs > 1 and cache_dir is not None:  # restores need no worker (nor TensorFlow)
+        from hwquant.pipeline.plan import plan as make_plan
+
+        cached = {row["id"] for row in make_plan(chosen, cache_dir)["jobs"] if row["cached"]}
+    cold = sum(1 for u in todo if not set(u.job_ids.values()) <= cached)
     log(f"{len(chosen)} job(s) of {len(todo)} model(s)"
-        + (f" in {min(jobs, len(todo))} worker process(es)" if jobs and jobs > 1 and len(todo) > 1 else ""))
-    outcomes = fanout.run(todo, jobs or 1, cache_dir, measure)
+        + (f"; {min(jobs, cold)} worker processes" if jobs and jobs > 1 and cold > 1 else ""))
+    outcomes = fanout.run(todo, jobs or 1, cache_dir, measure, cached)
     reports = [(jid, d, rep) for o in outcomes for jid, d, rep in o.built]
     if as_json:
         for _, d, rep in reports:
