@@ -125,8 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nice", type=int, default=0,
                     help="niceness of the timed hwquant processes (below 0 needs root; it ranks them only against "
                          "processes of the same cgroup, so it does little against other tenants' cgroups)")
+    ap.add_argument("--render-only", type=Path, metavar="DIR", help="rewrite DIR/results.md from DIR/results.json")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / f"{dt.date.today()}-fanout")
     args = ap.parse_args(argv)
+    if args.render_only:
+        res = json.loads((args.render_only / "results.json").read_text())
+        (args.render_only / "results.md").write_text(markdown(res) + "\n")
+        return 0
     log = lambda s: print(s, flush=True)  # noqa: E731
     try:
         if args.nice:
@@ -232,8 +237,8 @@ def markdown(res: dict) -> str:
         f"# Fan-out benchmark ({res['date']})", "",
         f"Machine: {m['cpu']}, {m['usable_cores']}/{m['logical_cores']} cores, {m['memory_gib']} GiB; "
         f"load average before {res['load_average_before']}, after {res['load_average_after']} "
-        "(the machine is shared with other jobs; the timed hwquant processes ran at nice "
-        f"{res['nice']}, so that other tenants' load does not decide the result; CPU seconds are listed as well).", "",
+        "(the machine is shared with other jobs, whose load shows in every wall time; CPU seconds are listed "
+        "as well" + (f"; the timed processes ran at nice {res['nice']}" if res.get("nice") else "") + ").", "",
         f"Workspace: {', '.join(res['workspace']['models'])} x {', '.join(res['workspace']['targets'])} "
         f"= {res['workspace']['jobs']} jobs. Every time is the wall time of a `hwquant` process.", "",
         "| measure | result | goal | met |", "|---|---|---|---|",
