@@ -35,7 +35,7 @@ GOALS = {"build time, hwquant / raw (incl. verify)": 1.10,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer samples, recipes and runs (about 8 min on 2 shared cores)")
+    ap.add_argument("--quick", action="store_true", help="fewer samples, recipes and runs (about 7 min on 2 shared cores)")
     ap.add_argument("--models", default="digits,audio,mobilenetv2", help="comma-separated subset")
     ap.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results/<date>)")
     ap.add_argument("--keep-work", action="store_true", help="keep the built models and artifacts")
