@@ -320,8 +320,10 @@ def test_builtin_boards_have_sources_and_user_profiles_load(tmp_path):
 
 def test_over_budget_is_exit_3_with_numbers():
     board = boards.Board("small", "test", ram=16 * 1024, flash=128 * 1024, source="test")
-    fp = boards.check_budget(20_000, 4_000, board)
-    assert fp["fits"] and fp["flash"]["total_bytes"] == 20_000 + boards.DEFAULT_FLASH_ALLOWANCE
+    fp = boards.check_budget(20_000, 4_000, board, ["CONV_2D", "SOFTMAX"], io_bytes=100)
+    runtime = fp["flash"]["runtime_bytes"]
+    assert fp["fits"] and fp["flash"]["total_bytes"] == 20_000 + 100 + runtime + boards.DEFAULT_FLASH_ALLOWANCE
+    assert fp["ram"]["total_bytes"] == 4_000 + fp["ram"]["stack_bytes"] + boards.DEFAULT_RAM_ALLOWANCE
     with pytest.raises(IncompatibleError) as e:
         boards.check_budget(100_000, 12_000, board)
     msg = str(e.value)

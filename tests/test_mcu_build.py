@@ -83,7 +83,8 @@ def test_over_budget_board_is_exit_3_with_numbers(digits_dir, tmp_path):
     with pytest.raises(IncompatibleError, match="does not fit board 'attiny'") as e:
         _digits(digits_dir, tmp_path / "out", board="attiny", boards_file=str(toml))
     assert e.value.exit_code == 3
-    assert re.search(r"RAM: tensor arena \d+ B \+ allowance 8192 B = \d+ B > 2048 B", str(e.value))
+    assert re.search(r"RAM: tensor arena \d+ B \+ stack 3072 B \+ allowance 8192 B = \d+ B > 2048 B", str(e.value))
+    assert re.search(r"flash: model \d+ B \+ sample IO \d+ B \+ TFLM runtime \d+ B \+ allowance 0 B", str(e.value))
     assert not (tmp_path / "out" / "mcu").exists()
 
 

@@ -10,6 +10,8 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hwquant import (
     Backend,
     BackendOption,
@@ -143,11 +145,14 @@ class McuBackend(Backend):
         symbol = ctx.opt("symbol")
         symbol = check_symbol(symbol) if symbol else symbol_for(Path(ctx.options.model).resolve())
         board_name = ctx.opt("board")
+        kernels = [op for op, _ in resolver_ops(ctx.model)]
+        io_bytes = sum(int(np.prod(t.shape)) * np.dtype(t.dtype).itemsize for t in [*ctx.model.io(0)[0],
+                                                                                   *ctx.model.io(0)[1]])
         if board_name:
             board = boards.get_board(board_name, ctx.opt("boards-file"))
-            footprint = boards.check_budget(ctx.model.size_bytes, arena["bytes"], board)
+            footprint = boards.check_budget(ctx.model.size_bytes, arena["bytes"], board, kernels, io_bytes)
         else:
-            footprint = boards.footprint(ctx.model.size_bytes, arena["bytes"])
+            footprint = boards.footprint(ctx.model.size_bytes, arena["bytes"], ops=kernels, io_bytes=io_bytes)
         digest = sha256(ctx.artifact)
         names, files = write_carray(ctx.out_dir, ctx.artifact, symbol, source)
         (ctx.out_dir / "model_settings.h").write_text(

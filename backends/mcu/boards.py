@@ -1,9 +1,11 @@
 """Board profiles and the flash / RAM budget gate (``--mcu-board NAME``, ``--mcu-boards-file FILE``).
 
-Flash needed = model bytes + ``flash_allowance`` (the TFLM runtime, the kernels the resolver
-pulls in and a small application). RAM needed = tensor arena (with its margin) +
-``ram_allowance`` (stack, the MicroInterpreter and resolver objects, application state).
-The allowances are estimates, stated per board; a user profile can set its own.
+Flash needed = model bytes + the demo's sample IO arrays + the TFLM runtime for the model's
+kernel set (core + one measured figure per kernel, ``flash_figures.py``: an upper bound on Cortex-M4)
++ ``flash_allowance`` (what the platform adds besides: SDK, boot image; 0 by default).
+RAM needed = tensor arena (with its margin) + stack (``flash_figures.STACK_BYTES``) +
+``ram_allowance`` (the MicroInterpreter and resolver objects, libc, application state).
+A user profile can set its own allowances.
 
 User profiles live in a TOML file::
 
@@ -25,14 +27,13 @@ from typing import Any
 from hwquant import IncompatibleError, InputError, UsageError, load_toml
 
 KiB = 1024
-# TFLM's README: "The core runtime just fits in 16 KB on an Arm Cortex M3"; the kernels a
-# small CNN registers and a minimal main add tens of KiB. Measured: the generated project for
-# examples/digits (5 ops: conv, max pool, reshape, FC, softmax; reference kernels) built with
-# arm-none-eabi-gcc 12.2 -Os for Cortex-M4F (newlib-nano) has 52,616 bytes of text+data besides
-# the model. 64 KiB covers that with room for a few more kernels; boards with an SDK override it.
-DEFAULT_FLASH_ALLOWANCE = 64 * KiB
-# Stack (a few KiB for TFLM's reference kernels), MicroInterpreter + MicroMutableOpResolver
-# objects (well under 1 KiB) and application state.
+# The TFLM runtime is estimated per kernel set from measured builds (flash_figures.py); the board
+# allowance is only what a platform adds besides it (an SDK, a boot image), none by default.
+DEFAULT_FLASH_ALLOWANCE = 0
+# Runtime of unknown kernel set (callers that pass no op list, e.g. the ethos-u driver path).
+UNKNOWN_KERNELS_RUNTIME = 64 * KiB
+# MicroInterpreter + MicroMutableOpResolver objects (well under 1 KiB), libc and application
+# state; the stack is counted separately (flash_figures.STACK_BYTES).
 DEFAULT_RAM_ALLOWANCE = 8 * KiB
 
 
@@ -64,7 +65,9 @@ BUILTIN_BOARDS: dict[str, Board] = {b.name: b for b in (
           "nRF52840 Product Specification v1.8, 'Key features': 1 MB flash, 256 KB RAM"),
     Board("rp2040", "Raspberry Pi RP2040 (dual Cortex-M0+) on a Raspberry Pi Pico", 264 * KiB, 2048 * KiB,
           "RP2040 Datasheet, section 2.6 'Memory': 264 KB on-chip SRAM, no on-chip flash; Raspberry Pi Pico "
-          "Datasheet: 2 MB QSPI flash (W25Q16JV)"),
+          "Datasheet: 2 MB QSPI flash (W25Q16JV). flash_allowance: the runtime figures are measured for "
+          "Cortex-M4 (Thumb-2); Cortex-M0+ code (Thumb-1) is larger, not measured here: 32 KiB stated on top",
+          flash_allowance=32 * KiB),
 )}
 
 
@@ -136,13 +139,26 @@ def get_board(name: str, path: str | Path | None = None) -> Board:
                          "define your own with --mcu-boards-file FILE.toml") from None
 
 
-def footprint(model_bytes: int, arena: int, board: Board | None = None) -> dict[str, Any]:
-    """Flash and RAM the build needs, with the board's budget when one is given."""
+def footprint(model_bytes: int, arena: int, board: Board | None = None, ops: list[str] | None = None,
+              io_bytes: int = 0) -> dict[str, Any]:
+    """Flash and RAM the build needs, with the board's budget when one is given.
+
+    ``ops`` (the resolver's builtin ops) sizes the TFLM runtime from measured figures; without it
+    a fixed allowance stands in. ``io_bytes``: the generated demo's sample input/expected output arrays."""
+    from . import flash_figures
+
     fa = board.flash_allowance if board else DEFAULT_FLASH_ALLOWANCE
     ra = board.ram_allowance if board else DEFAULT_RAM_ALLOWANCE
+    if ops is not None:
+        runtime = flash_figures.runtime_bytes(ops)
+    else:
+        runtime = {"total_bytes": UNKNOWN_KERNELS_RUNTIME, "method": "fixed allowance: the kernel set is not known"}
+    stack = flash_figures.STACK_BYTES
     out: dict[str, Any] = {
-        "flash": {"model_bytes": model_bytes, "allowance_bytes": fa, "total_bytes": model_bytes + fa},
-        "ram": {"arena_bytes": arena, "allowance_bytes": ra, "total_bytes": arena + ra},
+        "flash": {"model_bytes": model_bytes, "io_bytes": io_bytes, "runtime_bytes": runtime["total_bytes"],
+                  "runtime": runtime, "allowance_bytes": fa,
+                  "total_bytes": model_bytes + io_bytes + runtime["total_bytes"] + fa},
+        "ram": {"arena_bytes": arena, "stack_bytes": stack, "allowance_bytes": ra, "total_bytes": arena + stack + ra},
     }
     if board is not None:
         out["board"] = board.to_dict()
@@ -152,17 +168,19 @@ def footprint(model_bytes: int, arena: int, board: Board | None = None) -> dict[
     return out
 
 
-def check_budget(model_bytes: int, arena: int, board: Board) -> dict[str, Any]:
+def check_budget(model_bytes: int, arena: int, board: Board, ops: list[str] | None = None,
+                 io_bytes: int = 0) -> dict[str, Any]:
     """The footprint on ``board``; IncompatibleError (exit 3) with the numbers when it does not fit."""
-    fp = footprint(model_bytes, arena, board)
+    fp = footprint(model_bytes, arena, board, ops, io_bytes)
     problems = []
     f, r = fp["flash"], fp["ram"]
     if f["total_bytes"] > board.flash:
-        problems.append(f"flash: model {f['model_bytes']} B + allowance {f['allowance_bytes']} B = "
+        problems.append(f"flash: model {f['model_bytes']} B + sample IO {f['io_bytes']} B + TFLM runtime "
+                        f"{f['runtime_bytes']} B + allowance {f['allowance_bytes']} B = "
                         f"{f['total_bytes']} B > {board.flash} B ({board.flash // KiB} KiB)")
     if r["total_bytes"] > board.ram:
-        problems.append(f"RAM: tensor arena {r['arena_bytes']} B + allowance {r['allowance_bytes']} B = "
-                        f"{r['total_bytes']} B > {board.ram} B ({board.ram // KiB} KiB)")
+        problems.append(f"RAM: tensor arena {r['arena_bytes']} B + stack {r['stack_bytes']} B + allowance "
+                        f"{r['allowance_bytes']} B = {r['total_bytes']} B > {board.ram} B ({board.ram // KiB} KiB)")
     if problems:
         raise IncompatibleError(f"the model does not fit board {board.name!r}: " + "; ".join(problems),
                                 hint="shrink the model (fewer filters, smaller input), pick a larger board, "
