@@ -143,3 +143,21 @@ def test_jobs_build_in_workers_job_builds_one_and_check_gates_the_fan_out(keras_
     assert bad.returncode == 2, bad.stderr
     assert "models/person/hwquant.toml:" in bad.stderr and "Traceback" not in bad.stderr
     assert sorted(p.parent.name for p in (ws / "dist").rglob("report.json")) == ["cpu", "mcu"]
+
+
+@pytest.mark.parametrize("files, args, expect", [
+    ({"a/cpu/report.json": "[]"}, ["--max-size", "1"], "expected a JSON object"),
+    ({"a/cpu/report.json": '{"target": "cpu", "size_bytes": {"artifact": "big"}}'}, ["--max-size", "1"],
+     "size_bytes.artifact: expected a number"),
+    ({"a/cpu/report.json": '{"target": "cpu", "job": "m.cpu"}', "b/cpu/report.json": '{"target": "cpu", "job": "m.cpu"}'},
+     ["--max-size", "1"], "both reports of job m.cpu"),
+    ({"plan.json": '{"jobs": [{"name": "x"}]}'}, ["--plan", "{root}/plan.json"], "not a plan written by `hwquant plan"),
+    ({}, ["--max-size", "1"], "holds no report to check"),
+])
+def test_check_over_a_tree_refuses_bad_input_with_exit_2(tmp_path, files, args, expect):
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    r = CliRunner().invoke(main, ["check", str(tmp_path), *[a.format(root=tmp_path) for a in args]])
+    assert r.exit_code == 2, r.output
+    assert expect in " ".join(r.output.split()) and "Traceback" not in r.output

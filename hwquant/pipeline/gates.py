@@ -210,16 +210,19 @@ def load_reports(path: Path) -> list[dict[str, Any]]:
         files = [path]
     if not files or not all(f.is_file() for f in files):
         raise InputError(f"{path}: no report.json found", hint="pass a report.json, OUT/<target>/ or OUT/")
-    reports = []
-    for f in files:
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{f}: not a readable JSON report ({exc})") from exc
-        found = measures.reports_in(data, f)
-        for r in found:
-            measures.of(r, f)  # wrong value types are bad input (exit 2), found before any gate runs
-        reports.extend(found)
+    reports = [r for f in files for r in read_reports(f)]
     if not reports:
         raise InputError(f"{path}: holds no report to check", hint="a gate on nothing would pass without checking")
     return reports
+
+
+def read_reports(f: Path) -> list[dict[str, Any]]:
+    """The reports one JSON file holds, type-checked: bad input (exit 2) is found before any gate runs."""
+    try:
+        data = json.loads(f.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{f}: not a readable JSON report ({exc})") from exc
+    found = measures.reports_in(data, f)
+    for r in found:
+        measures.of(r, f)  # wrong value types are bad input (exit 2)
+    return found

@@ -14,7 +14,7 @@ from typing import Any
 
 from hwquant.common.errors import InputError
 from hwquant.pipeline import measures
-from hwquant.pipeline.gates import Gates, check
+from hwquant.pipeline.gates import Gates, check, read_reports
 
 
 @dataclass
@@ -55,18 +55,6 @@ def find_reports(root: Path) -> list[Path]:
                   if not any(part.startswith(".") for part in p.relative_to(root).parts[:-1]))
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    """The reports one file holds, type-checked as `hwquant check` checks any report (exit 2 when wrong)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable JSON report ({exc})") from None
-    found = measures.reports_in(data, path)
-    for r in found:
-        measures.of(r, path)
-    return found
-
-
 def _model_of(report: dict[str, Any], job: str | None) -> str:
     if job and "." in job:
         return job.rsplit(".", 1)[0]
@@ -88,11 +76,9 @@ def load_plan(path: Path) -> list[dict[str, Any]]:
 
 def summarize(root: Path, gates: Gates, plan: list[dict[str, Any]] | None = None) -> Summary:
     files = find_reports(root)
-    if not files and plan is None:
-        raise InputError(f"{root}: no report.json found", hint="pass a report.json, OUT/<target>/ or a folder above them")
     rows: dict[str, Row] = {}
     for f in files:
-        for rep in _read(f):
+        for rep in read_reports(f):
             folder = str(rep.get("folder") or rep.get("target") or f.parent.name)
             job = rep.get("job") if isinstance(rep.get("job"), str) else f"{f.parent.parent.name}.{folder}"
             if job in rows:
@@ -102,7 +88,9 @@ def summarize(root: Path, gates: Gates, plan: list[dict[str, Any]] | None = None
             rows[job] = Row(job, _model_of(rep, rep.get("job")), str(folder), rep, str(f),
                             [f"{job}: {x}" for x in fails])
     if not rows and plan is None:
-        raise InputError(f"{root}: holds no report to check", hint="a gate on nothing would pass without checking")
+        raise InputError(f"{root}: holds no report to check",
+                         hint="pass the folder holding the jobs' report.json files (a gate on nothing would pass "
+                              "without checking)")
     if plan is not None:
         for j in plan:
             if j["id"] not in rows:
