@@ -12,8 +12,8 @@ User profiles live in a TOML file::
     [boards.my-board]
     ram_kib = 512
     flash_kib = 2048
-    flash_allowance_kib = 64   # optional, default DEFAULT_FLASH_ALLOWANCE
-    ram_allowance_kib = 8      # optional, default DEFAULT_RAM_ALLOWANCE
+    flash_allowance_kib = 16   # optional: what the platform adds besides TFLM and the model (default 0)
+    ram_allowance_kib = 8      # optional: objects, libc, application (default 8; the stack is added)
     description = "STM32H7 eval board"
     source = "where the numbers come from"
 """
