@@ -62,8 +62,10 @@ BOARDS: dict[str, NpuBoard] = {b.name: b for b in (
        "(HimaxWiseEyePlus YOLOv8_on_WE2 README: vela --accelerator-config ethos-u55-64 --config "
        "himax_vela.ini). 400 MHz: the Vela config Seeed publishes for the module (SSCMA docs, "
        "files.seeedstudio.com/sscma/configs/vela_config.ini: core_clock=400e6, arena in SRAM on AXI0, "
-       "weights in off-chip flash on AXI1), so Vela's U55 High_End system (500 MHz) is about 25% optimistic; "
-       "pass that file with --ethos-u-vela-config for the vendor's timing. 16 MB flash: a Grove Vision AI V2 "
+       "weights in off-chip flash on AXI1), so with Vela's U55 High_End system (500 MHz) the estimated "
+       "inferences/s are 25% too high (times 20% too low); "
+       "pass that file with --ethos-u-vela-config (system My_Sys_Cfg, memory mode My_Mem_Mode_Parent) for the "
+       "vendor's timing. 16 MB flash: a Grove Vision AI V2 "
        "firmware README in the code index names the board's W25Q128JW 16 MB QSPI NOR (not a vendor page). "
        "2 MB SRAM: unconfirmed (no page read here states the HX6538's SRAM size)"),
     _b("renesas-ra8p1", "ethos-u55-256", "Ethos_U55_High_End_Embedded", "Shared_Sram",
