@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -161,3 +162,55 @@ def test_check_over_a_tree_refuses_bad_input_with_exit_2(tmp_path, files, args, 
     r = CliRunner().invoke(main, ["check", str(tmp_path), *[a.format(root=tmp_path) for a in args]])
     assert r.exit_code == 2, r.output
     assert expect in " ".join(r.output.split()) and "Traceback" not in r.output
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found |= {int(c) for c in task.read_text().split()}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker processes from /proc (Linux)")
+def test_sigterm_stops_the_workers_and_names_what_was_written(keras_model, tmp_path):
+    """A CI cancel (SIGTERM to hwquant only) mid --jobs 2: the workers stop too, nothing temporary is left,
+    exit 130, and the message names exactly the target folders that exist."""
+    import signal
+
+    ws = _workspace(tmp_path / "ws", keras_model, {m: "[targets.cpu]\n[targets.mcu]\nrecipe = \"int8-only\"\n"
+                                                   for m in ("a", "b", "c")})
+    env = {**os.environ, "HWQUANT_CACHE_DIR": str(tmp_path / "cache")}
+    p = subprocess.Popen([PY, "-m", "hwquant.cli", "build", "--jobs", "2", "--no-cache", "--out", "dist"], cwd=ws,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers: set[int] = set()
+    for _ in range(600):  # until both workers run (after the parent's TensorFlow import)
+        workers = {c for c in _children(p.pid) if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text()}
+        if len(workers) >= 2 or p.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert len(workers) >= 2, p.communicate()[1][-2000:]
+    time.sleep(2.0)  # inside their builds
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    for _ in range(100):
+        if not any(_alive(w) for w in workers):
+            break
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
+    assert not [q for q in (ws / "dist").rglob("*") if q.name.startswith(".")]
+    folders = sorted(str(q.parent.relative_to(ws)) for q in (ws / "dist").rglob("report.json"))
+    assert "interrupted:" in err and "Traceback" not in err
+    if folders:
+        assert all(f in err for f in folders), (folders, err[-1500:])
+    else:
+        assert "no artifact was written" in err

@@ -11,6 +11,7 @@ exit code is kept.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
+from hwquant.common import interrupts
 from hwquant.common.errors import HwquantError, TargetsFailed
 from hwquant.pipeline.report import BuildResult
 from hwquant.pipeline.workspace import Job, Model, relative, targets_of
@@ -40,6 +42,8 @@ class UnitOutcome:
     name: str
     built: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (job id, target dir, report)
     failures: list[tuple[str, int, str, str | None]] = field(default_factory=list)  # (label, exit, message, hint)
+    interrupted: int | None = None  # the signal that stopped a worker's unit
+    written: list[str] = field(default_factory=list)  # folders it moved into place before it stopped
 
 
 def units(models: list[Model], chosen: list[Job]) -> list[Unit]:
@@ -93,35 +97,64 @@ def run_unit(unit: Unit, cache_dir: Path | None, measure_latency: bool, prefix: 
     return outcome
 
 
+def _in_worker(unit: Unit, cache_dir: Path | None, measure_latency: bool) -> UnitOutcome:
+    """run_unit in a worker: an interrupt comes back as data, with the folders written before it."""
+    try:
+        return run_unit(unit, cache_dir, measure_latency, True)
+    except KeyboardInterrupt as exc:
+        return UnitOutcome(unit.name, interrupted=getattr(exc, "signum", signal.SIGINT),
+                           written=[str(p) for p in interrupts.written()])
+
+
+def _note(outcome: UnitOutcome) -> None:
+    """What a worker wrote, recorded here so an interrupted command names every folder it wrote."""
+    for p in [*(d for _, d, _ in outcome.built if d), *outcome.written]:
+        interrupts.note_written(Path(p))
+
+
 def run(todo: list[Unit], jobs: int, cache_dir: Path | None, measure_latency: bool,
         cached: set[str] = frozenset(), on_done: Callable[[UnitOutcome], None] = lambda o: None
         ) -> list[UnitOutcome]:
     """Run every unit; ``jobs`` > 1 uses that many worker processes (never more than units).
 
     Units whose jobs are all in ``cached`` (job ids the plan found in the cache) are restored here
-    first: a restore needs no TensorFlow, so no worker is started for them."""
+    first: a restore needs no TensorFlow, so no worker is started for them. SIGINT/SIGTERM here
+    stops the workers at their next stage boundary (each removes its temporary folders) and the
+    command ends interrupted, naming the folders that were written."""
     many = len(todo) > 1
     done: dict[int, UnitOutcome] = {}
     warm = [i for i, u in enumerate(todo) if set(u.job_ids.values()) <= cached]
     cold = [i for i in range(len(todo)) if i not in warm]
     workers = max(1, min(jobs, len(cold)))
-    for i in (warm + cold if workers == 1 else warm):
-        done[i] = run_unit(todo[i], cache_dir, measure_latency, many)
-        on_done(done[i])
-    if workers > 1:
+    pool, futures = None, {}
+    if workers > 1:  # workers fork at the first submit: before this process installs its signal handlers
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(todo[0].base.verbose))
-        try:
-            futures: dict[Future, int] = {pool.submit(run_unit, todo[i], cache_dir, measure_latency, True): i
-                                          for i in cold}
+        futures = {pool.submit(_in_worker, todo[i], cache_dir, measure_latency): i for i in cold}
+    try:
+        with interrupts.handling():
+            for i in (warm if pool is not None else warm + cold):
+                done[i] = run_unit(todo[i], cache_dir, measure_latency, many)
+                on_done(done[i])
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
-                    done[futures[f]] = f.result()
-                    on_done(done[futures[f]])
-        except BaseException:
+                    done[futures[f]] = outcome = f.result()
+                    _note(outcome)
+                    if outcome.interrupted:
+                        raise interrupts.Interrupted(outcome.interrupted)
+                    on_done(outcome)
+    except BaseException:
+        if pool is not None:
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                if proc.is_alive():
+                    proc.terminate()  # SIGTERM: the worker stops at its next stage boundary and cleans up
             pool.shutdown(wait=True, cancel_futures=True)
-            raise
+            for f, i in futures.items():
+                if i not in done and f.done() and not f.cancelled() and f.exception() is None:
+                    _note(f.result())
+        raise
+    if pool is not None:
         pool.shutdown(wait=True)
     return [done[i] for i in range(len(todo))]
 
