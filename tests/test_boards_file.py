@@ -21,6 +21,7 @@ from tomlgen import toml_value as _toml_value
     ("ram_kib = true", "ram_kib"), ("ram_kib = [4]", "ram_kib"), ("flash_allowance_kib = -1", "flash_allowance_kib"),
     ('ram_allowance_kib = "8"', "ram_allowance_kib"), ("ram_allowance_kib = nan", "ram_allowance_kib"),
     ("description = 3", "description"), ("source = [1]", "source"),
+    ('fpu = "yes"', "fpu"), ("fpu = 1", "fpu"),  # a single-precision FPU is true or false, nothing else
 ])
 def test_bad_values_name_file_and_key(tmp_path, line, key):
     f = tmp_path / "boards.toml"
@@ -56,13 +57,23 @@ def test_floats_and_ints_are_kib(tmp_path):
     f.write_text("[boards.b]\nram_kib = 0.5\nflash_kib = 2\nflash_allowance_kib = 0\n")
     b = boards.get_board("b", f)
     assert (b.ram, b.flash, b.flash_allowance, b.ram_allowance) == (512, 2048, 0, boards.DEFAULT_RAM_ALLOWANCE)
+    assert b.fpu is False  # not stated: no FPU, so float layers stay refused
+
+
+def test_fpu_fact_of_builtin_and_user_boards(tmp_path):
+    fpu = {n: b.fpu for n, b in boards.BUILTIN_BOARDS.items()}
+    assert fpu == {"cortex-m4": True, "esp32-s3": True, "nrf52840": True, "rp2040": False}
+    assert all("fpu:" in b.source or "floating-point unit" in b.source for b in boards.BUILTIN_BOARDS.values())
+    f = tmp_path / "boards.toml"
+    f.write_text("[boards.h7]\nram_kib = 512\nflash_kib = 2048\nfpu = true\n")
+    assert boards.get_board("h7", f).fpu is True
 
 
 # -- property: any boards file gives a board with sane numbers or a clean exit 2 ------------------------
 _scalar = st.one_of(st.integers(-10**6, 10**9), st.floats(allow_nan=True, allow_infinity=True),
                     st.text(string.printable, max_size=6), st.booleans(), st.lists(st.integers(), max_size=2))
 _keys = st.sampled_from(["ram_kib", "flash_kib", "flash_allowance_kib", "ram_allowance_kib", "description",
-                         "source", "colour"])
+                         "source", "fpu", "colour"])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -84,6 +95,7 @@ def test_property_any_boards_file_is_a_sane_board_or_exit_2(tmp_path, tables, ra
         for v in (b.ram, b.flash, b.flash_allowance, b.ram_allowance):
             assert isinstance(v, int) and not isinstance(v, bool) and v >= 0
         assert b.ram > 0 and b.flash > 0 and isinstance(b.description, str) and isinstance(b.source, str)
+        assert isinstance(b.fpu, bool)
         try:
             boards.check_budget(1000, 1000, b)
         except HwquantError as exc:
