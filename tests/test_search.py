@@ -98,6 +98,8 @@ def test_integer_only_target_that_cannot_meet_the_budget_exits_5_with_the_layer_
     assert "no recipe allowed on mcu meets" in r.output and "worst layers" in r.output
     assert "narrow" in r.output and "fix:" in r.output and "clip the activation" in r.output
     assert "int16x8 [tensor arena bytes" in r.output  # tried (TFLM has 16x8 FULLY_CONNECTED and SOFTMAX), with its arena
+    assert "not tried: int8-float-fallback (mcu keeps every layer integer" in r.output  # no --mcu-allow-float
+    assert "--mcu-allow-float" in r.output
     assert not (tmp_path / "mcu").exists()
 
 
@@ -184,3 +186,38 @@ def test_mcu_auto_measures_int16x8_and_its_arena(repo_root, tmp_path):
     arena8, arena16 = (cands[n]["target"]["tensor_arena_bytes"] for n in ("int8-only", "int16x8"))
     assert arena16 > arena8 == rep["mcu"]["tensor_arena"]["exact_bytes"]
     assert "tensor_arena_bytes" in r.output
+
+
+@pytest.mark.slow
+def test_mcu_with_allow_float_on_an_fpu_board_recovers_with_float_layers(outlier, tmp_path):
+    model, calib, ev = outlier
+    r = CliRunner().invoke(main, ["build", str(model), "--target", "mcu", "--data", str(calib), "--eval-data", str(ev),
+                                  "--max-accuracy-drop", "1", "--mcu-allow-float", "--mcu-board", "nrf52840",
+                                  "--out", str(tmp_path), "--no-cache"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "mcu" / "report.json").read_text())
+    cands = {c["label"]: c for c in rep["search"]["candidates"]}
+    chosen = next(c for c in cands.values() if c["chosen"])
+    assert chosen["recipe"] == "int8-float-fallback" and chosen["float_layers"] and chosen["within_budget"]
+    assert not cands["int8-only"]["within_budget"] and not cands["int16x8"]["within_budget"]
+    assert rep["recipe"]["fields"]["float_layers"] == chosen["float_layers"]
+    assert abs(rep["fidelity"]["outputs"]["output_0"]["accuracy"]["delta_points"]) <= 1
+    # float tensors cost arena: measured in TFLM for the mixed model, reported per candidate
+    arena_int8, arena_mixed = cands["int8-only"]["target"]["tensor_arena_bytes"], chosen["target"]["tensor_arena_bytes"]
+    assert arena_mixed > arena_int8 and arena_mixed == rep["mcu"]["tensor_arena"]["exact_bytes"]
+    float_ops = {(row["operator"], row["dtype"]) for row in rep["ops"]["table"] if row["placement"] == "target"}
+    assert ("FULLY_CONNECTED", "float32") in float_ops and not rep["ops"]["counts"].get("unsupported")
+    assert rep["verify"]["mcu"]["agree"] and "float layers" in rep["verify"]["mcu"]["tolerance"]
+    assert rep["mcu"]["footprint"]["board"]["fpu"] is True
+
+
+@pytest.mark.slow
+def test_mcu_on_a_board_without_fpu_does_not_try_float_layers_and_says_why(outlier, tmp_path):
+    model, calib, ev = outlier
+    r = CliRunner().invoke(main, ["build", str(model), "--target", "mcu", "--data", str(calib), "--eval-data", str(ev),
+                                  "--max-accuracy-drop", "1", "--mcu-allow-float", "--mcu-board", "rp2040",
+                                  "--out", str(tmp_path), "--no-cache"])
+    assert r.exit_code == 5, r.output
+    assert "not tried: int8-float-fallback (board 'rp2040' has no single-precision FPU" in r.output
+    assert "float layer" not in r.output.split("not tried")[0]  # no mixed-precision candidate was measured
+    assert not (tmp_path / "mcu").exists()

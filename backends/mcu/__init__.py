@@ -31,7 +31,7 @@ from hwquant import (
 )
 
 from . import arena as arena_mod
-from . import boards, crosscheck, project, settings
+from . import boards, crosscheck, fpu, project, settings
 from .carray import check_symbol, sha256, symbol_for, write_carray
 from .ops import SOURCE_ONLY, SUPPORT, UNVERIFIED, alternatives, layer_name, missing_int16_kernels
 from .project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
@@ -40,8 +40,9 @@ from .project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
 class McuBackend(Backend):
     name = "mcu"
     description = "TensorFlow Lite Micro on microcontrollers (C array + TFLM project, exact tensor arena)"
-    recipe_rule = "int8-only with int8 IO; int16x8 on request when TFLM has 16x8 kernels for every op"
-    allowed_recipes = ("int8-only", "int16x8")
+    recipe_rule = ("int8-only with int8 IO; int16x8 on request when TFLM has 16x8 kernels for every op; "
+                   "int8 with float layers only with --mcu-allow-float on a board with an FPU")
+    allowed_recipes = ("int8-only", "int16x8", fpu.RECIPE)
     default_io_dtype = "int8"
     weight_dtypes = ("int8",)
     activation_dtypes = ("int8", "int16")
@@ -55,6 +56,8 @@ class McuBackend(Backend):
         BackendOption("board", "check flash and RAM against a board profile (built-in: "
                       + ", ".join(boards.BUILTIN_BOARDS) + ")"),
         BackendOption("boards-file", "TOML file with more board profiles ([boards.NAME] ram_kib, flash_kib)"),
+        BackendOption("allow-float", "allow float layers (mixed precision, recipe int8-float-fallback) when int8 "
+                      "misses the accuracy budget; refused on a board without an FPU", type=bool),
     )
 
     # -- recipe ------------------------------------------------------------------------------
@@ -74,7 +77,13 @@ class McuBackend(Backend):
                 raise IncompatibleError(
                     f"recipe int16x8 needs a TFLM 16x8 kernel for every op; none for: {', '.join(missing)}",
                     hint="use the default int8-only recipe, or replace those layers")
+        if options.recipe == fpu.RECIPE:
+            refusal = fpu.refusal(options)
+            if refusal is not None:
+                raise refusal
         recipe, reasons = super().choose_recipe(facts, options)
+        if recipe.float_fallback:
+            reasons.append(fpu.reason(options))
         if recipe.activations == "int16" and recipe.io_dtype == "float32" and not options.io_dtype:
             recipe = recipe.with_io("int16")
             reasons.append("int16 inputs and outputs: firmware feeds the model integers")
@@ -132,7 +141,7 @@ class McuBackend(Backend):
         bad = [f"{n}: {o['max_diff_steps']:g} steps (tolerance {o['tolerance_steps']:g})"
                for n, o in result["outputs"].items() if not o["agree"]]
         if bad:
-            raise ToolchainError("TFLM and LiteRT (reference kernels) disagree by more than one quantization step: "
+            raise ToolchainError("TFLM and LiteRT (reference kernels) disagree beyond the tolerance: "
                                  + "; ".join(bad),
                                  hint="a TFLM kernel computes this model differently; report the model, or try "
                                       "another recipe")

@@ -13,6 +13,14 @@ int16 outputs (the 16x8 recipe) are held to the same real-valued tolerance as an
 of the same range: one 8-bit step, i.e. 256 int16 steps. A one-step rounding difference inside
 the network (TFLM and LiteRT requantize 16x8 fully connected layers slightly differently) grows
 through a following softmax to a few int16 steps, which is far below what int8 could resolve.
+
+A model with float layers (mixed precision, --mcu-allow-float) is not bit-exact between runtimes:
+TFLM's and LiteRT's float kernels may sum in another order, and a value one float ulp from a
+requantization boundary then lands on the neighbouring int8 step, which the following integer
+layers spread over a few output steps. Measured on the mixed-precision outlier classifier of
+tests/models_search.py: 1 of 341 eval samples differed, by 2 steps of the int8 output. Such a model
+is held to FLOAT_OPS_TOLERANCE_STEPS; a float output computed by DEQUANTIZE is measured in steps of
+the int8 tensor it dequantizes (a 1e-5 relative step would call one int8 step a thousand).
 """
 from __future__ import annotations
 
@@ -26,12 +34,30 @@ from .arena import require_runtime
 from .settings import IoTensor, io_tensors, quantize
 
 TOLERANCE_STEPS = 1  # of an 8-bit output; see tolerance()
+FLOAT_OPS_TOLERANCE_STEPS = 4  # the same, for a model with float layers (see the module docstring)
+_MOVERS = ("QUANTIZE", "DEQUANTIZE")
 
 
-def tolerance(t: IoTensor) -> float:
+def tolerance(t: IoTensor, float_ops: bool = False) -> float:
     """Allowed difference, in steps of the output ``t``: one step at 8 bits over the same range."""
     bits = np.iinfo(t.dtype).bits if t.quantized else 8
-    return float(TOLERANCE_STEPS * 2 ** (bits - 8))
+    return float((FLOAT_OPS_TOLERANCE_STEPS if float_ops else TOLERANCE_STEPS) * 2 ** (bits - 8))
+
+
+def has_float_ops(model: TfliteModel) -> bool:
+    """Whether the model computes in float somewhere (not only converting its inputs and outputs)."""
+    return any(op.dtype == "float32" and op.name not in _MOVERS for op in model.ops)
+
+
+def dequantized_steps(model: TfliteModel) -> list[float | None]:
+    """Per subgraph-0 output: the scale of the int8 tensor a DEQUANTIZE turns into it (else None)."""
+    producer = {o.index: op for op in model.ops if op.subgraph == 0 for o in op.outputs}
+    steps = []
+    for t in model.io(0)[1]:
+        op = producer.get(t.index)
+        src = op.inputs[0] if op is not None and op.name == "DEQUANTIZE" and op.inputs else None
+        steps.append(float(src.quant.scale[0]) if src is not None and src.quant is not None else None)
+    return steps
 
 
 def input_order(model: TfliteModel, key: str | None) -> list[str | None]:
@@ -118,6 +144,7 @@ def compare(model: TfliteModel, arena: int, samples) -> dict[str, Any]:
     names = output_names(model)
     tflm = TflmRunner(model.content, arena, len(outs))
     ref, default = LiteRtRunner(model.content, True), LiteRtRunner(model.content, False)
+    float_ops, deq = has_float_ops(model), dequantized_steps(model)
     worst = np.zeros(len(outs))
     worst_default = np.zeros(len(outs))
     beyond_default = np.zeros(len(outs), int)
@@ -126,31 +153,36 @@ def compare(model: TfliteModel, arena: int, samples) -> dict[str, Any]:
         x = sample_inputs(model, sample)
         got = tflm.run(x)
         for j, (a, b, c, t) in enumerate(zip(got, ref.run(x), default.run(x), outs)):
-            worst[j] = max(worst[j], _steps(a, b, t))
-            d = _steps(a, c, t)
+            worst[j] = max(worst[j], _steps(a, b, t, deq[j]))
+            d = _steps(a, c, t, deq[j])
             worst_default[j] = max(worst_default[j], d)
-            beyond_default[j] += d > tolerance(t)
+            beyond_default[j] += d > tolerance(t, float_ops)
         count += 1
     per_output = {
-        name: {"max_diff_steps": round(float(w), 6), "tolerance_steps": tolerance(t),
-               "agree": bool(w <= tolerance(t)), "scale": t.scale,
+        name: {"max_diff_steps": round(float(w), 6), "tolerance_steps": tolerance(t, float_ops),
+               "agree": bool(w <= tolerance(t, float_ops)), "scale": t.scale or deq[j] or 0.0,
                "dtype": t.dtype,
                "vs_litert_xnnpack": {"max_diff_steps": round(float(wd), 6), "samples_beyond_tolerance": int(bd)}}
-        for name, w, wd, bd, t in zip(names, worst, worst_default, beyond_default, outs)
+        for j, (name, w, wd, bd, t) in enumerate(zip(names, worst, worst_default, beyond_default, outs))
     }
     return {"runtimes": ["tflite-micro (Python interpreter)", "LiteRT reference kernels (BUILTIN_REF)"],
-            "samples": count, "tolerance": "one 8-bit quantization step of each output's range",
+            "samples": count, "tolerance": (f"{FLOAT_OPS_TOLERANCE_STEPS} 8-bit quantization steps of each output's "
+                                            "range: the model has float layers, which no two runtimes compute "
+                                            "bit-exactly" if float_ops else
+                                            "one 8-bit quantization step of each output's range"),
             "outputs": per_output,
             "agree": all(o["agree"] for o in per_output.values())}
 
 
-def _steps(a: np.ndarray, b: np.ndarray, t: IoTensor) -> float:
+def _steps(a: np.ndarray, b: np.ndarray, t: IoTensor, dequantized: float | None = None) -> float:
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         a = a.reshape(b.shape)
     diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
     if not diff.size:
         return 0.0
+    if not t.quantized and dequantized:  # a DEQUANTIZE output: in steps of the int8 tensor it reads
+        return float(diff.max() / dequantized)
     if not t.quantized:  # a float output: one "step" is 1e-5 relative to the value (at least 1e-5 absolute)
         return float(np.max(diff / (1e-5 * np.maximum(np.abs(b.astype(np.float64)), 1.0))))
     return float(diff.max())

@@ -192,13 +192,15 @@ def _nothing_fits(prep, backend, budget, d: Decision, misses: list[str]) -> Deci
         d.warnings.append(f"no recipe allowed on {backend.name} meets the {budget.describe()}; kept the rule's "
                           f"{d.recipe.label} ({misses[0] if misses else ''})")
         return d
+    not_tried = [f"{c.recipe.name} ({c.error.removeprefix('not possible: ')})" for c in d.candidates
+                 if c.error and c.error.startswith("not possible: ")]
     raise GateError(
         f"no recipe allowed on {backend.name} meets the {budget.describe()} "
         f"(tried: {', '.join(_tried(c) for c in d.candidates if c.error is None)}); "
-        + (misses[0] if misses else "") + ("\n  worst layers (channel SNR of int8):\n    " + "\n    ".join(table)
-                                           if table else ""),
-        hint="loosen the budget, or fix the layers named above; a target with float fallback (cpu) can keep "
-             "them float")
+        + (misses[0] if misses else "") + "".join(f"\n  not tried: {n}" for n in not_tried)
+        + ("\n  worst layers (channel SNR of int8):\n    " + "\n    ".join(table) if table else ""),
+        hint="loosen the budget, or fix the layers named above; a target with float fallback (cpu; mcu with "
+             "--mcu-allow-float on a board with an FPU) can keep them float")
 
 
 def _tried(c: search_mod.Candidate) -> str:
