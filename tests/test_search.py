@@ -201,6 +201,7 @@ def test_mcu_with_allow_float_on_an_fpu_board_recovers_with_float_layers(outlier
     assert chosen["recipe"] == "int8-float-fallback" and chosen["float_layers"] and chosen["within_budget"]
     assert not cands["int8-only"]["within_budget"] and not cands["int16x8"]["within_budget"]
     assert rep["recipe"]["fields"]["float_layers"] == chosen["float_layers"]
+    assert any("board 'nrf52840' has a single-precision FPU" in w for w in rep["recipe"]["reasons"])
     assert abs(rep["fidelity"]["outputs"]["output_0"]["accuracy"]["delta_points"]) <= 1
     # float tensors cost arena: measured in TFLM for the mixed model, reported per candidate
     arena_int8, arena_mixed = cands["int8-only"]["target"]["tensor_arena_bytes"], chosen["target"]["tensor_arena_bytes"]

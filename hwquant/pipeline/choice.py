@@ -136,10 +136,11 @@ def decide(prep, backend, options, recipe: Recipe, reasons: list[str], artifact:
         latency=(lambda a: host_latency_ms(a, num_threads=options.num_threads)["median"])
         if options.objective == "latency" else None,
         target=lambda a: backend.candidate_report(a, options))
-    allowed = []
+    allowed, extra_reasons = [], {}
     for name in backend.allowed_recipes:
         try:
-            r, _ = backend.choose_recipe(prep.facts, search_mod.options_for(options, name))
+            r, why = backend.choose_recipe(prep.facts, search_mod.options_for(options, name))
+            extra_reasons[r] = [w for w in why if "requested with --recipe" not in w]
             if r.needs_data and prep.calibration is None:
                 raise InputError("needs representative data")
             allowed.append((name, r, ""))
@@ -164,6 +165,7 @@ def decide(prep, backend, options, recipe: Recipe, reasons: list[str], artifact:
                                                    else "") + f"; the search chose {chosen.recipe.label}: "
             f"{'smallest' if options.objective == 'size' else 'fastest'} of "
             f"{sum(c.within for c in d.candidates)} candidate(s) within budget"]
+        d.reasons += [w for w in extra_reasons.get(replace(chosen.recipe, float_layers=()), []) if w not in d.reasons]
     elif auto:
         d.reasons = list(reasons) + [f"--recipe auto: {chosen.recipe.label} is the "
                                      f"{'smallest' if options.objective == 'size' else 'fastest'} within budget"]
