@@ -33,7 +33,7 @@ from hwquant import (
 )
 from hwquant_backends.mcu import arena as arena_mod
 from hwquant_backends.mcu import boards as mcu_boards
-from hwquant_backends.mcu import crosscheck, settings
+from hwquant_backends.mcu import crosscheck, integer_io, settings
 from hwquant_backends.mcu.carray import check_symbol, symbol_for, write_carray
 from hwquant_backends.mcu import project as mcu_project
 from hwquant_backends.mcu.project import PROJECT_KINDS, TEMPLATES, ProjectInputs, resolver_ops, write_project
@@ -114,10 +114,7 @@ class EthosUBackend(Backend):
         recipe, reasons = super().choose_recipe(facts, options)
         if recipe.activations == "int16":
             reasons.append("int16x8 builds only when Vela places every op on the NPU (checked on the converted model)")
-            if recipe.io_dtype == "float32" and not options.io_dtype:
-                recipe = recipe.with_io("int16")
-                reasons.append("int16 inputs and outputs: firmware feeds the model integers")
-        return recipe, reasons
+        return integer_io(recipe, options, reasons), reasons
 
     def missing_data_error(self, recipe: Recipe):
         return InputError(

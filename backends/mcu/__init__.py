@@ -37,6 +37,16 @@ from .ops import SOURCE_ONLY, SUPPORT, UNVERIFIED, alternatives, layer_name, mis
 from .project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
 
 
+
+def integer_io(recipe: Recipe, options: BuildOptions, reasons: list[str]) -> Recipe:
+    """16x8 recipes get int16 inputs and outputs unless --io-dtype says otherwise (firmware feeds integers).
+
+    Shared by every TFLM-based target (mcu, ethos-u)."""
+    if recipe.activations == "int16" and recipe.io_dtype == "float32" and not options.io_dtype:
+        reasons.append("int16 inputs and outputs: firmware feeds the model integers")
+        return recipe.with_io("int16")
+    return recipe
+
 class McuBackend(Backend):
     name = "mcu"
     description = "TensorFlow Lite Micro on microcontrollers (C array + TFLM project, exact tensor arena)"
@@ -84,10 +94,7 @@ class McuBackend(Backend):
         recipe, reasons = super().choose_recipe(facts, options)
         if recipe.float_fallback:
             reasons.append(fpu.reason(options))
-        if recipe.activations == "int16" and recipe.io_dtype == "float32" and not options.io_dtype:
-            recipe = recipe.with_io("int16")
-            reasons.append("int16 inputs and outputs: firmware feeds the model integers")
-        return recipe, reasons
+        return integer_io(recipe, options, reasons), reasons
 
     def missing_data_error(self, recipe: Recipe):
         return InputError(
