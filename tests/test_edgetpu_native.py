@@ -4,7 +4,6 @@ ways that matter here. The real compiler cannot be installed in this sandbox (is
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 

@@ -27,12 +27,13 @@ from hwquant import (
     hookimpl,
     Recipe,
     TfliteModel,
+    bytes_sha256,
     tree_sha256,
 )
 
 from . import arena as arena_mod
 from . import boards, crosscheck, fpu, project, settings
-from .carray import check_symbol, sha256, symbol_for, write_carray
+from .carray import check_symbol, symbol_for, write_carray
 from .ops import SOURCE_ONLY, SUPPORT, UNVERIFIED, alternatives, layer_name, missing_int16_kernels
 from .project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
 
@@ -169,7 +170,7 @@ class McuBackend(Backend):
             footprint = boards.check_budget(ctx.model.size_bytes, arena["bytes"], board, kernels, io_bytes)
         else:
             footprint = boards.footprint(ctx.model.size_bytes, arena["bytes"], ops=kernels, io_bytes=io_bytes)
-        digest = sha256(ctx.artifact)
+        digest = bytes_sha256(ctx.artifact)
         names, files = write_carray(ctx.out_dir, ctx.artifact, symbol, source)
         (ctx.out_dir / "model_settings.h").write_text(
             settings.render(ctx.model, digest, source, arena["exact_bytes"], arena["bytes"]))

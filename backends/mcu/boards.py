@@ -82,10 +82,6 @@ BUILTIN_BOARDS: dict[str, Board] = {b.name: b for b in (
 )}
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
-    return load_toml(path, "--mcu-boards-file")
-
-
 _KIB_KEYS = ("ram_kib", "flash_kib", "flash_allowance_kib", "ram_allowance_kib")
 _TEXT_KEYS = ("description", "source")
 _BOOL_KEYS = ("fpu",)
@@ -137,7 +133,7 @@ def load_boards(path: str | Path | None = None) -> dict[str, Board]:
     boards = dict(BUILTIN_BOARDS)
     if path is None:
         return boards
-    doc = _load_toml(Path(path))
+    doc = load_toml(Path(path), "--mcu-boards-file")
     tables = doc.get("boards")
     if not isinstance(tables, dict) or not tables:
         raise InputError(f"--mcu-boards-file {path} defines no [boards.NAME] tables",

@@ -5,8 +5,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hwquant.common.hashing import file_sha256, tree_sha256  # noqa: F401 (re-exported)
-
 SCHEMA_VERSION = 1
 
 
