@@ -3,21 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import hwquant_toolchains as toolchains
-from hwquant import ToolchainError
-from hwquant_backends.mcu.project import NpuParts, fill
+from hwquant_backends.mcu.project import NpuParts, fill, template
 
 from .config import VelaConfig
-
-TEMPLATES = toolchains.path("mcu") / "ethos-u"
-
-
-def _template(name: str) -> str:
-    path = TEMPLATES / name
-    if not path.is_file():
-        raise ToolchainError(f"hwquant's Ethos-U project template {path} is missing",
-                             hint="reinstall hwquant from a source checkout (toolchains/mcu/ethos-u/ ships with it)")
-    return path.read_text()
 
 
 def npu_parts(cfg: VelaConfig, vela_version: str | None, cpu_ops: list[str], arena: dict[str, Any]) -> NpuParts:
@@ -30,10 +18,10 @@ def npu_parts(cfg: VelaConfig, vela_version: str | None, cpu_ops: list[str], are
         "FAST_MEMORY": (f"\nThe memory mode gives the NPU its own cache: the platform passes {fast} bytes of fast "
                         "SRAM to `ethosu_init()` (Vela's `scratch_fast`).") if fast else "",
     }
-    readme = fill(_template("README.md.in"), {**values, "PROJECT": "@PROJECT@"})
+    readme = fill(template("ethos-u/README.md.in"), {**values, "PROJECT": "@PROJECT@"})
     return NpuParts(
-        cmake_sources=fill(_template("npu_sources.cmake.in"), values),
-        cmake_link=fill(_template("npu_link.cmake.in"), values),
+        cmake_sources=fill(template("ethos-u/npu_sources.cmake.in"), values),
+        cmake_link=fill(template("ethos-u/npu_link.cmake.in"), values),
         readme=readme,
         resolver_note=f"Ethos-U: AddEthosU() registers the NPU op (Vela {vela_version}, {cfg.accelerator}); "
                       "the other ops are the ones Vela left on the CPU.")
