@@ -145,7 +145,6 @@ def compile_model(model: bytes, out_dir: Path, config: VelaConfig, timeout: int 
     ``verbose`` (hwquant -v) receives Vela's command line and its whole console output."""
     if not available():
         raise ToolchainError("Vela (ethos-u-vela) is not installed", hint="pip install 'hwquant[ethos-u]'")
-    out_dir = Path(out_dir).resolve()  # Vela runs with cwd=out_dir: a relative --out must not be joined twice
     out_dir.mkdir(parents=True, exist_ok=True)
     src = out_dir / f"{MODEL_STEM}.tflite"
     src.write_bytes(model)

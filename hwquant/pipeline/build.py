@@ -140,10 +140,13 @@ def prepare(options: BuildOptions, log: Callable[[str], None] = print) -> Prepar
 
 @contextlib.contextmanager
 def staging(out: Path, target: str):
-    """A temporary target folder inside ``out``, moved to ``out/target`` on success only."""
+    """A temporary target folder inside ``out``, moved to ``out/target`` on success only.
+
+    The folder is yielded as an absolute path: backends run tools in it (Vela with cwd set there,
+    compilers in containers) and a relative ``--out`` must mean the same to them."""
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{target}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = (out / f".{target}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}").absolute()
     tmp.mkdir()
     try:
         yield tmp
