@@ -10,10 +10,8 @@ ENV PATH=/opt/hwquant/bin:$PATH TF_CPP_MIN_LOG_LEVEL=3 HWQUANT_CACHE_DIR=/work/.
 # Optional docker-extra/: wheels to install from (offline builds) and ca.crt, a CA bundle for
 # networks that intercept TLS (used for the install only, not kept in the image).
 COPY pyproject.toml docker-extra* /extra/
-COPY pyproject.toml README.md /src/
-COPY hwquant /src/hwquant
-COPY backends /src/backends
-COPY toolchains /src/toolchains
+COPY pyproject.toml README.md LICENSE /src/
+COPY src /src/src
 RUN if [ -s /extra/ca.crt ]; then export PIP_CERT=/extra/ca.crt; fi; \
     pip install --no-cache-dir --find-links /extra "/src[build]" && rm -rf /extra
 WORKDIR /work

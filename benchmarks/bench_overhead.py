@@ -13,6 +13,7 @@ and prints the medians and the ratios to bare (1.00 = no overhead). The per-run 
 sensitive to preemption outliers on a loaded machine (one 4 ms tick in 2000 runs of 1 us
 triples it); p50 is not. No assertions: this is a measurement, not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 from hwquant.device import runtime
-from hwquant.device.bench import BenchOptions, bench_model, timed_runs  # noqa: E402
+from hwquant.device.bench import BenchOptions, bench_model, timed_runs
 
 
 def build_models(out: Path) -> dict[str, Path]:
@@ -38,11 +39,19 @@ def build_models(out: Path) -> dict[str, Path]:
 
     tf.keras.utils.set_random_seed(0)
     L = tf.keras.layers
-    tiny = tf.keras.Sequential([tf.keras.Input((8, 8, 1), batch_size=1), L.Conv2D(4, 3, activation="relu"),
-                                L.Flatten(), L.Dense(10)])
-    cnn = tf.keras.Sequential([tf.keras.Input((64, 64, 3), batch_size=1),
-                               L.Conv2D(32, 3, strides=2, activation="relu"), L.Conv2D(64, 3, activation="relu"),
-                               L.Conv2D(64, 3, activation="relu"), L.GlobalAveragePooling2D(), L.Dense(10)])
+    tiny = tf.keras.Sequential(
+        [tf.keras.Input((8, 8, 1), batch_size=1), L.Conv2D(4, 3, activation="relu"), L.Flatten(), L.Dense(10)]
+    )
+    cnn = tf.keras.Sequential(
+        [
+            tf.keras.Input((64, 64, 3), batch_size=1),
+            L.Conv2D(32, 3, strides=2, activation="relu"),
+            L.Conv2D(64, 3, activation="relu"),
+            L.Conv2D(64, 3, activation="relu"),
+            L.GlobalAveragePooling2D(),
+            L.Dense(10),
+        ]
+    )
     paths = {}
     for name, model in (("tiny", tiny), ("cnn64", cnn)):
         paths[name] = out / f"{name}.tflite"
@@ -99,12 +108,18 @@ def main() -> int:
                 samples["mean"].append(mean)
                 samples["p50"].append(p50)
             med = {k: statistics.median(v) for k, v in samples.items()}
-            results[name] = {"runs": n, "repeats": args.repeats, **{f"{k}_us": v * 1e6 for k, v in med.items()},
-                             **{f"{k}_over_bare": med[k] / med["bare"] for k in ("loop", "mean", "p50")}}
+            results[name] = {
+                "runs": n,
+                "repeats": args.repeats,
+                **{f"{k}_us": v * 1e6 for k, v in med.items()},
+                **{f"{k}_over_bare": med[k] / med["bare"] for k in ("loop", "mean", "p50")},
+            }
     for name, r in results.items():
-        print(f"{name:6s} bare {r['bare_us']:9.2f} us | hwquant loop {r['loop_us']:9.2f} us (x{r['loop_over_bare']:.3f})"
-              f" | reported mean {r['mean_us']:9.2f} us (x{r['mean_over_bare']:.3f}), p50 {r['p50_us']:9.2f} us"
-              f" (x{r['p50_over_bare']:.3f})  [{r['runs']} runs, median of {r['repeats']}]")
+        print(
+            f"{name:6s} bare {r['bare_us']:9.2f} us | hwquant loop {r['loop_us']:9.2f} us (x{r['loop_over_bare']:.3f})"
+            f" | reported mean {r['mean_us']:9.2f} us (x{r['mean_over_bare']:.3f}), p50 {r['p50_us']:9.2f} us"
+            f" (x{r['p50_over_bare']:.3f})  [{r['runs']} runs, median of {r['repeats']}]"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -13,6 +13,7 @@ core + sum(kernel(op) for the model's ops) is an upper bound of what a build wit
 Usage (after `cmake -S P -B P/build-m4 -DCMAKE_TOOLCHAIN_FILE=arm-none-eabi.cmake -DTFLM_DIR=...`):
     python benchmarks/mcu_flash.py P/build-m4 --model-bytes 9584 --io-bytes 794 -o figures.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from backends.mcu.ops import RESOLVER_METHODS  # noqa: E402
+from backends.mcu.ops import RESOLVER_METHODS
 
-REGISTER = re.compile(r"(using OpResolver = tflite::MicroMutableOpResolver<)\d+(>;\s*\nTfLiteStatus RegisterOps"
-                      r"\(OpResolver& resolver\) \{\n)(.*?)(  return kTfLiteOk;)", re.S)
+REGISTER = re.compile(
+    r"(using OpResolver = tflite::MicroMutableOpResolver<)\d+(>;\s*\nTfLiteStatus RegisterOps"
+    r"\(OpResolver& resolver\) \{\n)(.*?)(  return kTfLiteOk;)",
+    re.S,
+)
 
 
 def size(elf: Path) -> dict[str, int]:
@@ -61,8 +65,9 @@ def main() -> int:
         for ops in [[]] + [[o] for o in (a.ops or sorted(RESOLVER_METHODS))]:
             variant(main_cc, original, ops)
             t0 = time.time()
-            done = subprocess.run(["cmake", "--build", str(a.build_dir), "--target", demo], capture_output=True,
-                                  text=True)
+            done = subprocess.run(
+                ["cmake", "--build", str(a.build_dir), "--target", demo], capture_output=True, text=True
+            )
             key = ops[0] if ops else "(none)"
             if done.returncode != 0:
                 results[key] = {"error": done.stdout[-400:] + done.stderr[-400:]}
@@ -75,10 +80,11 @@ def main() -> int:
     base = none["text"] + none["data"]
     figures = {
         "core_bytes": base - a.model_bytes - a.io_bytes,
-        "kernel_bytes": {k: v["text"] + v["data"] - base for k, v in results.items()
-                         if k != "(none)" and "text" in v},
+        "kernel_bytes": {k: v["text"] + v["data"] - base for k, v in results.items() if k != "(none)" and "text" in v},
         "failed": sorted(k for k, v in results.items() if "error" in v),
-        "raw": results, "model_bytes": a.model_bytes, "io_bytes": a.io_bytes,
+        "raw": results,
+        "model_bytes": a.model_bytes,
+        "io_bytes": a.io_bytes,
     }
     a.out.write_text(json.dumps(figures, indent=1))
     return 0

@@ -3,6 +3,7 @@
 Every number is taken in this process on this machine; ratios compare runs made minutes apart
 at most, so the shared-machine load (recorded as the load average) affects both sides.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,9 +12,10 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -52,10 +54,16 @@ def machine() -> dict[str, Any]:
             return None
 
     return {
-        "cpu": cpu, "logical_cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-        "memory_gib": mem, "platform": platform.platform(), "python": sys.version.split()[0],
-        "versions": {d: v(d) for d in ("hwquant", "tensorflow", "tensorflow-cpu", "keras", "ai-edge-litert",
-                                       "numpy", "tflite-micro")},
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "memory_gib": mem,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "versions": {
+            d: v(d)
+            for d in ("hwquant", "tensorflow", "tensorflow-cpu", "keras", "ai-edge-litert", "numpy", "tflite-micro")
+        },
         "load_average_at_start": load(),
     }
 
@@ -79,16 +87,22 @@ def build_times(case: Case, work: Path, log: Callable[[str], None]) -> dict[str,
         hw_t, raw_t, errors = [], [], []
         hw_res = raw_res = None
         for rep in range(case.build_repeats):
+
             def run_hw():
                 t0 = time.perf_counter()
-                res = hwquant.build(case.model, target="cpu", recipe=recipe,
-                                    **_build_kwargs(case, work / case.name / "hwquant" / recipe))
+                res = hwquant.build(
+                    case.model,
+                    target="cpu",
+                    recipe=recipe,
+                    **_build_kwargs(case, work / case.name / "hwquant" / recipe),
+                )
                 hw_t.append(time.perf_counter() - t0)
                 return res
 
             def run_raw():
-                res = raw_convert.convert(case.model, recipe, case.calibration, case.input_name,
-                                          work / case.name / "raw" / f"{recipe}.tflite")
+                res = raw_convert.convert(
+                    case.model, recipe, case.calibration, case.input_name, work / case.name / "raw" / f"{recipe}.tflite"
+                )
                 raw_t.append(res["wall_s"])
                 return res
 
@@ -105,18 +119,29 @@ def build_times(case: Case, work: Path, log: Callable[[str], None]) -> dict[str,
             hw_med, raw_med = statistics.median(hw_t), statistics.median(raw_t)
             art = Path(hw_res.artifact_path)
             raw_bytes = Path(raw_res["path"]).read_bytes()
-            row.update({
-                "hwquant_s": hw_t, "raw_s": raw_t, "hwquant_median_s": hw_med, "raw_median_s": raw_med,
-                "ratio": hw_med / raw_med, "hwquant_stages_s": hw_res.timings_s,
-                "size_bytes": len(art.read_bytes()), "raw_size_bytes": len(raw_bytes),
-                "float32_size_bytes": hw_res.size_bytes["float32_tflite"],
-                "size_ratio_to_float": len(art.read_bytes()) / hw_res.size_bytes["float32_tflite"],
-                "size_ratio_hwquant_vs_raw": len(art.read_bytes()) / len(raw_bytes),
-                "byte_identical_to_raw": art.read_bytes() == raw_bytes,
-                "artifact": str(art), "fidelity": hw_res.fidelity, "cache": hw_res.report.get("cache"),
-            })
-            log(f"  {case.name:12s} {recipe:20s} hwquant {hw_med:6.2f}s  raw {raw_med:6.2f}s  "
-                f"ratio {hw_med / raw_med:5.2f}  size {row['size_bytes']:>9,d} B")
+            row.update(
+                {
+                    "hwquant_s": hw_t,
+                    "raw_s": raw_t,
+                    "hwquant_median_s": hw_med,
+                    "raw_median_s": raw_med,
+                    "ratio": hw_med / raw_med,
+                    "hwquant_stages_s": hw_res.timings_s,
+                    "size_bytes": len(art.read_bytes()),
+                    "raw_size_bytes": len(raw_bytes),
+                    "float32_size_bytes": hw_res.size_bytes["float32_tflite"],
+                    "size_ratio_to_float": len(art.read_bytes()) / hw_res.size_bytes["float32_tflite"],
+                    "size_ratio_hwquant_vs_raw": len(art.read_bytes()) / len(raw_bytes),
+                    "byte_identical_to_raw": art.read_bytes() == raw_bytes,
+                    "artifact": str(art),
+                    "fidelity": hw_res.fidelity,
+                    "cache": hw_res.report.get("cache"),
+                }
+            )
+            log(
+                f"  {case.name:12s} {recipe:20s} hwquant {hw_med:6.2f}s  raw {raw_med:6.2f}s  "
+                f"ratio {hw_med / raw_med:5.2f}  size {row['size_bytes']:>9,d} B"
+            )
         else:
             log(f"  {case.name:12s} {recipe:20s} FAILED: {'; '.join(errors)}")
         row["load_average"] = load()
@@ -142,7 +167,7 @@ def multi_target(case: Case, work: Path, log: Callable[[str], None]) -> dict[str
     does for a manifest), and without an Edge TPU compiler the edgetpu target runs --preflight-only
     (its int8/uint8 conversion and op check; no compile).
     """
-    from hwquant.pipeline import build as pipeline
+    from hwquant.pipeline import many as pipeline
     from hwquant.plugin import options as backend_opts
     from hwquant.plugin.facts import BuildOptions
     from hwquant.plugin.manager import registry
@@ -164,8 +189,11 @@ def multi_target(case: Case, work: Path, log: Callable[[str], None]) -> dict[str
                 # each backend's options with their declared defaults, as build_many parses them
                 opts = dataclasses.replace(opts, backend_options=backend_opts.parse(name, backend.options, {}))
                 res = pipeline.build_target(prep, backend, lambda s: None, opts)
-                targets[name] = {"status": "preflight-only" if opts.preflight_only else "built",
-                                 "recipe": res.recipe["name"], "io_dtype": res.recipe["fields"]["io_dtype"]}
+                targets[name] = {
+                    "status": "preflight-only" if opts.preflight_only else "built",
+                    "recipe": res.recipe["name"],
+                    "io_dtype": res.recipe["fields"]["io_dtype"],
+                }
             except Exception as exc:
                 targets[name] = {"status": "failed", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
             targets[name]["wall_s"] = time.perf_counter() - t1
@@ -175,21 +203,34 @@ def multi_target(case: Case, work: Path, log: Callable[[str], None]) -> dict[str
     raw = {}
     for name in MULTI_TARGETS:
         recipe = RAW_FOR_TARGET[name]
-        r = raw_convert.convert(case.model, recipe, case.calibration, case.input_name,
-                                work / case.name / "raw-multi" / f"{recipe.replace('/', '-')}.tflite")
+        r = raw_convert.convert(
+            case.model,
+            recipe,
+            case.calibration,
+            case.input_name,
+            work / case.name / "raw-multi" / f"{recipe.replace('/', '-')}.tflite",
+        )
         raw[name] = {"recipe": recipe, "wall_s": r["wall_s"]}
     raw_sum = sum(r["wall_s"] for r in raw.values())
     one_int8 = raw["mcu"]["wall_s"]
     result = {
-        "hwquant_s": hw_s, "prepare_s": prep.timings, "targets": targets, "raw": raw, "raw_sum_s": raw_sum,
-        "raw_one_int8_s": one_int8, "ratio_vs_one_raw_int8": hw_s / one_int8, "ratio_vs_raw_sum": hw_s / raw_sum,
-        "edgetpu": "full build (compiler available)" if etpu_ok else
-                   f"--preflight-only (conversion + op check, no compile): {etpu_detail}",
+        "hwquant_s": hw_s,
+        "prepare_s": prep.timings,
+        "targets": targets,
+        "raw": raw,
+        "raw_sum_s": raw_sum,
+        "raw_one_int8_s": one_int8,
+        "ratio_vs_one_raw_int8": hw_s / one_int8,
+        "ratio_vs_raw_sum": hw_s / raw_sum,
+        "edgetpu": "full build (compiler available)"
+        if etpu_ok
+        else f"--preflight-only (conversion + op check, no compile): {etpu_detail}",
         "load_average": load(),
     }
-    log(f"  {case.name:12s} multi-target hwquant {hw_s:6.2f}s  raw x4 {raw_sum:6.2f}s  one raw int8 {one_int8:6.2f}s"
-        f"  ratio {hw_s / one_int8:4.2f}x one int8  "
-        + " ".join(f"{k}={v['status']}" for k, v in targets.items()))
+    log(
+        f"  {case.name:12s} multi-target hwquant {hw_s:6.2f}s  raw x4 {raw_sum:6.2f}s  one raw int8 {one_int8:6.2f}s"
+        f"  ratio {hw_s / one_int8:4.2f}x one int8  " + " ".join(f"{k}={v['status']}" for k, v in targets.items())
+    )
     return result
 
 
@@ -197,20 +238,26 @@ def cache(case: Case, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """First build vs rebuild with a cache folder (pipeline.build_many(..., cache_dir=)), when hwquant has one."""
     import inspect
 
-    from hwquant.pipeline import build as pipeline
+    from hwquant.pipeline import many as pipeline
     from hwquant.plugin.facts import BuildOptions
 
     try:
-        import hwquant.pipeline.cache  # noqa: F401  (hwquant/cache.py before the layout by concern)
+        import hwquant.cache.store  # noqa: F401  (hwquant/cache.py before the layout by concern)
+
         has_module = True
     except ImportError:
         has_module = False
     has_param = "cache_dir" in inspect.signature(pipeline.build_many).parameters
     if not (has_module and has_param):
-        log(f"  {case.name:12s} cache: not available (hwquant.cache={'yes' if has_module else 'no'}, "
-            f"build_many cache_dir={'yes' if has_param else 'no'})")
-        return {"available": False, "reason": "hwquant has no build cache in this checkout (no hwquant/pipeline/cache.py "
-                                              "or no cache_dir parameter on pipeline.build_many)"}
+        log(
+            f"  {case.name:12s} cache: not available (hwquant.cache={'yes' if has_module else 'no'}, "
+            f"build_many cache_dir={'yes' if has_param else 'no'})"
+        )
+        return {
+            "available": False,
+            "reason": "hwquant has no build cache in this checkout (no hwquant/cache/store.py "
+            "or no cache_dir parameter on pipeline.build_many)",
+        }
     cdir = work / case.name / "cache"
     times, reports = [], []
     for i in range(2):
@@ -220,10 +267,19 @@ def cache(case: Case, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
         times.append(time.perf_counter() - t0)
         reports.append({"cache": r.report.get("cache"), "timings_s": r.report.get("timings_s")})
     hit = bool((reports[1]["cache"] or {}).get("hit"))
-    log(f"  {case.name:12s} cache: first {times[0]:.2f}s rebuild {times[1]:.3f}s ratio {times[1] / times[0]:.4f}"
-        f" (hit: {hit})")
-    return {"available": True, "first_s": times[0], "rebuild_s": times[1], "ratio": times[1] / times[0],
-            "rebuild_was_hit": hit, "reports": reports, "load_average": load()}
+    log(
+        f"  {case.name:12s} cache: first {times[0]:.2f}s rebuild {times[1]:.3f}s ratio {times[1] / times[0]:.4f}"
+        f" (hit: {hit})"
+    )
+    return {
+        "available": True,
+        "first_s": times[0],
+        "rebuild_s": times[1],
+        "ratio": times[1] / times[0],
+        "rebuild_was_hit": hit,
+        "reports": reports,
+        "load_average": load(),
+    }
 
 
 # -- latency ------------------------------------------------------------------------------------
@@ -291,10 +347,12 @@ def latency(case: Case, builds: dict[str, Any], log: Callable[[str], None], roun
                 break
             bench_r.append(r["median_ms"])
         if bench_r:
-            row["bench_vs_bare"] = {"bench_median_ms": statistics.median(bench_r),
-                                    "bare_median_ms": statistics.median(bare_r),
-                                    "ratio": statistics.median(bench_r) / statistics.median(bare_r),
-                                    "rounds": len(bench_r)}
+            row["bench_vs_bare"] = {
+                "bench_median_ms": statistics.median(bench_r),
+                "bare_median_ms": statistics.median(bare_r),
+                "ratio": statistics.median(bench_r) / statistics.median(bare_r),
+                "rounds": len(bench_r),
+            }
         else:
             row["bench_vs_bare"] = {"available": False, "reason": "hwquant.bench not importable"}
         out[recipe] = row
@@ -305,7 +363,9 @@ def latency(case: Case, builds: dict[str, Any], log: Callable[[str], None], roun
                 row[f"threads_{threads}"]["ratio_to_float32"] = row[f"threads_{threads}"]["median_ms"] / base
     for recipe, row in out.items():
         bb = row["bench_vs_bare"]
-        log(f"  {case.name:12s} {recipe:20s} 1t {row['threads_1']['median_ms']:8.3f} ms "
+        log(
+            f"  {case.name:12s} {recipe:20s} 1t {row['threads_1']['median_ms']:8.3f} ms "
             f"(x{row['threads_1'].get('ratio_to_float32', float('nan')):.2f})  2t {row['threads_2']['median_ms']:8.3f} ms"
-            f"  bench/bare {bb.get('ratio', float('nan')):.3f}")
+            f"  bench/bare {bb.get('ratio', float('nan')):.3f}"
+        )
     return out

@@ -9,6 +9,7 @@ mobilenetv2  keras.applications.MobileNetV2 224x224, random weights; batch-norm 
              integer recipe look broken for a reason that has nothing to do with quantization.
 audio        a small 1-D convolutional keyword-spotting-style model on 49x40 log-mel-like frames
 """
+
 from __future__ import annotations
 
 import os
@@ -60,9 +61,19 @@ def digits(work: Path, quick: bool) -> Case:
     d.mkdir(parents=True, exist_ok=True)
     for f in ("model.keras", "calibration.npz", "eval.npz"):
         shutil.copy2(DIGITS / f, d / f)
-    return Case("digits", d / "model.keras", d / "calibration.npz", d / "eval.npz", "image", ALL_RECIPES,
-                build_repeats=1 if quick else 3, latency_runs=200 if quick else 1000, latency_warmup=20,
-                latency_max_secs=5.0, notes=["bundled example: 256 calibration / 373 labelled eval images (real data)"])
+    return Case(
+        "digits",
+        d / "model.keras",
+        d / "calibration.npz",
+        d / "eval.npz",
+        "image",
+        ALL_RECIPES,
+        build_repeats=1 if quick else 3,
+        latency_runs=200 if quick else 1000,
+        latency_warmup=20,
+        latency_max_secs=5.0,
+        notes=["bundled example: 256 calibration / 373 labelled eval images (real data)"],
+    )
 
 
 def _images(rng: np.random.Generator, n: int, size: int = 224) -> np.ndarray:
@@ -95,11 +106,22 @@ def mobilenetv2(work: Path, quick: bool) -> Case:
     np.savez(d / "calibration.npz", image=_images(rng, n_cal))
     np.savez(d / "eval.npz", image=_images(rng, n_eval))
     recipes = ("float32", "int8-only") if quick else ALL_RECIPES
-    return Case("mobilenetv2", d / "model.keras", d / "calibration.npz", d / "eval.npz", "image", recipes,
-                build_repeats=1, latency_runs=10 if quick else 30, latency_warmup=2 if quick else 3,
-                latency_max_secs=4.0 if quick else 8.0,
-                notes=[f"random weights, batch-norm statistics settled on 3x16 random images; "
-                       f"{n_cal} calibration / {n_eval} eval synthetic images (smooth noise in [-1, 1])"])
+    return Case(
+        "mobilenetv2",
+        d / "model.keras",
+        d / "calibration.npz",
+        d / "eval.npz",
+        "image",
+        recipes,
+        build_repeats=1,
+        latency_runs=10 if quick else 30,
+        latency_warmup=2 if quick else 3,
+        latency_max_secs=4.0 if quick else 8.0,
+        notes=[
+            f"random weights, batch-norm statistics settled on 3x16 random images; "
+            f"{n_cal} calibration / {n_eval} eval synthetic images (smooth noise in [-1, 1])"
+        ],
+    )
 
 
 def audio(work: Path, quick: bool) -> Case:
@@ -127,10 +149,19 @@ def audio(work: Path, quick: bool) -> Case:
     n_cal, n_eval = (64, 32) if quick else (200, 100)
     np.savez(d / "calibration.npz", audio=frames(n_cal))
     np.savez(d / "eval.npz", audio=frames(n_eval))
-    return Case("audio", d / "model.keras", d / "calibration.npz", d / "eval.npz", "audio", ALL_RECIPES,
-                build_repeats=1 if quick else 3, latency_runs=200 if quick else 1000, latency_warmup=20,
-                latency_max_secs=5.0,
-                notes=[f"random weights; {n_cal} calibration / {n_eval} eval synthetic feature frames"])
+    return Case(
+        "audio",
+        d / "model.keras",
+        d / "calibration.npz",
+        d / "eval.npz",
+        "audio",
+        ALL_RECIPES,
+        build_repeats=1 if quick else 3,
+        latency_runs=200 if quick else 1000,
+        latency_warmup=20,
+        latency_max_secs=5.0,
+        notes=[f"random weights; {n_cal} calibration / {n_eval} eval synthetic feature frames"],
+    )
 
 
 BUILDERS = {"digits": digits, "mobilenetv2": mobilenetv2, "audio": audio}

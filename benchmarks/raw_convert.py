@@ -5,6 +5,7 @@ set the converter's options for one recipe, feed the same calibration samples, w
 It is kept independent of hwquant on purpose (no hwquant.convert / hwquant.recipe imports), so
 that the comparison measures hwquant's own overhead. Benchmarks may import TensorFlow.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,6 +27,7 @@ def _tf():
 
 def _configure(tf, c, recipe: str, samples: list[np.ndarray] | None) -> None:
     """Converter settings per recipe, spelled out (mirrors the TFLite post-training guide)."""
+
     def rep():
         for x in samples:
             yield [x]
@@ -71,7 +73,7 @@ def load_samples(npz: Path, input_name: str) -> list[np.ndarray]:
     """Calibration samples with a batch dimension of 1, as representative_dataset yields them."""
     with np.load(npz) as z:
         a = z[input_name]
-    return [a[i:i + 1].astype(np.float32) for i in range(a.shape[0])]
+    return [a[i : i + 1].astype(np.float32) for i in range(a.shape[0])]
 
 
 def convert(model_path: Path, recipe: str, calib_npz: Path | None, input_name: str, out: Path) -> dict:

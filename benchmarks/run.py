@@ -6,6 +6,7 @@
 Writes benchmarks/results/<date>/ (results.json, results.md, plot.png). See benchmarks/README-section
 in the project README for what each number means; goals are ratios, never timed assertions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,26 +22,32 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import ethosu_estimates, measure, models, render, search_cost  # noqa: E402
+from benchmarks import ethosu_estimates, measure, models, render, search_cost
 
-GOALS = {"build time, hwquant / raw (incl. verify)": 1.10,
-         "multi-target build / one raw int8 conversion": 1.5,
-         "cached rebuild / first build": 0.02,
-         "artifact size, hwquant / raw": 1.001,
-         "hwquant bench median / bare loop": 1.05,
-         "default build within budget / plain build": 1.05,
-         "--recipe auto build / plain build": 2.5,
-         "--recipe auto / plain, as hwquant build processes": 2.5}
+GOALS = {
+    "build time, hwquant / raw (incl. verify)": 1.10,
+    "multi-target build / one raw int8 conversion": 1.5,
+    "cached rebuild / first build": 0.02,
+    "artifact size, hwquant / raw": 1.001,
+    "hwquant bench median / bare loop": 1.05,
+    "default build within budget / plain build": 1.05,
+    "--recipe auto build / plain build": 2.5,
+    "--recipe auto / plain, as hwquant build processes": 2.5,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer samples, recipes and runs (about 7 min on 2 shared cores)")
+    ap.add_argument(
+        "--quick", action="store_true", help="fewer samples, recipes and runs (about 7 min on 2 shared cores)"
+    )
     ap.add_argument("--models", default="digits,audio,mobilenetv2", help="comma-separated subset")
     ap.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results/<date>)")
     ap.add_argument("--keep-work", action="store_true", help="keep the built models and artifacts")
     ap.add_argument("--only-search", action="store_true", help="run only the recipe-search section")
-    ap.add_argument("--render-only", type=Path, metavar="DIR", help="rewrite results.md and plot.png from DIR/results.json")
+    ap.add_argument(
+        "--render-only", type=Path, metavar="DIR", help="rewrite results.md and plot.png from DIR/results.json"
+    )
     args = ap.parse_args(argv)
     if args.render_only:
         res = json.loads((args.render_only / "results.json").read_text())
@@ -54,26 +61,42 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(__file__).resolve().parent / "results" / (date + ("-quick" if args.quick else ""))
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="hwquant-bench-"))
-    log = lambda s: print(s, flush=True)  # noqa: E731
+    log = lambda s: print(s, flush=True)
     mach = measure.machine()
-    log(f"machine: {mach['cpu']}, {mach['usable_cores']}/{mach['logical_cores']} cores, {mach['memory_gib']} GiB, "
-        f"{mach['platform']}, python {mach['python']}")
+    log(
+        f"machine: {mach['cpu']}, {mach['usable_cores']}/{mach['logical_cores']} cores, {mach['memory_gib']} GiB, "
+        f"{mach['platform']}, python {mach['python']}"
+    )
     log("versions: " + ", ".join(f"{k} {v}" for k, v in mach["versions"].items() if v))
     log(f"load average at start: {mach['load_average_at_start']}")
-    res: dict = {"date": date, "mode": "quick" if args.quick else "full", "machine": mach, "models": {},
-                 "command": "python benchmarks/run.py" + (" --quick" if args.quick else "")}
+    res: dict = {
+        "date": date,
+        "mode": "quick" if args.quick else "full",
+        "machine": mach,
+        "models": {},
+        "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
+    }
     try:
         # Warm-up, untimed: the first TensorFlow conversion in a process pays for tracing machinery.
         digits = models.digits(work / "warmup", True)
         import hwquant
 
-        hwquant.build(digits.model, target="cpu", data=str(digits.calibration), eval_data=str(digits.eval),
-                      out=work / "warmup" / "build")
-        measure.raw_convert.convert(digits.model, "int8-only", digits.calibration, "image", work / "warmup" / "r.tflite")
+        hwquant.build(
+            digits.model,
+            target="cpu",
+            data=str(digits.calibration),
+            eval_data=str(digits.eval),
+            out=work / "warmup" / "build",
+        )
+        measure.raw_convert.convert(
+            digits.model, "int8-only", digits.calibration, "image", work / "warmup" / "r.tflite"
+        )
         for name in [m.strip() for m in args.models.split(",") if m.strip() and not args.only_search]:
             case = models.BUILDERS[name](work, args.quick)
-            log(f"\n== {name}: recipes {', '.join(case.recipes)}; build repeats {case.build_repeats}, "
-                f"latency {case.latency_runs} runs after {case.latency_warmup} warm-up")
+            log(
+                f"\n== {name}: recipes {', '.join(case.recipes)}; build repeats {case.build_repeats}, "
+                f"latency {case.latency_runs} runs after {case.latency_warmup} warm-up"
+            )
             t0 = time.perf_counter()
             entry = {"notes": case.notes, "samples": case.counts(), "recipes": list(case.recipes)}
             log("-- build time and size")
@@ -117,20 +140,26 @@ def goals(res: dict) -> dict:
     cases = res["models"].values()
     measured = {
         "build time, hwquant / raw (incl. verify)": worst(b.get("ratio") for c in cases for b in c["builds"].values()),
-        "multi-target build / one raw int8 conversion": worst(c["multi_target"]["ratio_vs_one_raw_int8"] for c in cases),
+        "multi-target build / one raw int8 conversion": worst(
+            c["multi_target"]["ratio_vs_one_raw_int8"] for c in cases
+        ),
         "cached rebuild / first build": worst(c["cache"].get("ratio") for c in cases),
-        "artifact size, hwquant / raw": worst(b.get("size_ratio_hwquant_vs_raw") for c in cases
-                                              for b in c["builds"].values()),
-        "hwquant bench median / bare loop": worst(l.get("bench_vs_bare", {}).get("ratio") for c in cases
-                                                  for l in c["latency"].values()),
+        "artifact size, hwquant / raw": worst(
+            b.get("size_ratio_hwquant_vs_raw") for c in cases for b in c["builds"].values()
+        ),
+        "hwquant bench median / bare loop": worst(
+            l.get("bench_vs_bare", {}).get("ratio") for c in cases for l in c["latency"].values()
+        ),
     }
     search = res.get("search", {}).get("cases", {})
     # only digits' default build stays within budget on the rule's proposal (the outlier model's searches)
     measured["default build within budget / plain build"] = worst(
-        [search["digits"]["ratio_default_vs_plain"]] if "digits" in search else [])
+        [search["digits"]["ratio_default_vs_plain"]] if "digits" in search else []
+    )
     measured["--recipe auto build / plain build"] = worst(c["ratio_auto_vs_plain"] for c in search.values())
     measured["--recipe auto / plain, as hwquant build processes"] = worst(
-        c["cli_ratio_auto_vs_plain"] for c in search.values())
+        c["cli_ratio_auto_vs_plain"] for c in search.values()
+    )
     return {k: {"limit": GOALS[k], "worst": v, "verdict": render.goal(v, GOALS[k])} for k, v in measured.items()}
 
 

@@ -14,7 +14,7 @@ echo "installed: $(.venv/bin/hwquant --version)"
 EX=examples/digits
 .venv/bin/hwquant build "$EX/model.keras" --target "${HWQUANT_TARGETS:-cpu,gpu,mcu,ethos-u}" \
   --data "$EX/calibration.npz" --eval-data "$EX/eval.npz" --out build/digits "$@"
-# The Edge TPU compile step needs Coral's compiler image (toolchains/edgetpu/Dockerfile), which
+# The Edge TPU compile step needs Coral's compiler image (src/hwquant_backends/edgetpu/toolchain/Dockerfile), which
 # cannot be built without Coral's apt repository: compile when it is there, else stop at the
 # predicted mapping (the preflight).
 EDGETPU_IMAGE=${HWQUANT_EDGETPU_IMAGE:-hwquant/edgetpu-compiler:16.0}

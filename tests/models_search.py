@@ -11,6 +11,7 @@ Keeping both sides of that tensor float (narrow and wide) restores the float acc
 
 Returns the .keras path plus calibration / eval npz files (disjoint from the training split).
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,9 @@ def outlier_classifier(folder: Path, epochs: int = 12) -> tuple[Path, Path, Path
     for name in ("d1", "d2", "probs"):
         model.get_layer(name).set_weights(trained.get_layer(name).get_weights())
     w, b = trained.get_layer("narrow").get_weights()
-    model.get_layer("narrow").set_weights([np.concatenate([w, np.zeros((w.shape[0], 1), np.float32)], 1),
-                                           np.append(b, OUTLIER).astype(np.float32)])
+    model.get_layer("narrow").set_weights(
+        [np.concatenate([w, np.zeros((w.shape[0], 1), np.float32)], 1), np.append(b, OUTLIER).astype(np.float32)]
+    )
     w, b = trained.get_layer("wide").get_weights()
     model.get_layer("wide").set_weights([np.concatenate([w, np.zeros((1, w.shape[1]), np.float32)], 0), b])
     path = folder / "outlier.keras"

@@ -6,6 +6,7 @@ bool), with inputs, constants, options and quantization parameters valid for tha
 TFLite's own kernel tests build one model per kernel and dtype. ``SPECS`` says which dtypes
 each op can be generated for; the op-table tests run every one in the real runtime.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,7 +16,11 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
-Q = {"int8": (0.05, 0), "int16": (0.0005, 0), "uint8": (0.05, 128)}  # activation (scale, zero point) per quantized dtype
+Q = {
+    "int8": (0.05, 0),
+    "int16": (0.0005, 0),
+    "uint8": (0.05, 128),
+}  # activation (scale, zero point) per quantized dtype
 # outputs whose range the kernels fix (TFLite quantization spec): (scale, zero point)
 FIXED_OUT = {
     "LOGISTIC": {"int8": (1 / 256, -128), "int16": (1 / 32768, 0)},
@@ -24,11 +29,26 @@ FIXED_OUT = {
     "LOG_SOFTMAX": {"int8": (16 / 256, 127), "int16": (16 / 32768, 0)},
     "L2_NORMALIZATION": {"int8": (1 / 128, 0), "int16": (1 / 32768, 0)},
 }
-_NP = {"float32": np.float32, "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
-       "bool": np.bool_, "uint8": np.uint8, "float16": np.float16}
-_TT = {"float32": S.TensorType.FLOAT32, "int8": S.TensorType.INT8, "int16": S.TensorType.INT16,
-       "int32": S.TensorType.INT32, "int64": S.TensorType.INT64, "bool": S.TensorType.BOOL,
-       "uint8": S.TensorType.UINT8, "float16": S.TensorType.FLOAT16}
+_NP = {
+    "float32": np.float32,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "bool": np.bool_,
+    "uint8": np.uint8,
+    "float16": np.float16,
+}
+_TT = {
+    "float32": S.TensorType.FLOAT32,
+    "int8": S.TensorType.INT8,
+    "int16": S.TensorType.INT16,
+    "int32": S.TensorType.INT32,
+    "int64": S.TensorType.INT64,
+    "bool": S.TensorType.BOOL,
+    "uint8": S.TensorType.UINT8,
+    "float16": S.TensorType.FLOAT16,
+}
 
 
 @dataclass
@@ -98,64 +118,139 @@ _CONV = ("Conv2DOptions", {"padding": S.Padding.SAME, "strideW": 1, "strideH": 1
 
 SPECS: dict[str, Spec] = {
     # element-wise, one input
-    **{op: _unary() for op in ("ABS", "ELU", "EXP", "HARD_SWISH", "LOG", "LOGISTIC", "NEG", "RELU", "RELU6",
-                               "RELU_N1_TO_1", "RELU_0_TO_1", "RSQRT", "SQRT", "SQUARE", "TANH", "SIN", "COS",
-                               "CEIL", "FLOOR", "ROUND", "SIGN", "ZEROS_LIKE")},
-    "ABS": _unary(NUM), "NEG": _unary(NUM), "SIGN": _unary(NUM), "ZEROS_LIKE": _unary(NUM), "SQUARE": _unary(NUM),
+    **{
+        op: _unary()
+        for op in (
+            "ABS",
+            "ELU",
+            "EXP",
+            "HARD_SWISH",
+            "LOG",
+            "LOGISTIC",
+            "NEG",
+            "RELU",
+            "RELU6",
+            "RELU_N1_TO_1",
+            "RELU_0_TO_1",
+            "RSQRT",
+            "SQRT",
+            "SQUARE",
+            "TANH",
+            "SIN",
+            "COS",
+            "CEIL",
+            "FLOOR",
+            "ROUND",
+            "SIGN",
+            "ZEROS_LIKE",
+        )
+    },
+    "ABS": _unary(NUM),
+    "NEG": _unary(NUM),
+    "SIGN": _unary(NUM),
+    "ZEROS_LIKE": _unary(NUM),
+    "SQUARE": _unary(NUM),
     "GELU": _unary(FQ, ("GeluOptions", {"approximate": False})),
     "LEAKY_RELU": _unary(FQ, ("LeakyReluOptions", {"alpha": 0.2})),
     "SOFTMAX": _unary(FQ, ("SoftmaxOptions", {"beta": 1.0})),
     "LOG_SOFTMAX": _unary(FQ),
     "L2_NORMALIZATION": _unary(FQ, ("L2NormOptions", {})),
-    "LOCAL_RESPONSE_NORMALIZATION": _unary(FQ, ("LocalResponseNormalizationOptions",
-                                                {"radius": 1, "bias": 1.0, "alpha": 1.0, "beta": 0.5})),
+    "LOCAL_RESPONSE_NORMALIZATION": _unary(
+        FQ, ("LocalResponseNormalizationOptions", {"radius": 1, "bias": 1.0, "alpha": 1.0, "beta": 0.5})
+    ),
     "LOGICAL_NOT": _unary(("bool",)),
     "QUANTIZE": Spec([In(X4)], FQ, outputs=[Out("q8")]),
     "DEQUANTIZE": Spec([In(X4)], ("int8", "int16"), outputs=[Out("float32")]),
     "CAST": Spec([In(X4)], ("float32", "int32", "int64", "bool"), outputs=[Out("int32c")]),
     # element-wise, two inputs
-    **{op: _binary() for op in ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "DIV",
-                                "FLOOR_DIV", "FLOOR_MOD", "POW")},
-    "ADD": _binary(options=("AddOptions", {})), "SUB": _binary(options=("SubOptions", {})),
-    "MUL": _binary(options=("MulOptions", {})), "DIV": _binary(options=("DivOptions", {})),
-    "ADD_N": _binary(), "ATAN2": _binary(F),
+    **{
+        op: _binary()
+        for op in (
+            "ADD",
+            "SUB",
+            "MUL",
+            "MAXIMUM",
+            "MINIMUM",
+            "SQUARED_DIFFERENCE",
+            "DIV",
+            "FLOOR_DIV",
+            "FLOOR_MOD",
+            "POW",
+        )
+    },
+    "ADD": _binary(options=("AddOptions", {})),
+    "SUB": _binary(options=("SubOptions", {})),
+    "MUL": _binary(options=("MulOptions", {})),
+    "DIV": _binary(options=("DivOptions", {})),
+    "ADD_N": _binary(),
+    "ATAN2": _binary(F),
     "PRELU": Spec([In(X4), Const(np.full((1, 1, 4), 0.25), "float32", row_dtype=True)], FQ),
-    **{op: _binary(NUM, out="bool") for op in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER",
-                                               "GREATER_EQUAL")},
-    "LOGICAL_AND": _binary(("bool",)), "LOGICAL_OR": _binary(("bool",)),
-    "BITWISE_XOR": _binary(("int8", "int16", "int32")), "RIGHT_SHIFT": _binary(("int8", "int16", "int32")),
-    "SELECT": Spec([In(X4, "bool"), In(X4), In(X4)], NUM), "SELECT_V2": Spec([In(X4, "bool"), In(X4), In(X4)], NUM),
+    **{op: _binary(NUM, out="bool") for op in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
+    "LOGICAL_AND": _binary(("bool",)),
+    "LOGICAL_OR": _binary(("bool",)),
+    "BITWISE_XOR": _binary(("int8", "int16", "int32")),
+    "RIGHT_SHIFT": _binary(("int8", "int16", "int32")),
+    "SELECT": Spec([In(X4, "bool"), In(X4), In(X4)], NUM),
+    "SELECT_V2": Spec([In(X4, "bool"), In(X4), In(X4)], NUM),
     # reductions
-    "MEAN": _reduce(), "SUM": _reduce(), "REDUCE_MAX": _reduce(), "REDUCE_MIN": _reduce(), "REDUCE_PROD": _reduce(),
-    "REDUCE_ANY": _reduce(("bool",)), "REDUCE_ALL": _reduce(("bool",)),
+    "MEAN": _reduce(),
+    "SUM": _reduce(),
+    "REDUCE_MAX": _reduce(),
+    "REDUCE_MIN": _reduce(),
+    "REDUCE_PROD": _reduce(),
+    "REDUCE_ANY": _reduce(("bool",)),
+    "REDUCE_ALL": _reduce(("bool",)),
     "ARG_MAX": Spec([In(X4), Const([3])], NUM, ("ArgMaxOptions", {"outputType": S.TensorType.INT32}), [Out("int32c")]),
     "ARG_MIN": Spec([In(X4), Const([3])], NUM, ("ArgMinOptions", {"outputType": S.TensorType.INT32}), [Out("int32c")]),
     "CUMSUM": Spec([In(X4), Const(3)], NUM, ("CumsumOptions", {})),
     "TOPK_V2": Spec([In((1, 4)), Const(2)], NUM, outputs=[Out(), Out("int32c")]),
     # pooling, convolution, matmul
-    "AVERAGE_POOL_2D": Spec([In(X4)], FQ, _POOL), "MAX_POOL_2D": Spec([In(X4)], FQ, _POOL),
+    "AVERAGE_POOL_2D": Spec([In(X4)], FQ, _POOL),
+    "MAX_POOL_2D": Spec([In(X4)], FQ, _POOL),
     "L2_POOL_2D": Spec([In(X4)], FQ, _POOL),
     "CONV_2D": Spec([In((1, 4, 4, 3)), Weight((2, 2, 2, 3)), Bias(2)], FQ, _CONV),
-    "DEPTHWISE_CONV_2D": Spec([In((1, 4, 4, 3)), Weight((1, 2, 2, 3)), Bias(3)], FQ,
-                              ("DepthwiseConv2DOptions", {**_CONV[1], "depthMultiplier": 1})),
-    "TRANSPOSE_CONV": Spec([Const([1, 4, 4, 2]), Weight((2, 2, 2, 3)), In((1, 4, 4, 3)), Bias(2)], FQ,
-                           ("TransposeConvOptions", {"padding": S.Padding.SAME, "strideW": 1, "strideH": 1})),
+    "DEPTHWISE_CONV_2D": Spec(
+        [In((1, 4, 4, 3)), Weight((1, 2, 2, 3)), Bias(3)],
+        FQ,
+        ("DepthwiseConv2DOptions", {**_CONV[1], "depthMultiplier": 1}),
+    ),
+    "TRANSPOSE_CONV": Spec(
+        [Const([1, 4, 4, 2]), Weight((2, 2, 2, 3)), In((1, 4, 4, 3)), Bias(2)],
+        FQ,
+        ("TransposeConvOptions", {"padding": S.Padding.SAME, "strideW": 1, "strideH": 1}),
+    ),
     "FULLY_CONNECTED": Spec([In((1, 4)), Weight((2, 4)), Bias(2)], FQ, ("FullyConnectedOptions", {})),
     "BATCH_MATMUL": Spec([In((1, 2, 3)), In((1, 3, 2))], FQ, ("BatchMatMulOptions", {})),
-    "CONV_3D": Spec([In((1, 2, 4, 4, 3)), Weight((1, 2, 2, 3, 2)), Bias(2)], FQ,
-                    ("Conv3DOptions", {"padding": S.Padding.SAME, "strideD": 1, "strideW": 1, "strideH": 1,
-                                       "dilationDFactor": 1, "dilationWFactor": 1, "dilationHFactor": 1})),
+    "CONV_3D": Spec(
+        [In((1, 2, 4, 4, 3)), Weight((1, 2, 2, 3, 2)), Bias(2)],
+        FQ,
+        (
+            "Conv3DOptions",
+            {
+                "padding": S.Padding.SAME,
+                "strideD": 1,
+                "strideW": 1,
+                "strideH": 1,
+                "dilationDFactor": 1,
+                "dilationWFactor": 1,
+                "dilationHFactor": 1,
+            },
+        ),
+    ),
     # shape and data movement
-    "RESHAPE": Spec([In(X4), Const([1, 16])], NUM), "SQUEEZE": Spec([In((1, 4))], NUM, ("SqueezeOptions",
-                                                                                      {"squeezeDims": [0]})),
-    "EXPAND_DIMS": Spec([In(X4), Const(0)], NUM), "TRANSPOSE": Spec([In(X4), Const([0, 2, 1, 3])], NUM),
+    "RESHAPE": Spec([In(X4), Const([1, 16])], NUM),
+    "SQUEEZE": Spec([In((1, 4))], NUM, ("SqueezeOptions", {"squeezeDims": [0]})),
+    "EXPAND_DIMS": Spec([In(X4), Const(0)], NUM),
+    "TRANSPOSE": Spec([In(X4), Const([0, 2, 1, 3])], NUM),
     "PAD": Spec([In(X4), Const([[0, 0], [1, 1], [1, 1], [0, 0]])], NUM),
     "PADV2": Spec([In(X4), Const([[0, 0], [1, 1], [1, 1], [0, 0]]), Const(0, "float32", row_dtype=True)], NUM),
-    "MIRROR_PAD": Spec([In(X4), Const([[0, 0], [1, 1], [1, 1], [0, 0]])], NUM,
-                       ("MirrorPadOptions", {"mode": S.MirrorPadMode.REFLECT})),
+    "MIRROR_PAD": Spec(
+        [In(X4), Const([[0, 0], [1, 1], [1, 1], [0, 0]])], NUM, ("MirrorPadOptions", {"mode": S.MirrorPadMode.REFLECT})
+    ),
     "SLICE": Spec([In(X4), Const([0, 0, 0, 0]), Const([1, 1, 2, 2])], NUM, out_shape=(1, 1, 2, 2)),
-    "STRIDED_SLICE": Spec([In(X4), Const([0, 0, 0, 0]), Const([1, 2, 2, 4]), Const([1, 1, 1, 2])], NUM,
-                          ("StridedSliceOptions", {})),
+    "STRIDED_SLICE": Spec(
+        [In(X4), Const([0, 0, 0, 0]), Const([1, 2, 2, 4]), Const([1, 1, 1, 2])], NUM, ("StridedSliceOptions", {})
+    ),
     "CONCATENATION": Spec([In(X4), In(X4)], NUM, ("ConcatenationOptions", {"axis": 3})),
     "PACK": Spec([In(X4), In(X4)], NUM, ("PackOptions", {"valuesCount": 2, "axis": 0})),
     "UNPACK": Spec([In((2, 4))], NUM, ("UnpackOptions", {"num": 2, "axis": 0}), [Out(), Out()]),
@@ -177,12 +272,17 @@ SPECS: dict[str, Spec] = {
     "RESIZE_NEAREST_NEIGHBOR": Spec([In((1, 2, 2, 3)), Const([4, 4])], NUM, ("ResizeNearestNeighborOptions", {})),
     "EMBEDDING_LOOKUP": Spec([In((2,), "int32c"), Const(np.ones((3, 4)), "float32", row_dtype=True)], FQ),
     "WHERE": Spec([In(X4)], ("bool", "float32", "int32"), outputs=[Out("int64c")]),
-    "ONE_HOT": Spec([In((2,), "int32c"), Const(3), Const(1, "float32", row_dtype=True),
-                     Const(0, "float32", row_dtype=True)], NUM, ("OneHotOptions", {"axis": -1})),
+    "ONE_HOT": Spec(
+        [In((2,), "int32c"), Const(3), Const(1, "float32", row_dtype=True), Const(0, "float32", row_dtype=True)],
+        NUM,
+        ("OneHotOptions", {"axis": -1}),
+    ),
     "DYNAMIC_UPDATE_SLICE": Spec([In(X4), In((1, 1, 1, 4)), Const([0, 0, 0, 0])], NUM),
-    "MATRIX_DIAG": Spec([In((2, 3))], NUM), "MATRIX_SET_DIAG": Spec([In((2, 3)), In((2,))], NUM),
-    "REVERSE_SEQUENCE": Spec([In((2, 3)), Const([1, 2])], NUM, ("ReverseSequenceOptions", {"seqDim": 1,
-                                                                                          "batchDim": 0})),
+    "MATRIX_DIAG": Spec([In((2, 3))], NUM),
+    "MATRIX_SET_DIAG": Spec([In((2, 3)), In((2,))], NUM),
+    "REVERSE_SEQUENCE": Spec(
+        [In((2, 3)), Const([1, 2])], NUM, ("ReverseSequenceOptions", {"seqDim": 1, "batchDim": 0})
+    ),
     "SEGMENT_SUM": Spec([In((2, 3)), Const([0, 1])], NUM),
     "UNSORTED_SEGMENT_SUM": Spec([In((2, 3)), Const([0, 1]), Const(2)], NUM),
     "UNSORTED_SEGMENT_MAX": Spec([In((2, 3)), Const([0, 1]), Const(2)], NUM),
@@ -193,8 +293,9 @@ SPECS: dict[str, Spec] = {
     "UNIQUE": Spec([In((4,))], NUM, ("UniqueOptions", {"idxOutType": S.TensorType.INT32}), [Out(), Out("int32c")]),
     "BROADCAST_ARGS": Spec([In((2,)), In((2,))], INTS),
     "SPARSE_TO_DENSE": Spec([Const([[0], [2]]), Const([4]), In((2,)), Const(0, "float32", row_dtype=True)], NUM),
-    "BUCKETIZE": Spec([In((4,))], ("float32", "int32", "int64"), ("BucketizeOptions", {"boundaries": [0.0, 1.0]}),
-                      [Out("int32c")]),
+    "BUCKETIZE": Spec(
+        [In((4,))], ("float32", "int32", "int64"), ("BucketizeOptions", {"boundaries": [0.0, 1.0]}), [Out("int32c")]
+    ),
 }
 
 
@@ -221,7 +322,10 @@ def model(op: str, dtype: str, exact: bool = True) -> bytes:
             t.buffer = len(buffers) - 1
         if quant is not None:
             q = S.QuantizationParametersT()
-            q.scale, q.zeroPoint = list(np.atleast_1d(quant[0]).astype(float)), list(np.atleast_1d(quant[1]).astype(int))
+            q.scale, q.zeroPoint = (
+                list(np.atleast_1d(quant[0]).astype(float)),
+                list(np.atleast_1d(quant[1]).astype(int)),
+            )
             t.quantization = q
         tensors.append(t)
         return len(tensors) - 1
@@ -241,7 +345,7 @@ def model(op: str, dtype: str, exact: bool = True) -> bytes:
     inputs, op_inputs = [], []
     in_scale = Q[dtype][0] if quantized else 1.0
     w_scale = 0.02
-    for i, item in enumerate(spec.inputs):
+    for _i, item in enumerate(spec.inputs):
         if isinstance(item, In):
             dt, q = resolve(item.dtype)
             idx = tensor(item.shape, dt, q, name="in")
@@ -333,7 +437,7 @@ def fill(detail: dict) -> np.ndarray:
         return np.ones(detail["shape"], dt)
     if np.issubdtype(dt, np.integer) and detail.get("quantization", (0, 0))[0]:
         scale, zp = detail["quantization"]
-        return np.full(detail["shape"], int(round(1 / scale)) + zp).clip(np.iinfo(dt).min, np.iinfo(dt).max).astype(dt)
+        return np.full(detail["shape"], round(1 / scale) + zp).clip(np.iinfo(dt).min, np.iinfo(dt).max).astype(dt)
     return np.ones(detail["shape"], dt)
 
 
@@ -408,8 +512,13 @@ def run_tflm(cases: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     results: dict[tuple[str, str], str | None] = {}
     todo = list(cases)
     while todo:
-        p = subprocess.run([sys.executable, "-c", _TFLM_WORKER, here], input="".join(f"{o} {d}\n" for o, d in todo),
-                           capture_output=True, text=True, timeout=600)
+        p = subprocess.run(
+            [sys.executable, "-c", _TFLM_WORKER, here],
+            input="".join(f"{o} {d}\n" for o, d in todo),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         logs: dict[tuple[str, str], list[str]] = {}
         current = None
         for line in p.stderr.splitlines():
@@ -431,8 +540,25 @@ def run_tflm(cases: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
 
 
 # data movement and comparisons: every dtype
-for _op in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SHAPE", "REVERSE_V2", "BROADCAST_TO", "CONCATENATION", "SLICE",
-            "STRIDED_SLICE", "TRANSPOSE", "PACK", "UNPACK", "GATHER", "TILE", "FILL", "EQUAL", "NOT_EQUAL"):
+for _op in (
+    "RESHAPE",
+    "SQUEEZE",
+    "EXPAND_DIMS",
+    "SHAPE",
+    "REVERSE_V2",
+    "BROADCAST_TO",
+    "CONCATENATION",
+    "SLICE",
+    "STRIDED_SLICE",
+    "TRANSPOSE",
+    "PACK",
+    "UNPACK",
+    "GATHER",
+    "TILE",
+    "FILL",
+    "EQUAL",
+    "NOT_EQUAL",
+):
     SPECS[_op].dtypes = MOVE
 SPECS["CAST"].dtypes = ("float32", "int8", "int16", "uint8", "int32", "int64", "bool")
 SPECS["DEQUANTIZE"].dtypes = ("int8", "int16", "uint8")

@@ -1,6 +1,7 @@
 """The Backend interface, datasette-style: every overridable method and class attribute of
 hwquant.Backend (found by introspection) is documented in docs/backend-interface.md and
 exercised by the example third-party backend in tests/third_party_backend."""
+
 from __future__ import annotations
 
 import re

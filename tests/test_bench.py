@@ -1,4 +1,5 @@
 """hwquant bench: timing loop, stats, inputs, fidelity vs a reference, side-by-side JSON, errors."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 import models
-from hwquant.device import metrics
-from hwquant.device import runtime
+from hwquant.cli.runtime import bench as bench_cli
+from hwquant.device import metrics, runtime
 from hwquant.device.bench import BenchOptions, bench, latency_stats, timed_runs
 from hwquant.device.bench_render import rows
-from hwquant.cli.runtime import bench as bench_cli
 
 
 def convert_tflite(keras_path, recipe: str, out):
@@ -28,8 +28,9 @@ def convert_tflite(keras_path, recipe: str, out):
         conv.target_spec.supported_types = [tf.float16]
     if recipe.startswith("int8"):
         rng = np.random.default_rng(0)
-        conv.representative_dataset = lambda: ([rng.random((1, *models.KERAS_SHAPE), dtype=np.float32)]
-                                               for _ in range(20))
+        conv.representative_dataset = lambda: (
+            [rng.random((1, *models.KERAS_SHAPE), dtype=np.float32)] for _ in range(20)
+        )
     if recipe == "int8-io":
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = conv.inference_output_type = tf.int8
@@ -40,7 +41,9 @@ def convert_tflite(keras_path, recipe: str, out):
 @pytest.fixture(scope="module")
 def tfl(static_keras_model, tmp_path_factory):
     d = tmp_path_factory.mktemp("bench_models")
-    return {r: convert_tflite(static_keras_model, r, d / f"{r}.tflite") for r in ("float32", "float16", "int8", "int8-io")}
+    return {
+        r: convert_tflite(static_keras_model, r, d / f"{r}.tflite") for r in ("float32", "float16", "int8", "int8-io")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +135,10 @@ def test_bench_side_by_side_json(tfl):
 
 
 def test_bench_fidelity_against_reference(tfl, data_npz):
-    report = bench([str(tfl["float32"]), str(tfl["float16"]), str(tfl["int8-io"])],
-                   BenchOptions(num_runs=5, data=str(data_npz), reference=str(tfl["float32"])))
+    report = bench(
+        [str(tfl["float32"]), str(tfl["float16"]), str(tfl["int8-io"])],
+        BenchOptions(num_runs=5, data=str(data_npz), reference=str(tfl["float32"])),
+    )
     f32, f16, i8 = (m["fidelity"]["outputs"]["output_0"] for m in report["models"])
     assert f32["snr_db"] == math.inf and f32["max_abs_error"] == 0.0 and f32["top1_agreement"] == 1.0
     assert f32["samples"] == 12
@@ -160,12 +165,15 @@ def test_bench_max_secs_stops_early(tfl):
     assert m["stopped_by_max_secs"] and 0 < m["latency_ms"]["count"] < 10_000_000 and m["warmup"] is None
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--data", "{bad_shape}"], "does not fit the model input"),
-    (["--data", "{nan}"], "NaN"),
-    (["--reference", "{model}"], "--reference needs --data"),
-    (["--num-runs", "0"], "--num-runs must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "{bad_shape}"], "does not fit the model input"),
+        (["--data", "{nan}"], "NaN"),
+        (["--reference", "{model}"], "--reference needs --data"),
+        (["--num-runs", "0"], "--num-runs must be >= 1"),
+    ],
+)
 def test_bench_bad_input_exit_2(tfl, tmp_path, args, message):
     bad_shape, nan = tmp_path / "bad.npy", tmp_path / "nan.npz"
     np.save(bad_shape, np.zeros((1, 3, 3), np.float32))

@@ -1,15 +1,16 @@
 """Budget, doctor metrics and the float-layers recipe field: plain data, no TensorFlow."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from hwquant.choice import budget
 from hwquant.common.errors import UsageError
+from hwquant.config.data import DataSet
 from hwquant.device import metrics
-from hwquant.pipeline import budget
-from hwquant.pipeline.data import DataSet
-from hwquant.pipeline.gates import Gates, check
 from hwquant.plugin.recipe import Recipe, preset
+from hwquant.report.gates import Gates, check
 
 
 def test_ties_in_quantized_scores_are_not_disagreements():
@@ -45,8 +46,12 @@ def _ds(random=False, labels=None):
 def test_default_budget_applies_per_output_kind_and_needs_real_data():
     b = budget.resolve({}, "default", _ds(), _ds(labels=np.zeros(3)))
     assert b.is_default and b.limits == budget.DEFAULT_LIMITS
-    classifier = {"snr_db": 12.0, "cosine": 0.99, "top1_agreement": 0.99,
-                  "accuracy": {"float": 0.9, "quantized": 0.895, "delta_points": -0.5}}
+    classifier = {
+        "snr_db": 12.0,
+        "cosine": 0.99,
+        "top1_agreement": 0.99,
+        "accuracy": {"float": 0.9, "quantized": 0.895, "delta_points": -0.5},
+    }
     regression = {"snr_db": 12.0, "cosine": 0.99}
     assert b.misses({"outputs": {"p": classifier}}) == []  # SNR floor is for non-class outputs only
     assert [x.split(":")[0] for x in b.misses({"outputs": {"r": regression}})] == ["min-snr"]
@@ -60,8 +65,16 @@ def test_default_budget_applies_per_output_kind_and_needs_real_data():
 
 
 def test_budget_and_gates_share_one_definition():
-    fid = {"outputs": {"o": {"snr_db": 30.0, "cosine": 0.98, "top1_agreement": 0.97,
-                             "accuracy": {"float": 0.9, "quantized": 0.87, "delta_points": -3.0}}}}
+    fid = {
+        "outputs": {
+            "o": {
+                "snr_db": 30.0,
+                "cosine": 0.98,
+                "top1_agreement": 0.97,
+                "accuracy": {"float": 0.9, "quantized": 0.87, "delta_points": -3.0},
+            }
+        }
+    }
     limits = {"min_cosine": 0.99, "min_agreement": 0.98, "max_accuracy_drop": 1.0, "min_snr": 25.0}
     gate_lines = check({"target": "cpu", "fidelity": fid}, Gates.of(**limits))
     budget_lines = budget.Budget(limits, "command line").misses(fid)
@@ -79,22 +92,28 @@ def test_float_layers_round_trip_and_are_validated():
 def test_float_layers_and_budget_enter_the_cache_key(tmp_path):
     from dataclasses import replace
 
-    from hwquant.pipeline import cache
+    from hwquant.cache import store as cache
     from hwquant.plugin.facts import BuildOptions
     from hwquant.plugin.manager import registry
 
     model = tmp_path / "m.keras"
     model.write_bytes(b"x")
     base = BuildOptions(model=model)
-    keys = {cache.make_key(cache.key_inputs(o, registry().get("cpu"), {}))
-            for o in (base, replace(base, float_layers=("a",)), replace(base, budget={"min_snr": 30.0}),
-                      replace(base, objective="latency"))}
+    keys = {
+        cache.make_key(cache.key_inputs(o, registry().get("cpu"), {}))
+        for o in (
+            base,
+            replace(base, float_layers=("a",)),
+            replace(base, budget={"min_snr": 30.0}),
+            replace(base, objective="latency"),
+        )
+    }
     assert len(keys) == 4
 
 
 def test_a_direct_conversion_refuses_float_layers_rather_than_ignoring_them():
     from hwquant.common.errors import ToolchainError
-    from hwquant.pipeline import convert
+    from hwquant.convert import converter as convert
 
     with pytest.raises(ToolchainError, match="cannot keep layers float"):
         convert.convert(None, preset("int8-float-fallback").with_float_layers(["x"]), [])

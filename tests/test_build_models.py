@@ -1,4 +1,5 @@
 """hwquant.build on every model format, every data form, with the real converter and LiteRT."""
+
 from __future__ import annotations
 
 import json
@@ -13,15 +14,30 @@ import models
 
 
 def test_digits_int8_accuracy_within_one_point(digits_dir, tmp_path):
-    res = hwquant.build(digits_dir / "model.keras", target="cpu", recipe="int8-only",
-                        data=str(digits_dir / "calibration.npz"), eval_data=str(digits_dir / "eval.npz"),
-                        out=tmp_path)
+    res = hwquant.build(
+        digits_dir / "model.keras",
+        target="cpu",
+        recipe="int8-only",
+        data=str(digits_dir / "calibration.npz"),
+        eval_data=str(digits_dir / "eval.npz"),
+        out=tmp_path,
+    )
     acc = res.fidelity["outputs"]["output_0"]["accuracy"]
     assert acc["float"] > 0.9
     assert abs(acc["quantized"] - acc["float"]) <= 0.01
     report = json.loads((tmp_path / "cpu" / "report.json").read_text())
-    for key in ("schema_version", "target", "recipe", "artifacts", "size_bytes", "ops", "fidelity", "timings_s",
-                "inputs", "versions"):
+    for key in (
+        "schema_version",
+        "target",
+        "recipe",
+        "artifacts",
+        "size_bytes",
+        "ops",
+        "fidelity",
+        "timings_s",
+        "inputs",
+        "versions",
+    ):
         assert key in report, key
     assert report["recipe"]["fields"]["io_dtype"] == "int8"
     assert report["size_bytes"]["artifact"] < report["size_bytes"]["float32_tflite"] / 2
@@ -62,7 +78,8 @@ def test_two_signature_savedmodel_signature_keyed_npz(two_signature_savedmodel, 
 
 
 def test_callable_data_in_every_guide_form(two_signature_savedmodel, keras_model, tmp_path, monkeypatch):
-    (tmp_path / "repdata.py").write_text(textwrap.dedent("""
+    (tmp_path / "repdata.py").write_text(
+        textwrap.dedent("""
         import numpy as np
         rng = np.random.default_rng(0)
         def pairs():
@@ -75,7 +92,8 @@ def test_callable_data_in_every_guide_form(two_signature_savedmodel, keras_model
         def as_dict():
             for _ in range(10):
                 yield {"image": rng.random((8, 8, 1), dtype=np.float32)}   # batch axis optional
-    """))
+    """)
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     r = hwquant.build(two_signature_savedmodel, recipe="int8-float-fallback", data="repdata:pairs", out=tmp_path / "p")
@@ -95,7 +113,9 @@ def test_npy_and_image_folder(keras_model, tmp_path):
     for cls in ("zero", "one"):
         (tmp_path / "imgs" / cls).mkdir(parents=True)
         for i in range(6):
-            Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8), "L").save(tmp_path / "imgs" / cls / f"{i}.png")
+            Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8), "L").save(
+                tmp_path / "imgs" / cls / f"{i}.png"
+            )
     r = hwquant.build(keras_model, data=str(tmp_path / "imgs"), eval_fraction=0.5, out=tmp_path / "b")
     assert r.inputs["data"]["kind"] == "images" and r.inputs["data"]["labelled"]
     assert "accuracy" in r.fidelity["outputs"]["output_0"]
@@ -104,8 +124,8 @@ def test_npy_and_image_folder(keras_model, tmp_path):
 def test_image_normalization_and_size(tmp_path):
     from PIL import Image
 
+    from hwquant.config.images import load_folder
     from hwquant.plugin.facts import BuildOptions, TensorSpec
-    from hwquant.pipeline.images import load_folder
 
     Image.fromarray(np.full((20, 30, 3), 255, np.uint8), "RGB").save(tmp_path / "a.png")
     spec = TensorSpec("img", (1, 10, 12, 3), "float32")
@@ -165,8 +185,9 @@ def test_verify_fails_build_when_artifact_cannot_invoke(tmp_path):
     from hwquant.cli.main import main
 
     model = _gather_out_of_range_savedmodel(tmp_path / "gather")
-    r = CliRunner().invoke(main, ["build", str(model), "--target", "cpu", "--recipe", "float32", "--no-cache",
-                                  "-o", str(tmp_path / "out")])
+    r = CliRunner().invoke(
+        main, ["build", str(model), "--target", "cpu", "--recipe", "float32", "--no-cache", "-o", str(tmp_path / "out")]
+    )
     assert r.exit_code == 4, r.output
     assert "failed to invoke" in r.output and "gather index out of bounds" in r.output, r.output
     assert not (tmp_path / "out").exists()

@@ -1,11 +1,12 @@
 """The build cache: a repeated build restores verified files; a corrupted entry is rebuilt, never used."""
+
 from __future__ import annotations
 
 import numpy as np
 
 import models
+from hwquant.pipeline.many import build_many
 from hwquant.plugin.facts import BuildOptions
-from hwquant.pipeline.build import build_many
 
 
 def _build(model, tmp_path, cache, data, log=None):

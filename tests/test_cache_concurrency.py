@@ -1,5 +1,6 @@
 """The shared cache under concurrent writers and readers in separate processes (as on CI runners
 sharing a volume): a reader sees no entry or a complete, verified one, never a mix or a partial one."""
+
 from __future__ import annotations
 
 import json
@@ -7,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hwquant.pipeline.cache import Cache
+from hwquant.cache.store import Cache
 
 KEYS = [f"{i:02x}" + "ab" * 31 for i in range(12)]
 
 WRITER = """
 import sys, tempfile
 from pathlib import Path
-from hwquant.pipeline.cache import Cache
+from hwquant.cache.store import Cache
 cache, me = Cache(Path(sys.argv[1])), sys.argv[2]
 keys = sys.argv[3].split(",")
 for round in range(3):
@@ -31,7 +32,7 @@ for round in range(3):
 READER = """
 import json, sys, tempfile
 from pathlib import Path
-from hwquant.pipeline.cache import Cache
+from hwquant.cache.store import Cache
 cache, keys = Cache(Path(sys.argv[1])), sys.argv[2].split(",")
 hits = problems = 0
 for _ in range(40):
@@ -60,8 +61,10 @@ def test_concurrent_writers_and_readers_never_see_a_partial_entry(tmp_path):
     root = tmp_path / "cache"
     keys = ",".join(KEYS)
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), f"w{i}", keys]) for i in range(3)]
-    readers = [subprocess.Popen([sys.executable, "-c", READER, str(root), keys], stdout=subprocess.PIPE, text=True)
-               for _ in range(2)]
+    readers = [
+        subprocess.Popen([sys.executable, "-c", READER, str(root), keys], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     for p in writers:
         assert p.wait(timeout=300) == 0
     results = [json.loads(p.communicate(timeout=300)[0]) for p in readers]

@@ -1,5 +1,6 @@
 """Cache entries cannot be poisoned (issue 11, item 2) and keys hold exactly what changes a target's
 output (item 12)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 import models
+from hwquant.cache import store as cache_mod
 from hwquant.cli.main import main
-from hwquant.pipeline import cache as cache_mod
-from hwquant.pipeline.build import build_many, versions
+from hwquant.config.versions import versions
+from hwquant.pipeline.many import build_many
 from hwquant.plugin.facts import BuildOptions
 from hwquant.plugin.manager import registry
 
@@ -50,8 +52,11 @@ def test_a_sound_entry_is_restored_by_copying_bytes(tmp_path):
     entry, why = cache_mod.Cache(tmp_path / "c").lookup(KEY)
     assert why is None and entry is not None
     entry.copy_to(tmp_path / "dest")
-    got = {p.relative_to(tmp_path / "dest").as_posix(): p.read_bytes()
-           for p in (tmp_path / "dest").rglob("*") if p.is_file()}
+    got = {
+        p.relative_to(tmp_path / "dest").as_posix(): p.read_bytes()
+        for p in (tmp_path / "dest").rglob("*")
+        if p.is_file()
+    }
     assert got == {"report.json": REPORT, "model.tflite": b"model", "sub/x.h": b"x"}
 
 
@@ -90,15 +95,26 @@ def test_a_file_swapped_for_a_symlink_after_the_lookup_is_not_followed(tmp_path)
         entry.copy_to(tmp_path / "dest")
 
 
-@pytest.mark.parametrize("meta", [
-    [], {}, {"files": []}, {"files": None}, {"files": "report.json"}, "entry", None, 3,
-    {"files": {"report.json": 5}}, {"files": {"report.json": "not-a-sha"}},
-    {"files": {"report.json": _sha(REPORT), "../x": _sha(b"x")}},
-    {"files": {"report.json": _sha(REPORT), "/etc/passwd": _sha(b"x")}},
-    {"files": {"report.json": _sha(REPORT), "a/../../x": _sha(b"x")}},
-    {"files": {"report.json": _sha(REPORT), "./x": _sha(b"x")}},
-    {"files": {"model.tflite": _sha(b"m")}},  # no report.json
-])
+@pytest.mark.parametrize(
+    "meta",
+    [
+        [],
+        {},
+        {"files": []},
+        {"files": None},
+        {"files": "report.json"},
+        "entry",
+        None,
+        3,
+        {"files": {"report.json": 5}},
+        {"files": {"report.json": "not-a-sha"}},
+        {"files": {"report.json": _sha(REPORT), "../x": _sha(b"x")}},
+        {"files": {"report.json": _sha(REPORT), "/etc/passwd": _sha(b"x")}},
+        {"files": {"report.json": _sha(REPORT), "a/../../x": _sha(b"x")}},
+        {"files": {"report.json": _sha(REPORT), "./x": _sha(b"x")}},
+        {"files": {"model.tflite": _sha(b"m")}},  # no report.json
+    ],
+)
 def test_entry_json_of_the_wrong_shape_is_discarded(tmp_path, meta):
     entry = _entry(tmp_path / "c", {"report.json": REPORT}, meta=meta)
     got, why = cache_mod.Cache(tmp_path / "c").lookup(KEY)
@@ -165,19 +181,40 @@ def test_a_backend_option_enters_only_the_key_of_the_backend_that_declares_it(ke
 def test_adding_board_does_not_rebuild_cpu(keras_model, cal, tmp_path):
     # Options are namespaced per backend: a cpu build never receives --mcu-board (alone it is exit 2,
     # before any work), and an mcu option reaching the cpu key would not be one of cpu's own options.
-    args = ["build", str(keras_model), "--data", str(cal), "-o", str(tmp_path / "out"),
-            "--cache-dir", str(tmp_path / "c"), "--target", "cpu"]
+    args = [
+        "build",
+        str(keras_model),
+        "--data",
+        str(cal),
+        "-o",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--target",
+        "cpu",
+    ]
     r = CliRunner().invoke(main, [*args, "--mcu-board", "cortex-m4"])
     assert r.exit_code == 2 and "no target being built uses that backend" in r.output, r.output
     assert not (tmp_path / "out").exists()
-    assert cache_mod.make_key(_key(keras_model, cal, "cpu", board="cortex-m4")) == \
-        cache_mod.make_key(_key(keras_model, cal, "cpu"))
+    assert cache_mod.make_key(_key(keras_model, cal, "cpu", board="cortex-m4")) == cache_mod.make_key(
+        _key(keras_model, cal, "cpu")
+    )
 
 
 @pytest.mark.slow
 def test_adding_an_mcu_board_to_a_cpu_and_mcu_build_rebuilds_only_mcu(keras_model, cal, tmp_path):
-    args = ["build", str(keras_model), "--data", str(cal), "-o", str(tmp_path / "out"),
-            "--cache-dir", str(tmp_path / "c"), "--target", "cpu,mcu"]
+    args = [
+        "build",
+        str(keras_model),
+        "--data",
+        str(cal),
+        "-o",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--target",
+        "cpu,mcu",
+    ]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     second = CliRunner().invoke(main, [*args, "--mcu-board", "cortex-m4"])
@@ -212,7 +249,8 @@ def test_a_backend_adds_to_its_key_through_cache_key_extras(keras_model, cal):
     opts = BuildOptions(model=keras_model, target="cpu", data=str(cal))
     inputs = cache_mod.key_inputs(opts, Versioned(), versions())
     assert inputs["backend"]["sdk"] == "2.0" and cache_mod.make_key(inputs) != cache_mod.make_key(
-        cache_mod.key_inputs(opts, cpu, versions()))
+        cache_mod.key_inputs(opts, cpu, versions())
+    )
 
 
 def test_edgetpu_key_holds_the_native_compilers_version(keras_model, cal, tmp_path, monkeypatch):
@@ -236,7 +274,7 @@ def _docker():
         c = docker.from_env(timeout=60)
         c.ping()
         return c
-    except Exception as exc:  # noqa: BLE001 - any reason means: no engine here
+    except Exception as exc:
         pytest.skip(f"no Docker engine reachable ({exc})")
 
 
@@ -267,5 +305,5 @@ def test_edgetpu_key_holds_the_image_id_not_only_its_tag(keras_model, cal):
         for i in set(ids):
             try:
                 client.images.remove(i, force=True)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass

@@ -1,16 +1,17 @@
 """The calibrate-once seam (issue 11 item 13): TensorFlow internals proven byte-identical to a direct
 conversion on the pinned TensorFlow range; a TensorFlow that breaks them fails HERE, by name; and a
 build on a TensorFlow whose internals are missing or fail falls back to direct conversion."""
+
 from __future__ import annotations
 
 import tomllib
 from importlib.metadata import version
 
-import models
 import pytest
 from packaging.requirements import Requirement
 
-from hwquant.pipeline import convert
+import models
+from hwquant.convert import converter as convert
 from hwquant.plugin.recipe import preset
 
 RECIPES = (preset("int8-float-fallback"), preset("int8-only", "int8"), preset("int8-only", "uint8"))
@@ -35,7 +36,8 @@ def test_installed_tensorflow_is_in_the_pinned_range(repo_root):
     assert any(s.operator == "<" for s in req.specifier), f"no upper bound on TensorFlow in {req}"
     assert version("tensorflow") in req.specifier, (
         f"TensorFlow {version('tensorflow')} is outside {req}: prove the {convert.SEAM} on it first "
-        "(this file), then widen the pin")
+        "(this file), then widen the pin"
+    )
 
 
 def test_seam_is_byte_identical_to_direct_conversion(loaded, reps):
@@ -46,17 +48,22 @@ def test_seam_is_byte_identical_to_direct_conversion(loaded, reps):
         shared = convert.quantize_calibrated(loaded, calibrated, recipe)
         assert calibrated.fallback is None, f"{convert.SEAM} failed: {calibrated.fallback}"
         if shared != direct:
-            pytest.fail(f"the {convert.SEAM} is no longer byte-identical to a direct conversion on TensorFlow "
-                        f"{version('tensorflow')} (recipe {recipe.name}/{recipe.io_dtype}): update calibrate()/"
-                        "quantize_calibrated() or keep the TensorFlow pin below this version")
+            pytest.fail(
+                f"the {convert.SEAM} is no longer byte-identical to a direct conversion on TensorFlow "
+                f"{version('tensorflow')} (recipe {recipe.name}/{recipe.io_dtype}): update calibrate()/"
+                "quantize_calibrated() or keep the TensorFlow pin below this version"
+            )
 
 
-@pytest.mark.parametrize("target", [
-    # internals only the seam uses (the direct converter does not need them), so the fallback can run
-    "tensorflow.lite.python.conversion_metadata_schema_py_generated.ConversionMetadataT.InitFromPackedBuf",
-    "tensorflow.lite.python.convert.deduplicate_readonly_buffers",
-    "tensorflow.lite.python.util.get_model_hash",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        # internals only the seam uses (the direct converter does not need them), so the fallback can run
+        "tensorflow.lite.python.conversion_metadata_schema_py_generated.ConversionMetadataT.InitFromPackedBuf",
+        "tensorflow.lite.python.convert.deduplicate_readonly_buffers",
+        "tensorflow.lite.python.util.get_model_hash",
+    ],
+)
 def test_broken_internals_fall_back_to_direct_conversion(loaded, reps, monkeypatch, target):
     """Fault injection: a TensorFlow without the internal (as a future release may be)."""
     monkeypatch.delattr(_owner(target), target.rsplit(".", 1)[1])
@@ -85,7 +92,7 @@ def _owner(dotted: str):
 
 @pytest.mark.slow
 def test_build_reports_the_fallback(keras_model, tmp_path, monkeypatch):
-    from hwquant.pipeline.build import build
+    from hwquant.pipeline.api import build
 
     monkeypatch.delattr(_owner("tensorflow.lite.python.convert.x"), "deduplicate_readonly_buffers")
     seen = []

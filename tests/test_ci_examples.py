@@ -1,6 +1,7 @@
 """The CI examples in docs/ run for real: the GitHub workflow validates against the workflow schema
 check-jsonschema vendors; the GitLab pipeline (plan -> parallel:matrix build -> gate, artifacts between
 stages) runs under gitlab-ci-local's shell executor on a workspace of two tiny models."""
+
 from __future__ import annotations
 
 import json
@@ -25,14 +26,19 @@ def test_github_workflow_matches_the_workflow_schema(tmp_path):
     exe = _tool("check-jsonschema")
     if exe is None:
         pytest.skip("check-jsonschema is not installed (it is in the dev extra: pip install -e '.[dev]')")
-    ok = subprocess.run([exe, "--builtin-schema", "vendor.github-workflows", str(REPO / "docs/github-actions.yml")],
-                        capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [exe, "--builtin-schema", "vendor.github-workflows", str(REPO / "docs/github-actions.yml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     # the check is real: a job without runs-on is refused
     broken = tmp_path / "broken.yml"
     broken.write_text((REPO / "docs/github-actions.yml").read_text().replace("runs-on:", "runs_on:", 1))
-    bad = subprocess.run([exe, "--builtin-schema", "vendor.github-workflows", str(broken)], capture_output=True,
-                         text=True, timeout=120)
+    bad = subprocess.run(
+        [exe, "--builtin-schema", "vendor.github-workflows", str(broken)], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode != 0 and "runs-on" in bad.stdout
 
 
@@ -41,20 +47,30 @@ def _gitlab_ci_local() -> str:
         pytest.skip("node is not installed: gitlab-ci-local (npm) cannot run")
     if shutil.which("rsync") is None:
         pytest.skip("rsync is not installed: gitlab-ci-local's --shell-isolation needs it (apt-get install rsync)")
-    for candidate in (os.environ.get("HWQUANT_GITLAB_CI_LOCAL"),
-                      str(REPO / ".tools/gitlab-ci-local/node_modules/.bin/gitlab-ci-local"),
-                      shutil.which("gitlab-ci-local")):
+    for candidate in (
+        os.environ.get("HWQUANT_GITLAB_CI_LOCAL"),
+        str(REPO / ".tools/gitlab-ci-local/node_modules/.bin/gitlab-ci-local"),
+        shutil.which("gitlab-ci-local"),
+    ):
         if candidate and Path(candidate).is_file():
             return candidate
-    pytest.skip(f"gitlab-ci-local is not installed (scripts/system-deps.sh: npm install --prefix "
-                f".tools/gitlab-ci-local gitlab-ci-local@{GITLAB_CI_LOCAL_VERSION})")
+    pytest.skip(
+        f"gitlab-ci-local is not installed (scripts/system-deps.sh: npm install --prefix "
+        f".tools/gitlab-ci-local gitlab-ci-local@{GITLAB_CI_LOCAL_VERSION})"
+    )
 
 
 def _run(exe: str, project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "HOME": str(project.parent)}
     env.pop("HWQUANT_CACHE_DIR", None)  # the pipeline sets its own, inside the project
-    return subprocess.run([exe, "--force-shell-executor", "--shell-isolation", "--no-color", *args], cwd=project,
-                          env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [exe, "--force-shell-executor", "--shell-isolation", "--no-color", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.slow
@@ -65,8 +81,9 @@ def test_gitlab_pipeline_plans_builds_the_matrix_and_gates(keras_model, tmp_path
         d = project / "models" / name
         d.mkdir(parents=True)
         shutil.copy(keras_model, d / "model.keras")
-        (d / "hwquant.toml").write_text('model = "model.keras"\ndata = "random:16"\n\n[targets.cpu]\n\n'
-                                        '[targets.mcu]\nrecipe = "int8-only"\n')
+        (d / "hwquant.toml").write_text(
+            'model = "model.keras"\ndata = "random:16"\n\n[targets.cpu]\n\n[targets.mcu]\nrecipe = "int8-only"\n'
+        )
     (project / "hwquant-workspace.toml").write_text('models = ["models/*"]\n')
     shutil.copy(REPO / "docs/gitlab-ci.yml", project / ".gitlab-ci.yml")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]

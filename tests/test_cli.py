@@ -1,4 +1,5 @@
 """The command line as a user meets it: summaries, targets, preflight, quiet by default."""
+
 from __future__ import annotations
 
 import json
@@ -39,11 +40,29 @@ def test_op_tables_come_from_constraint_docstrings(name):
 
 
 def test_build_summary_and_report(digits_dir, tmp_path):
-    r = CliRunner().invoke(main, ["build", str(digits_dir / "model.keras"), "--data",
-                                  str(digits_dir / "calibration.npz"), "-o", str(tmp_path), "--no-cache"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(digits_dir / "model.keras"),
+            "--data",
+            str(digits_dir / "calibration.npz"),
+            "-o",
+            str(tmp_path),
+            "--no-cache",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    for words in ("recipe int8-float-fallback", "because representative data", "CONV_2D", "size: float32",
-                  "fidelity vs float32", "SNR dB", "time: load", "wrote"):
+    for words in (
+        "recipe int8-float-fallback",
+        "because representative data",
+        "CONV_2D",
+        "size: float32",
+        "fidelity vs float32",
+        "SNR dB",
+        "time: load",
+        "wrote",
+    ):
         assert words in r.output, words
     report = json.loads((tmp_path / "cpu" / "report.json").read_text())
     assert report["verify"]["samples"] == 51  # 20% of the 256 calibration samples held back
@@ -51,8 +70,20 @@ def test_build_summary_and_report(digits_dir, tmp_path):
 
 
 def test_preflight_only_writes_report_without_artifact(digits_dir, tmp_path):
-    r = CliRunner().invoke(main, ["build", str(digits_dir / "model.keras"), "--target", "edgetpu", "--data",
-                                  str(digits_dir / "calibration.npz"), "--preflight-only", "-o", str(tmp_path)])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(digits_dir / "model.keras"),
+            "--target",
+            "edgetpu",
+            "--data",
+            str(digits_dir / "calibration.npz"),
+            "--preflight-only",
+            "-o",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "Mapped to Edge TPU" in r.output
     assert sorted(p.name for p in (tmp_path / "edgetpu").iterdir()) == ["report.json"]
@@ -80,8 +111,23 @@ def test_preflight_exits_3_when_nothing_maps(tmp_path):
     x = tf.keras.layers.Conv2D(4, 3)(x)
     model = tf.keras.Model(inp, tf.keras.layers.Dense(3)(tf.keras.layers.Flatten()(x)))
     model.save(tmp_path / "m.keras")
-    r = CliRunner().invoke(main, ["build", str(tmp_path / "m.keras"), "--target", "edgetpu", "--io-dtype", "int8",
-                                  "--data", "random:20", "--preflight-only", "--no-cache", "-o", str(tmp_path / "o")])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(tmp_path / "m.keras"),
+            "--target",
+            "edgetpu",
+            "--io-dtype",
+            "int8",
+            "--data",
+            "random:20",
+            "--preflight-only",
+            "--no-cache",
+            "-o",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code == 3, r.output
     assert "nothing in the model maps to target 'edgetpu'" in r.output and "LEAKY_RELU" in r.output
     report = json.loads((tmp_path / "o" / "edgetpu" / "report.json").read_text())
@@ -90,9 +136,24 @@ def test_preflight_exits_3_when_nothing_maps(tmp_path):
 
 def test_one_failing_target_does_not_stop_the_others(keras_model, tmp_path):
     """cpu builds, edgetpu has no compiler (no engine or no image): both are reported, exit 4."""
-    r = CliRunner().invoke(main, ["build", str(keras_model), "--target", "edgetpu,cpu", "--data", "random:12",
-                                  "--edgetpu-image", "hwquant-test/absent:0", "--edgetpu-toolchain", "docker", "--no-cache",
-                                  "-o", str(tmp_path)])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(keras_model),
+            "--target",
+            "edgetpu,cpu",
+            "--data",
+            "random:12",
+            "--edgetpu-image",
+            "hwquant-test/absent:0",
+            "--edgetpu-toolchain",
+            "docker",
+            "--no-cache",
+            "-o",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 4, r.output
     assert "1 of 2 targets failed" in r.output and "edgetpu (exit 4)" in r.output
     assert "wrote " in r.output and (tmp_path / "cpu" / "model.tflite").is_file()

@@ -2,6 +2,7 @@
 
 The old hand-written cpu table said LiteRT had no int8 SQRT or LOG kernel and refused the build
 (exit 3) although LiteRT runs it; the table now holds only rows LiteRT proved, and LiteRT decides."""
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,10 @@ def sqrt_log_savedmodel(tmp_path_factory):
 
         @tf.function(input_signature=[tf.TensorSpec([1, 6], tf.float32, name="x")])
         def __call__(self, x):
-            h = tf.nn.relu(tf.matmul(x, self.w1))              # Dense
-            h = tf.sqrt(h + 1.0) + tf.math.log(h + 1.0)        # sqrt / log
-            h = tf.nn.relu(tf.matmul(h, self.w2))              # Dense
-            return {"y": tf.matmul(h, self.w3)}                # Dense
+            h = tf.nn.relu(tf.matmul(x, self.w1))  # Dense
+            h = tf.sqrt(h + 1.0) + tf.math.log(h + 1.0)  # sqrt / log
+            h = tf.nn.relu(tf.matmul(h, self.w2))  # Dense
+            return {"y": tf.matmul(h, self.w3)}  # Dense
 
     path = tmp_path_factory.mktemp("sqrtlog") / "saved"
     net = Net()
@@ -42,9 +43,22 @@ def sqrt_log_savedmodel(tmp_path_factory):
 
 @pytest.mark.slow
 def test_dense_sqrt_log_dense_builds_for_cpu_with_float_fallback(sqrt_log_savedmodel, tmp_path):
-    r = CliRunner().invoke(main, ["build", str(sqrt_log_savedmodel), "--target", "cpu", "--recipe",
-                                  "int8-float-fallback", "--data", str(sqrt_log_savedmodel.parent / "cal.npz"),
-                                  "-o", str(tmp_path), "--no-cache"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(sqrt_log_savedmodel),
+            "--target",
+            "cpu",
+            "--recipe",
+            "int8-float-fallback",
+            "--data",
+            str(sqrt_log_savedmodel.parent / "cal.npz"),
+            "-o",
+            str(tmp_path),
+            "--no-cache",
+        ],
+    )
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "cpu" / "report.json").read_text())
     ops = {(o["op"], o["dtype"]): o for o in report["ops"]["ops"]}

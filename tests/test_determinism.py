@@ -1,13 +1,14 @@
 """Calibrate once, quantize many: byte-identical to direct conversions; same inputs, same bytes."""
+
 from __future__ import annotations
 
 import hashlib
 
-import models
 import pytest
 
-from hwquant.pipeline import convert
-from hwquant.pipeline.build import build_many
+import models
+from hwquant.convert import converter as convert
+from hwquant.pipeline.many import build_many
 from hwquant.plugin.facts import BuildOptions
 from hwquant.plugin.recipe import preset
 
@@ -36,8 +37,9 @@ def test_int16_recipes_convert_directly():
 def test_calibrate_once_on_two_signature_model(two_signature_savedmodel):
     ld = convert.load(two_signature_savedmodel)
     try:
-        reps = [("encode", {"x": x[None]}) for x in models.feature_samples(8)] + \
-               [("decode", {"code": x[None]}) for x in models.feature_samples(8, width=8)]
+        reps = [("encode", {"x": x[None]}) for x in models.feature_samples(8)] + [
+            ("decode", {"code": x[None]}) for x in models.feature_samples(8, width=8)
+        ]
         cal = convert.calibrate(ld, reps)
         recipe = preset("int8-float-fallback")
         assert convert.quantize_calibrated(ld, cal, recipe) == convert.convert(ld, recipe, reps)

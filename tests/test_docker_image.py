@@ -4,6 +4,7 @@ No registry is reachable here, so the base image is made with debootstrap (cache
 under /var/cache/hwquant-test) and `docker import`ed; pip inside the build reaches PyPI with the
 host's CA bundle (PIP_CERT) copied into the build context as docker-extra/ca.crt.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,17 @@ def base_image(docker):
         root = CACHE / "rootfs"
         shutil.rmtree(root, ignore_errors=True)
         CACHE.mkdir(parents=True, exist_ok=True)
-        _run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
-              "bookworm", str(root), "http://deb.debian.org/debian"], timeout=1800)
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=python3,python3-venv,ca-certificates",
+                "bookworm",
+                str(root),
+                "http://deb.debian.org/debian",
+            ],
+            timeout=1800,
+        )
         _run(["tar", "-C", str(root), "-cf", str(tarball) + ".tmp", "."])
         os.replace(str(tarball) + ".tmp", tarball)
         shutil.rmtree(root, ignore_errors=True)
@@ -57,17 +67,20 @@ def base_image(docker):
 def image(base_image, repo_root, tmp_path_factory):
     """Build from a clean context: the files the Dockerfile copies, plus the host CA bundle."""
     ctx = tmp_path_factory.mktemp("docker-context")
-    for name in ("Dockerfile", "pyproject.toml", "README.md"):
+    for name in ("Dockerfile", "pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(repo_root / name, ctx / name)
-    for name in ("hwquant", "backends", "toolchains"):
+    for name in ("src",):
         shutil.copytree(repo_root / name, ctx / name, ignore=shutil.ignore_patterns("__pycache__"))
     # the host's CA bundle lets pip inside the build reach PyPI through this network's proxy
     cert = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
     if cert and Path(cert).is_file():
         (ctx / "docker-extra").mkdir()
         shutil.copy(cert, ctx / "docker-extra" / "ca.crt")
-    _run(["docker", "build", "--build-arg", f"BASE={base_image}", "-t", IMAGE, str(ctx)],
-         env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=3600)
+    _run(
+        ["docker", "build", "--build-arg", f"BASE={base_image}", "-t", IMAGE, str(ctx)],
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        timeout=3600,
+    )
     return IMAGE
 
 
@@ -80,6 +93,23 @@ def test_targets_and_a_small_build_inside_the_image(image, keras_model, tmp_path
     np.savez(tmp_path / "cal.npz", image=models.keras_samples(20))
     out = _run(["docker", "run", "--rm", image, "targets"]).stdout
     assert "cpu" in out and "mcu" in out
-    _run(["docker", "run", "--rm", "-v", f"{tmp_path}:/work", image, "build", "m.keras", "--data", "cal.npz",
-          "--target", "cpu", "--min-snr", "10"], timeout=900)
+    _run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "-v",
+            f"{tmp_path}:/work",
+            image,
+            "build",
+            "m.keras",
+            "--data",
+            "cal.npz",
+            "--target",
+            "cpu",
+            "--min-snr",
+            "10",
+        ],
+        timeout=900,
+    )
     assert (tmp_path / "build" / "cpu" / "model.tflite").stat().st_size > 0

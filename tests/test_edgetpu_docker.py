@@ -4,22 +4,22 @@ The stand-in (tests/edgetpu_standin/) compiles nothing: it replays a real publis
 log from ../shared/fixtures/edgetpu and writes the files the real compiler writes, with a
 compiled model made from the model under test (one edgetpu-custom-op, placeholder payload).
 These tests exercise hwquant's orchestration, parsing and checks; real compilation needs
-Coral's image (toolchains/edgetpu/Dockerfile).
+Coral's image (src/hwquant_backends/edgetpu/toolchain/Dockerfile).
 """
+
 from __future__ import annotations
 
 import os
-
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hwquant_backends.edgetpu import compile as C
-from hwquant_backends.edgetpu.artifact import CUSTOM_OP, inspect_compiled
 
 from hwquant.common.errors import ToolchainError
 from hwquant.device.tflite_model import TfliteModel
+from hwquant_backends.edgetpu import compile as C
+from hwquant_backends.edgetpu.artifact import CUSTOM_OP, inspect_compiled
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "edgetpu_standin"))
 import int8
@@ -28,8 +28,11 @@ import standin
 docker = pytest.importorskip("docker")
 tf = pytest.importorskip("tensorflow")
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow,
-              pytest.mark.skipif(not standin.FIXTURES.is_dir(), reason=f"fixtures not found at {standin.FIXTURES}")]
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.slow,
+    pytest.mark.skipif(not standin.FIXTURES.is_dir(), reason=f"fixtures not found at {standin.FIXTURES}"),
+]
 
 FULL = "03_full_14.1_table.log"  # 1 Edge TPU subgraph, every op mapped: matches one custom op, no CPU ops
 TWO_SUBGRAPHS = "05_partial_16.0_sa_yolov5s_2subgraphs_offchip.log"
@@ -64,6 +67,7 @@ _built: dict[tuple, str] = {}
 @pytest.fixture(scope="module")
 def image(client, model_bytes):
     """Tag of a stand-in image replaying ``fixture`` in ``mode`` (built once per module)."""
+
     def make(fixture: str = FULL, mode: str = "ok", custom_ops: int = 1) -> str:
         key = (fixture, mode, custom_ops)
         if key not in _built:
@@ -71,6 +75,7 @@ def image(client, model_bytes):
             compiled = standin.make_compiled(model_bytes, custom_ops)
             _built[key] = standin.build_image(client, tag, fixture, compiled, mode)
         return _built[key]
+
     return make
 
 
@@ -92,8 +97,11 @@ def test_compile_writes_the_compiler_outputs(client, image, model_file, model_by
     r = C.compile_models([model_file], out, toolchain="docker", image=tag)
     assert r.toolchain == f"docker:{tag}" and r.returncode == 0
     assert r.argv == ["edgetpu_compiler", "-s", "-o", "/out", "/in/model.tflite"]
-    assert sorted(p.name for p in out.iterdir()) == ["edgetpu_compiler.log", "model_edgetpu.log",
-                                                     "model_edgetpu.tflite"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "edgetpu_compiler.log",
+        "model_edgetpu.log",
+        "model_edgetpu.tflite",
+    ]
     assert (out / "edgetpu_compiler.log").read_text() == (standin.FIXTURES / FULL).read_text()
     assert r.log.version == "14.1.317412892" and r.log.succeeded and r.log.models[0].subgraphs == 1
     assert "Input: model.tflite" in (out / "model_edgetpu.log").read_text()
@@ -104,8 +112,13 @@ def test_compile_writes_the_compiler_outputs(client, image, model_file, model_by
 
 
 # -- the container contract: the stand-in refuses to run (exit 97) unless every restriction holds ---------
-_PROMISED = dict(network_mode="none", network_disabled=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-                 user="65534:65534")
+_PROMISED = {
+    "network_mode": "none",
+    "network_disabled": True,
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+    "user": "65534:65534",
+}
 
 
 def _run_standin(client, tag, tmp_path, **overrides):
@@ -113,8 +126,14 @@ def _run_standin(client, tag, tmp_path, **overrides):
     (tmp_path / "in").mkdir(exist_ok=True)
     (tmp_path / "out").mkdir(exist_ok=True)
     os.chmod(tmp_path / "out", 0o777)
-    kw = {**_PROMISED, "volumes": {str(tmp_path / "in"): {"bind": "/in", "mode": "ro"},
-                                   str(tmp_path / "out"): {"bind": "/out", "mode": "rw"}}, **overrides}
+    kw = {
+        **_PROMISED,
+        "volumes": {
+            str(tmp_path / "in"): {"bind": "/in", "mode": "ro"},
+            str(tmp_path / "out"): {"bind": "/out", "mode": "rw"},
+        },
+        **overrides,
+    }
     kw = {k: v for k, v in kw.items() if v is not None}
     c = client.containers.run(tag, command=["-o", "/out"], entrypoint=["edgetpu_compiler"], detach=True, **kw)
     try:
@@ -131,13 +150,16 @@ def test_hwquant_runs_the_compiler_with_the_promised_restrictions(image, model_f
     assert r.returncode == 0 and "container restrictions violated" not in r.console
 
 
-@pytest.mark.parametrize("relaxed, named", [
-    (dict(user=None), "runs as root"),
-    (dict(cap_drop=None), "capabilities not dropped"),
-    (dict(security_opt=None), "no-new-privileges not set"),
-    (dict(network_mode="bridge", network_disabled=None), "network interface eth0"),
-    (dict(volumes="rw-in"), "/in is not mounted read-only (rw)"),
-])
+@pytest.mark.parametrize(
+    "relaxed, named",
+    [
+        ({"user": None}, "runs as root"),
+        ({"cap_drop": None}, "capabilities not dropped"),
+        ({"security_opt": None}, "no-new-privileges not set"),
+        ({"network_mode": "bridge", "network_disabled": None}, "network interface eth0"),
+        ({"volumes": "rw-in"}, "/in is not mounted read-only (rw)"),
+    ],
+)
 def test_the_standin_refuses_a_container_without_a_restriction(client, image, tmp_path, relaxed, named):
     if relaxed.get("volumes") == "rw-in":
         (tmp_path / "in").mkdir()
@@ -148,18 +170,39 @@ def test_the_standin_refuses_a_container_without_a_restriction(client, image, tm
 
 
 def test_flags_reach_the_compiler_argv(image, model_file, tmp_path):
-    flags = C.CompilerFlags(min_runtime_version=13, search_delegate=True, delegate_search_step=2,
-                            intermediate_tensors=("a", "b"), enable_multiple_subgraphs=True)
+    flags = C.CompilerFlags(
+        min_runtime_version=13,
+        search_delegate=True,
+        delegate_search_step=2,
+        intermediate_tensors=("a", "b"),
+        enable_multiple_subgraphs=True,
+    )
     r = C.compile_models([model_file], tmp_path / "out", flags, toolchain="docker", image=image())
-    assert r.argv == ["edgetpu_compiler", "-s", "-o", "/out", "-m", "13", "-d", "-k", "2", "-i", "a,b", "-a",
-                      "/in/model.tflite"]
+    assert r.argv == [
+        "edgetpu_compiler",
+        "-s",
+        "-o",
+        "/out",
+        "-m",
+        "13",
+        "-d",
+        "-k",
+        "2",
+        "-i",
+        "a,b",
+        "-a",
+        "/in/model.tflite",
+    ]
 
 
 def test_num_segments_collects_every_segment(image, model_file, tmp_path):
-    r = C.compile_models([model_file], tmp_path / "out", C.CompilerFlags(num_segments=2), toolchain="docker",
-                         image=image())
-    assert [p.name for p in r.models["model"]] == ["model_segment_0_of_2_edgetpu.tflite",
-                                                   "model_segment_1_of_2_edgetpu.tflite"]
+    r = C.compile_models(
+        [model_file], tmp_path / "out", C.CompilerFlags(num_segments=2), toolchain="docker", image=image()
+    )
+    assert [p.name for p in r.models["model"]] == [
+        "model_segment_0_of_2_edgetpu.tflite",
+        "model_segment_1_of_2_edgetpu.tflite",
+    ]
     assert all(p.is_file() for p in r.models["model"])
 
 
@@ -172,12 +215,15 @@ def test_co_compile_several_models_in_one_call(image, model_bytes, tmp_path):
         paths.append(p)
     r = C.compile_models(paths, tmp_path / "out", toolchain="docker", image=image())
     assert r.argv[-2:] == ["/in/a.tflite", "/in/b.tflite"]  # one invocation, both models
-    assert {k: [p.name for p in v] for k, v in r.models.items()} == {"a": ["a_edgetpu.tflite"],
-                                                                     "b": ["b_edgetpu.tflite"]}
+    assert {k: [p.name for p in v] for k, v in r.models.items()} == {
+        "a": ["a_edgetpu.tflite"],
+        "b": ["b_edgetpu.tflite"],
+    }
     assert r.console.count("Edge TPU Compiler version") == 1
 
 
 # -- errors: each exit 4, the compiler's words in the message, no compiled model left behind ---------------
+
 
 def _no_artifact(out: Path) -> bool:
     return not out.exists() or not list(out.rglob("*_edgetpu.tflite"))
@@ -201,14 +247,20 @@ def test_image_missing_shows_the_build_command(client, model_file, tmp_path):
     assert (C.DOCKERFILE_DIR / "Dockerfile").is_file()
 
 
-@pytest.mark.parametrize("fixture, mode, words", [
-    ("13_fail_2.0_internal-compiler-error.log", "exit1", "failed (exit 1): Internal compiler error. Aborting!"),
-    ("15_fail_14.1_model-not-quantized.log", "exit1", "Invalid model: my_mnist_quant.tflite; Model not quantized"),
-    ("16_fail_16.0_didnt-find-op-version.log", "exit1", "Didn't find op for builtin opcode 'TRANSPOSE_CONV'"),
-    ("18_fail_16.0_sa_large-activation-tensors.log", "fail0",
-     "exited 0 but reported a failure: Compilation failed: Compilation failed due to large activation tensors"),
-    ("20_fail_16.0_dynamic-sized-tensors.log", "fail0", "only supports static-sized tensors"),
-])
+@pytest.mark.parametrize(
+    "fixture, mode, words",
+    [
+        ("13_fail_2.0_internal-compiler-error.log", "exit1", "failed (exit 1): Internal compiler error. Aborting!"),
+        ("15_fail_14.1_model-not-quantized.log", "exit1", "Invalid model: my_mnist_quant.tflite; Model not quantized"),
+        ("16_fail_16.0_didnt-find-op-version.log", "exit1", "Didn't find op for builtin opcode 'TRANSPOSE_CONV'"),
+        (
+            "18_fail_16.0_sa_large-activation-tensors.log",
+            "fail0",
+            "exited 0 but reported a failure: Compilation failed: Compilation failed due to large activation tensors",
+        ),
+        ("20_fail_16.0_dynamic-sized-tensors.log", "fail0", "only supports static-sized tensors"),
+    ],
+)
 def test_compiler_failure(client, image, model_file, tmp_path, fixture, mode, words):
     tag = image(fixture, mode)
     with pytest.raises(ToolchainError) as exc:
@@ -255,6 +307,7 @@ def test_auto_toolchain_names_both_when_neither_is_available(client, monkeypatch
 
 # -- the whole build: hwquant.build(..., target="edgetpu") with the stand-in image ---------------------------
 
+
 @pytest.fixture(scope="module")
 def build_inputs(tmp_path_factory, client):
     """A static-batch Keras CNN, calibration data, and a stand-in whose compiled model has its IO."""
@@ -266,8 +319,9 @@ def build_inputs(tmp_path_factory, client):
     np.save(data, models.keras_samples(32))
     compiled = standin.make_compiled(convert_int8_uint8_io(models.build_keras_cnn(batch_size=1)))
     ok = standin.build_image(client, "hwquant-test/edgetpu-standin:build-ok", FULL, compiled, "ok")
-    bad = standin.build_image(client, "hwquant-test/edgetpu-standin:build-ice",
-                              "13_fail_2.0_internal-compiler-error.log", compiled, "exit1")
+    bad = standin.build_image(
+        client, "hwquant-test/edgetpu-standin:build-ice", "13_fail_2.0_internal-compiler-error.log", compiled, "exit1"
+    )
     return model, data, ok, bad
 
 
@@ -275,8 +329,13 @@ def test_build_end_to_end(build_inputs, tmp_path):
     import hwquant
 
     model, data, tag, _ = build_inputs
-    result = hwquant.build(model, target="edgetpu", data=str(data), out=tmp_path / "out",
-                           backend_options={"image": tag, "toolchain": "docker"})
+    result = hwquant.build(
+        model,
+        target="edgetpu",
+        data=str(data),
+        out=tmp_path / "out",
+        backend_options={"image": tag, "toolchain": "docker"},
+    )
     target = tmp_path / "out" / "edgetpu"
     for name in ("model.tflite", "model_edgetpu.tflite", "model_edgetpu.log", "edgetpu_compiler.log", "report.json"):
         assert (target / name).is_file(), name
@@ -291,7 +350,10 @@ def test_build_end_to_end(build_inputs, tmp_path):
     vs = et["preflight_vs_compiler"]
     assert vs["basis"] == "operator table" and vs["agree"] is False
     assert {d["operator"]: (d["predicted"]["tpu"], d["compiler"]["tpu"]) for d in vs["differences"]} == {
-        "CONV_2D": (2, 4), "FULLY_CONNECTED": (1, 2), "MAX_POOL_2D": (1, 4)}  # RESHAPE, SOFTMAX, QUANTIZE agree
+        "CONV_2D": (2, 4),
+        "FULLY_CONNECTED": (1, 2),
+        "MAX_POOL_2D": (1, 4),
+    }  # RESHAPE, SOFTMAX, QUANTIZE agree
     assert "libedgetpu" in result.verify["edgetpu"]["note"]
 
 
@@ -300,7 +362,12 @@ def test_build_compiler_failure_leaves_nothing(build_inputs, tmp_path):
 
     model, data, _, bad = build_inputs
     with pytest.raises(ToolchainError) as exc:
-        hwquant.build(model, target="edgetpu", data=str(data), out=tmp_path / "out",
-                      backend_options={"image": bad, "toolchain": "docker"})
+        hwquant.build(
+            model,
+            target="edgetpu",
+            data=str(data),
+            out=tmp_path / "out",
+            backend_options={"image": bad, "toolchain": "docker"},
+        )
     assert exc.value.exit_code == 4 and "Internal compiler error. Aborting!" in exc.value.message
     assert _no_artifact(tmp_path / "out") and not (tmp_path / "out" / "edgetpu").exists()

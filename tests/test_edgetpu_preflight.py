@@ -1,22 +1,23 @@
 """Edge TPU preflight: predicted mapping on tiny int8 models converted in the test (real converter)."""
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 import pytest
+
+from hwquant.common.errors import InputError, UsageError
+from hwquant.device.tflite_model import TfliteModel
+from hwquant.plugin.facts import BuildOptions
+from hwquant.plugin.manager import registry
 from hwquant_backends.edgetpu import EdgeTpuBackend
 from hwquant_backends.edgetpu import ops as O
 from hwquant_backends.edgetpu.compiler_log import parse
 from hwquant_backends.edgetpu.preflight import compare, format_table, predict
 
-from hwquant.common.errors import InputError, UsageError
-from hwquant.plugin.facts import BuildOptions
-from hwquant.plugin.manager import registry
-from hwquant.device.tflite_model import TfliteModel
-
 sys.path.insert(0, str(Path(__file__).resolve().parent / "edgetpu_standin"))
-from int8 import convert as int8_convert  # noqa: E402
+from int8 import convert as int8_convert
 
 tf = pytest.importorskip("tensorflow")
 keras = tf.keras
@@ -54,17 +55,27 @@ T, F = "target", "fallback"
 
 def test_fully_mapped_with_uint8_io():
     report = predict(int8(cnn(), io=tf.uint8))
-    assert rows(report) == [("QUANTIZE", T, O.MAPPED), ("CONV_2D", T, O.MAPPED), ("CONV_2D", T, O.MAPPED),
-                            ("MEAN", T, O.MAPPED), ("FULLY_CONNECTED", T, O.MAPPED), ("QUANTIZE", T, O.MAPPED)]
+    assert rows(report) == [
+        ("QUANTIZE", T, O.MAPPED),
+        ("CONV_2D", T, O.MAPPED),
+        ("CONV_2D", T, O.MAPPED),
+        ("MEAN", T, O.MAPPED),
+        ("FULLY_CONNECTED", T, O.MAPPED),
+        ("QUANTIZE", T, O.MAPPED),
+    ]
     assert report.counts() == {"target": 6}
     assert report.notes[0].startswith("predicted: 6 of 6 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU segment(s)")
 
 
 def test_unsupported_op_at_start_sends_everything_to_cpu():
     report = predict(int8(cnn("start")))
-    assert rows(report) == [("LEAKY_RELU", F, O.NOT_SUPPORTED), ("CONV_2D", F, O.AFTER_PARTITION),
-                            ("CONV_2D", F, O.AFTER_PARTITION), ("MEAN", F, O.AFTER_PARTITION),
-                            ("FULLY_CONNECTED", F, O.AFTER_PARTITION)]
+    assert rows(report) == [
+        ("LEAKY_RELU", F, O.NOT_SUPPORTED),
+        ("CONV_2D", F, O.AFTER_PARTITION),
+        ("CONV_2D", F, O.AFTER_PARTITION),
+        ("MEAN", F, O.AFTER_PARTITION),
+        ("FULLY_CONNECTED", F, O.AFTER_PARTITION),
+    ]
     assert report.verdicts[0].reasons == ["LEAKY_RELU is not in the Edge TPU's supported operations"]
     assert "after LEAKY_RELU (op 0)" in report.verdicts[1].reasons[0]
     assert report.counts().get("target", 0) == 0  # --preflight-only exits 3 on this
@@ -73,11 +84,16 @@ def test_unsupported_op_at_start_sends_everything_to_cpu():
 def test_unsupported_op_in_middle_ends_the_segment():
     model = int8(cnn("middle"))
     report = predict(model)
-    assert rows(report) == [("CONV_2D", T, O.MAPPED), ("LEAKY_RELU", F, O.NOT_SUPPORTED),
-                            ("CONV_2D", F, O.AFTER_PARTITION), ("MEAN", F, O.AFTER_PARTITION),
-                            ("FULLY_CONNECTED", F, O.AFTER_PARTITION)]
-    assert any("ends at LEAKY_RELU (op 1)" in n and "3 supported op(s) after it run on the CPU" in n
-               for n in report.notes)
+    assert rows(report) == [
+        ("CONV_2D", T, O.MAPPED),
+        ("LEAKY_RELU", F, O.NOT_SUPPORTED),
+        ("CONV_2D", F, O.AFTER_PARTITION),
+        ("MEAN", F, O.AFTER_PARTITION),
+        ("FULLY_CONNECTED", F, O.AFTER_PARTITION),
+    ]
+    assert any(
+        "ends at LEAKY_RELU (op 1)" in n and "3 supported op(s) after it run on the CPU" in n for n in report.notes
+    )
     # with -a the supported ops after the CPU op map again, to a second Edge TPU subgraph
     multi = predict(model, multiple_subgraphs=True)
     assert [v.placement for v in multi.verdicts] == [T, F, T, T, T]
@@ -86,8 +102,13 @@ def test_unsupported_op_in_middle_ends_the_segment():
 
 def test_unsupported_op_at_end():
     report = predict(int8(cnn("end")))
-    assert rows(report) == [("CONV_2D", T, O.MAPPED), ("CONV_2D", T, O.MAPPED), ("MEAN", T, O.MAPPED),
-                            ("FULLY_CONNECTED", T, O.MAPPED), ("LEAKY_RELU", F, O.NOT_SUPPORTED)]
+    assert rows(report) == [
+        ("CONV_2D", T, O.MAPPED),
+        ("CONV_2D", T, O.MAPPED),
+        ("MEAN", T, O.MAPPED),
+        ("FULLY_CONNECTED", T, O.MAPPED),
+        ("LEAKY_RELU", F, O.NOT_SUPPORTED),
+    ]
 
 
 def test_dynamic_batch_is_rejected_as_a_whole():
@@ -103,8 +124,12 @@ def test_five_d_tensor_exceeds_three_innermost_dims():
     x = L.Reshape((2, 4, 12))(inp * 2.0 + 1.0)
     model = int8(keras.Model(inp, L.Dense(3)(L.Flatten()(x))))
     report = predict(model)
-    assert rows(report) == [("MUL", F, O.UNSUPPORTED_RANK), ("ADD", F, O.UNSUPPORTED_RANK),
-                            ("RESHAPE", F, O.UNSUPPORTED_RANK), ("FULLY_CONNECTED", F, O.AFTER_PARTITION)]
+    assert rows(report) == [
+        ("MUL", F, O.UNSUPPORTED_RANK),
+        ("ADD", F, O.UNSUPPORTED_RANK),
+        ("RESHAPE", F, O.UNSUPPORTED_RANK),
+        ("FULLY_CONNECTED", F, O.AFTER_PARTITION),
+    ]
     assert "has shape [1, 2, 4, 4, 3]: only the 3 innermost dims may exceed 1" in report.verdicts[0].reasons[0]
 
 
@@ -150,20 +175,32 @@ def test_table_reads_like_the_compiler():
     assert text.splitlines()[0] == "Operator                       Count      Status"
     assert "CONV_2D                        2          Mapped to Edge TPU" in text.splitlines()
     parsed = parse("Edge TPU Compiler version 16.0.384591198\n" + text)  # the compiler's own parser reads it
-    assert [(r.operator, r.count) for r in parsed.table] == [("CONV_2D", 2), ("MEAN", 1), ("FULLY_CONNECTED", 1),
-                                                             ("LEAKY_RELU", 1)]
+    assert [(r.operator, r.count) for r in parsed.table] == [
+        ("CONV_2D", 2),
+        ("MEAN", 1),
+        ("FULLY_CONNECTED", 1),
+        ("LEAKY_RELU", 1),
+    ]
 
 
 def test_compare_reports_each_disagreement():
     report = predict(int8(cnn("end")))
-    log = parse("Edge TPU Compiler version 16.0.384591198\nOperator                       Count      Status\n"
-                f"CONV_2D                        2          {O.MAPPED}\nMEAN                           1          "
-                f"{O.MAPPED}\nFULLY_CONNECTED                1          {O.UNSPECIFIED}\n"
-                f"LEAKY_RELU                     1          {O.NOT_SUPPORTED}\n")
+    log = parse(
+        "Edge TPU Compiler version 16.0.384591198\nOperator                       Count      Status\n"
+        f"CONV_2D                        2          {O.MAPPED}\nMEAN                           1          "
+        f"{O.MAPPED}\nFULLY_CONNECTED                1          {O.UNSPECIFIED}\n"
+        f"LEAKY_RELU                     1          {O.NOT_SUPPORTED}\n"
+    )
     got = compare(report, log)
     assert got["basis"] == "operator table" and got["agree"] is False
-    assert got["differences"] == [{"operator": "FULLY_CONNECTED", "predicted": {"tpu": 1, "cpu": 0},
-                                   "compiler": {"tpu": 0, "cpu": 1}, "compiler_status": [O.UNSPECIFIED]}]
+    assert got["differences"] == [
+        {
+            "operator": "FULLY_CONNECTED",
+            "predicted": {"tpu": 1, "cpu": 0},
+            "compiler": {"tpu": 0, "cpu": 1},
+            "compiler_status": [O.UNSPECIFIED],
+        }
+    ]
 
 
 def test_backend_recipe_io_and_missing_data():

@@ -1,4 +1,5 @@
 """Bad input: a clear message naming problem and fix, a documented exit code, no partial output."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,9 @@ def assert_fails(r, code, *words, out=None):
 
 
 def test_missing_model(tmp_path):
-    assert_fails(run("build", tmp_path / "nope.keras", "-o", tmp_path / "o"), 2, "no such file", "hint",
-                 out=tmp_path / "o")
+    assert_fails(
+        run("build", tmp_path / "nope.keras", "-o", tmp_path / "o"), 2, "no such file", "hint", out=tmp_path / "o"
+    )
 
 
 def test_corrupt_model(tmp_path):
@@ -48,13 +50,16 @@ def test_corrupt_model(tmp_path):
     assert_fails(run("build", empty), 2, "without saved_model.pb")
 
 
-@pytest.mark.parametrize("case,words", [
-    ("shape", ["has shape (1, 4, 4, 1)", "(N, 8, 8, 1)"]),
-    ("dtype", ["is int32", "expects float32"]),
-    ("uint8", ["is uint8", "255"]),
-    ("nan", ["contains NaN", "non-finite"]),
-    ("name", ["no data for input", "image"]),
-])
+@pytest.mark.parametrize(
+    "case,words",
+    [
+        ("shape", ["has shape (1, 4, 4, 1)", "(N, 8, 8, 1)"]),
+        ("dtype", ["is int32", "expects float32"]),
+        ("uint8", ["is uint8", "255"]),
+        ("nan", ["contains NaN", "non-finite"]),
+        ("name", ["no data for input", "image"]),
+    ],
+)
 def test_bad_data(keras_model, tmp_path, case, words):
     x = models.keras_samples(5)
     arrays = {
@@ -75,13 +80,22 @@ def test_unknown_target_and_recipe(keras_model, tmp_path):
 
 
 def test_recipe_needs_data(keras_model, tmp_path):
-    assert_fails(run("build", keras_model, "--recipe", "int8-only", "-o", tmp_path), 2, "needs representative data",
-                 "--data", out=tmp_path)
+    assert_fails(
+        run("build", keras_model, "--recipe", "int8-only", "-o", tmp_path),
+        2,
+        "needs representative data",
+        "--data",
+        out=tmp_path,
+    )
 
 
 def test_recipe_io_mismatch(keras_model, tmp_path):
-    assert_fails(run("build", keras_model, "--recipe", "float16", "--io-dtype", "uint8", "-o", tmp_path), 2,
-                 "cannot have uint8", out=tmp_path)
+    assert_fails(
+        run("build", keras_model, "--recipe", "float16", "--io-dtype", "uint8", "-o", tmp_path),
+        2,
+        "cannot have uint8",
+        out=tmp_path,
+    )
 
 
 def test_bad_data_spec(keras_model, tmp_path):
@@ -109,13 +123,33 @@ def test_interrupt_mid_build_leaves_nothing(keras_model, tmp_path):
     """
     np.savez(tmp_path / "eval.npz", image=models.keras_samples(3000))
     out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "hwquant.cli", "build", str(keras_model), "--target", "mcu",
-                             "--data", "random:8", "--eval-data", str(tmp_path / "eval.npz"), "-o", str(out),
-                             "--no-cache"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hwquant.cli",
+            "build",
+            str(keras_model),
+            "--target",
+            "mcu",
+            "--data",
+            "random:8",
+            "--eval-data",
+            str(tmp_path / "eval.npz"),
+            "-o",
+            str(out),
+            "--no-cache",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 180
-    while time.time() < deadline and proc.poll() is None and not (
-            out.exists() and any(p.name.startswith(".mcu.tmp") for p in out.iterdir())):
+    while (
+        time.time() < deadline
+        and proc.poll() is None
+        and not (out.exists() and any(p.name.startswith(".mcu.tmp") for p in out.iterdir()))
+    ):
         time.sleep(0.02)
     assert proc.poll() is None, "the build ended before reaching its staging folder: " + proc.communicate()[1]
     assert out.exists(), "the build never reached its staging folder"

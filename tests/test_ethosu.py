@@ -1,4 +1,5 @@
 """The ethos-u backend with the real Vela on tiny int8 models built here (and the digits example)."""
+
 from __future__ import annotations
 
 import csv
@@ -12,22 +13,25 @@ import pytest
 
 pytest.importorskip("ethosu.vela", reason="Vela (ethos-u-vela) is not installed: pip install 'hwquant[ethos-u]'")
 
-import ethosu_models  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
+from click.testing import CliRunner
 
-from hwquant import BuildOptions, TfliteModel, ToolchainError, UsageError  # noqa: E402
-from hwquant.cli import main  # noqa: E402
-from hwquant.pipeline import cache as cache_mod  # noqa: E402
-from hwquant.pipeline.gates import Gates, check  # noqa: E402
-from hwquant_backends.ethosu import EthosUBackend, config, vela_run  # noqa: E402
-from hwquant_backends.mcu.carray import write_carray  # noqa: E402
-from hwquant_backends.mcu.project import resolver_ops  # noqa: E402
+import ethosu_models
+from hwquant import BuildOptions, TfliteModel, ToolchainError, UsageError
+from hwquant.cache import store as cache_mod
+from hwquant.cli import main
+from hwquant.report.gates import Gates, check
+from hwquant_backends.ethosu import EthosUBackend, config, vela_run
+from hwquant_backends.mcu.carray import write_carray
+from hwquant_backends.mcu.project import resolver_ops
 
 
 @pytest.fixture(scope="module")
 def models():
-    return {"conv": ethosu_models.conv_net(), "d2s": ethosu_models.depth_to_space_net(),
-            "prod": ethosu_models.reduce_prod_net()}
+    return {
+        "conv": ethosu_models.conv_net(),
+        "d2s": ethosu_models.depth_to_space_net(),
+        "prod": ethosu_models.reduce_prod_net(),
+    }
 
 
 def options(**backend) -> BuildOptions:
@@ -110,15 +114,27 @@ def test_c_array_round_trips_and_compiles_for_cortex_m(models, tmp_path):
     compiled = vela_run.compile_model(models["conv"], tmp_path / "vela", cfg).compiled()
     write_carray(tmp_path, compiled.content, "npu_model", "conv.keras", target="ethos-u")
     text = (tmp_path / "model_data.cc").read_text()
-    body = text[text.index("{") + 1:text.rindex("}")]
+    body = text[text.index("{") + 1 : text.rindex("}")]
     assert bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", body)) == compiled.content
     assert "--target ethos-u" in text
     gxx = _arm_gxx()
     if gxx is None:
         pytest.skip("arm-none-eabi-g++ not installed (scripts/system-deps.sh installs gcc-arm-none-eabi)")
     for cpu in ("cortex-m55", "cortex-m4"):
-        p = subprocess.run([gxx, f"-mcpu={cpu}", "-mthumb", "-std=c++17", "-c", str(tmp_path / "model_data.cc"),
-                            "-o", str(tmp_path / "model_data.o")], capture_output=True, text=True)
+        p = subprocess.run(
+            [
+                gxx,
+                f"-mcpu={cpu}",
+                "-mthumb",
+                "-std=c++17",
+                "-c",
+                str(tmp_path / "model_data.cc"),
+                "-o",
+                str(tmp_path / "model_data.o"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if p.returncode == 0:
             break
     assert p.returncode == 0, p.stderr
@@ -128,20 +144,25 @@ def test_cache_key_holds_velas_version():
     opts = BuildOptions(model=Path(__file__), target="ethos-u", data="random:4")
     inputs = cache_mod.key_inputs(opts, EthosUBackend(), {})
     assert inputs["backend"]["vela"] == vela_run.version() is not None
-    other = BuildOptions(model=Path(__file__), target="ethos-u", data="random:4",
-                         backend_options={"accelerator_config": "ethos-u85-256"})
+    other = BuildOptions(
+        model=Path(__file__), target="ethos-u", data="random:4", backend_options={"accelerator_config": "ethos-u85-256"}
+    )
     assert cache_mod.make_key(cache_mod.key_inputs(other, EthosUBackend(), {})) != cache_mod.make_key(inputs)
 
 
 def test_estimate_and_compiled_size_gates():
-    report = {"target": "ethos-u", "size_bytes": {"artifact": 9000, "deployed": 11000},
-              "ethos-u": {"tensor_arena": {"bytes": 4608}, "estimates": {"inferences_per_second": 500.0}}}
+    report = {
+        "target": "ethos-u",
+        "size_bytes": {"artifact": 9000, "deployed": 11000},
+        "ethos-u": {"tensor_arena": {"bytes": 4608}, "estimates": {"inferences_per_second": 500.0}},
+    }
     assert check(report, Gates.of(min_est_fps=400, max_size=11000, max_arena=4608)) == []
     fails = check(report, Gates.of(min_est_fps=600, max_size=10000, max_arena=4000))
     assert sorted(f.split(":")[1].strip() for f in fails) == ["max-arena", "max-size", "min-est-fps"]
     assert any("estimated 500.0 inferences/s" in f for f in fails)
     assert check({"target": "cpu", "size_bytes": {"artifact": 1}}, Gates.of(min_est_fps=1)) == [
-        "cpu: min-est-fps: the report has no estimated inferences/s (only ethos-u estimates)"]
+        "cpu: min-est-fps: the report has no estimated inferences/s (only ethos-u estimates)"
+    ]
 
 
 def test_targets_ops_prints_velas_constraint_text():
@@ -157,9 +178,20 @@ def test_targets_ops_prints_velas_constraint_text():
 def _vela_cli(model: Path, out: Path) -> dict:
     """An independent Vela run (the `vela` console script) with the documented defaults."""
     exe = Path(sys.executable).with_name("vela")
-    argv = [str(exe) if exe.exists() else "vela", str(model), "--output-dir", str(out),
-            "--accelerator-config", "ethos-u55-128", "--config", "Arm/vela.ini",
-            "--system-config", "Ethos_U55_High_End_Embedded", "--memory-mode", "Shared_Sram"]
+    argv = [
+        str(exe) if exe.exists() else "vela",
+        str(model),
+        "--output-dir",
+        str(out),
+        "--accelerator-config",
+        "ethos-u55-128",
+        "--config",
+        "Arm/vela.ini",
+        "--system-config",
+        "Ethos_U55_High_End_Embedded",
+        "--memory-mode",
+        "Shared_Sram",
+    ]
     subprocess.run(argv, check=True, capture_output=True, text=True, cwd=out.parent)
     with open(next(out.glob("*_summary_*.csv")), newline="") as f:
         return next(csv.DictReader(f))
@@ -168,8 +200,21 @@ def _vela_cli(model: Path, out: Path) -> dict:
 @pytest.fixture(scope="module")
 def digits_build(digits_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("digits-ethosu")
-    r = CliRunner().invoke(main, ["build", str(digits_dir / "model.keras"), "--target", "mcu,ethos-u", "--data",
-                                  str(digits_dir / "calibration.npz"), "--out", str(out), "--no-cache", "--json"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(digits_dir / "model.keras"),
+            "--target",
+            "mcu,ethos-u",
+            "--data",
+            str(digits_dir / "calibration.npz"),
+            "--out",
+            str(out),
+            "--no-cache",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     return out
 
@@ -189,8 +234,14 @@ def test_digits_builds_for_ethos_u_like_vela_itself(digits_build, tmp_path):
     assert "resolver.AddEthosU()" in (target / "project" / "main.cc").read_text()
     assert report["ethos-u"]["resolver"]["calls"] == ["AddEthosU"]
     assert report["size_bytes"]["deployed"] == (target / "model_vela.tflite").stat().st_size
-    for name in ("model.tflite", "model_vela.tflite", "model_per-layer.csv",
-                 "model_summary_Ethos_U55_High_End_Embedded.csv", "model_data.cc", "model_settings.h"):
+    for name in (
+        "model.tflite",
+        "model_vela.tflite",
+        "model_per-layer.csv",
+        "model_summary_Ethos_U55_High_End_Embedded.csv",
+        "model_data.cc",
+        "model_settings.h",
+    ):
         assert (target / name).is_file(), name
     arena = report["ethos-u"]["tensor_arena"]
     mcu = json.loads((digits_build / "mcu" / "report.json").read_text())["mcu"]["tensor_arena"]
@@ -204,28 +255,54 @@ def test_digits_builds_for_ethos_u_like_vela_itself(digits_build, tmp_path):
 @pytest.mark.slow
 def test_digits_builds_for_u85_and_refuses_without_data(digits_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a relative --out, as the quick start passes it (Vela runs in another cwd)
-    r = CliRunner().invoke(main, ["build", str(digits_dir / "model.keras"), "--target", "ethos-u",
-                                  "--ethos-u-accelerator-config", "ethos-u85-256", "--data",
-                                  str(digits_dir / "calibration.npz"), "--out", "u85", "--no-cache",
-                                  "--min-est-fps", "1000"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(digits_dir / "model.keras"),
+            "--target",
+            "ethos-u",
+            "--ethos-u-accelerator-config",
+            "ethos-u85-256",
+            "--data",
+            str(digits_dir / "calibration.npz"),
+            "--out",
+            "u85",
+            "--no-cache",
+            "--min-est-fps",
+            "1000",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "u85" / "ethos-u" / "model_summary_Ethos_U85_SYS_DRAM_Mid.csv").is_file()
-    r = CliRunner().invoke(main, ["build", str(digits_dir / "model.keras"), "--target", "ethos-u",
-                                  "--out", str(tmp_path / "nodata"), "--no-cache"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(digits_dir / "model.keras"),
+            "--target",
+            "ethos-u",
+            "--out",
+            str(tmp_path / "nodata"),
+            "--no-cache",
+        ],
+    )
     assert r.exit_code == 2 and "representative data" in r.output
     assert not (tmp_path / "nodata").exists()
 
 
 def test_without_vela_targets_says_how_to_add_it_and_build_is_exit_4():
-    code = ("import sys; sys.modules['ethosu'] = None\n"  # as if ethos-u-vela were not installed
-            "from pathlib import Path\n"
-            "from hwquant import BuildOptions, ToolchainError\n"
-            "from hwquant_backends.ethosu import EthosUBackend\n"
-            "b = EthosUBackend(); tc = b.toolchain(); print(tc.available, tc.detail)\n"
-            "try:\n"
-            "    b.vela_config(BuildOptions(model=Path('m'), target='ethos-u'))\n"
-            "except ToolchainError as e:\n"
-            "    print('exit', e.exit_code, e.hint)\n")
+    code = (
+        "import sys; sys.modules['ethosu'] = None\n"  # as if ethos-u-vela were not installed
+        "from pathlib import Path\n"
+        "from hwquant import BuildOptions, ToolchainError\n"
+        "from hwquant_backends.ethosu import EthosUBackend\n"
+        "b = EthosUBackend(); tc = b.toolchain(); print(tc.available, tc.detail)\n"
+        "try:\n"
+        "    b.vela_config(BuildOptions(model=Path('m'), target='ethos-u'))\n"
+        "except ToolchainError as e:\n"
+        "    print('exit', e.exit_code, e.hint)\n"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "False missing: Vela" in p.stdout and "pip install 'hwquant[ethos-u]'" in p.stdout
@@ -236,8 +313,11 @@ def test_board_profile_sets_the_npu_and_its_system():
     from hwquant_backends.ethosu import boards
 
     cfg = config.resolve(None, None, None, None, None, None, board=boards.get_board("himax-we2"))
-    assert (cfg.accelerator, cfg.system_config, cfg.memory_mode) == ("ethos-u55-64", "Ethos_U55_High_End_Embedded",
-                                                                     "Shared_Sram")
+    assert (cfg.accelerator, cfg.system_config, cfg.memory_mode) == (
+        "ethos-u55-64",
+        "Ethos_U55_High_End_Embedded",
+        "Shared_Sram",
+    )
     explicit = config.resolve("ethos-u85-256", None, None, None, None, None, board=boards.get_board("himax-we2"))
     assert explicit.system_config == "Ethos_U85_SYS_DRAM_Mid"  # another family: the board's system does not apply
     with pytest.raises(UsageError):
@@ -249,8 +329,23 @@ def test_vela_failure_in_a_build_leaves_nothing(digits_dir, tmp_path):
     ini = tmp_path / "vendor.ini"
     ini.write_text("[System_Config.Broken]\ncore_clock=500e6\naxi0_port=Sram\naxi1_port=Nowhere\n")
     out = tmp_path / "out"
-    r = CliRunner().invoke(main, ["build", str(digits_dir / "model.keras"), "--target", "ethos-u",
-                                  "--ethos-u-vela-config", str(ini), "--ethos-u-system-config", "Broken",
-                                  "--data", str(digits_dir / "calibration.npz"), "--out", str(out), "--no-cache"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(digits_dir / "model.keras"),
+            "--target",
+            "ethos-u",
+            "--ethos-u-vela-config",
+            str(ini),
+            "--ethos-u-system-config",
+            "Broken",
+            "--data",
+            str(digits_dir / "calibration.npz"),
+            "--out",
+            str(out),
+            "--no-cache",
+        ],
+    )
     assert r.exit_code == 4 and "Vela failed" in r.output and "Nowhere" in r.output
     assert not out.exists() or not any(out.iterdir())

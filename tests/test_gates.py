@@ -1,4 +1,5 @@
 """Gates on build reports: one line per failed gate, exit code 5; `hwquant check` on saved reports."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,15 @@ from click.testing import CliRunner
 
 from hwquant.cli.main import main
 from hwquant.common.errors import GateError
-from hwquant.pipeline.gates import Gates, check, enforce, parse_bytes
+from hwquant.report.gates import Gates, check, enforce, parse_bytes
 
-REPORT = {"target": "mcu", "size_bytes": {"artifact": 5000}, "mcu": {"tensor_arena": {"bytes": 3104}},
-          "fidelity": {"outputs": {"output_0": {"snr_db": 25.0, "top1_agreement": 0.9}}}, "latency_ms": {"mean": 0.5}}
+REPORT = {
+    "target": "mcu",
+    "size_bytes": {"artifact": 5000},
+    "mcu": {"tensor_arena": {"bytes": 3104}},
+    "fidelity": {"outputs": {"output_0": {"snr_db": 25.0, "top1_agreement": 0.9}}},
+    "latency_ms": {"mean": 0.5},
+}
 
 
 def test_parse_bytes():
@@ -20,8 +26,13 @@ def test_parse_bytes():
 
 def test_each_failed_gate_gives_one_line():
     fails = check(REPORT, Gates.of(max_size="4KB", max_arena=3000, min_snr=30, min_agreement=0.95, max_latency_ms=0.1))
-    assert sorted(f.split(":")[1].strip() for f in fails) == ["max-arena", "max-latency-ms", "max-size",
-                                                               "min-agreement", "min-snr"]
+    assert sorted(f.split(":")[1].strip() for f in fails) == [
+        "max-arena",
+        "max-latency-ms",
+        "max-size",
+        "min-agreement",
+        "min-snr",
+    ]
     assert check(REPORT, Gates.of(max_size="5KB", max_arena=4096, min_snr=20, min_agreement=0.9)) == []
 
 
@@ -95,13 +106,23 @@ def test_identical_outputs_pass_the_snr_gate():
 
 @pytest.mark.parametrize("measure", [float("nan"), float("inf"), None])
 def test_non_finite_or_missing_measures_fail(measure):
-    report = {"target": "mcu", "size_bytes": {"artifact": measure}, "mcu": {"tensor_arena": {"bytes": measure}},
-              "latency_ms": {"mean": measure},
-              "fidelity": {"outputs": {"y": {"snr_db": measure, "max_abs_error": measure, "top1_agreement": measure}}}}
-    fails = check(report, Gates.of(max_size=10**9, max_arena=10**9, min_snr=-1000, min_agreement=0,
-                                   max_latency_ms=10**9))
-    assert sorted(f.split(":")[1].strip() for f in fails) == ["max-arena", "max-latency-ms", "max-size",
-                                                               "min-agreement", "min-snr"], fails
+    report = {
+        "target": "mcu",
+        "size_bytes": {"artifact": measure},
+        "mcu": {"tensor_arena": {"bytes": measure}},
+        "latency_ms": {"mean": measure},
+        "fidelity": {"outputs": {"y": {"snr_db": measure, "max_abs_error": measure, "top1_agreement": measure}}},
+    }
+    fails = check(
+        report, Gates.of(max_size=10**9, max_arena=10**9, min_snr=-1000, min_agreement=0, max_latency_ms=10**9)
+    )
+    assert sorted(f.split(":")[1].strip() for f in fails) == [
+        "max-arena",
+        "max-latency-ms",
+        "max-size",
+        "min-agreement",
+        "min-snr",
+    ], fails
 
 
 def test_summary_renders_null_and_non_finite_measures(tmp_path):
@@ -109,17 +130,29 @@ def test_summary_renders_null_and_non_finite_measures(tmp_path):
 
     from rich.console import Console
 
-    from hwquant.pipeline.report import BuildResult, render
+    from hwquant.report.result import BuildResult, render
 
-    report = {"target": "cpu", "recipe": {"name": "int8-only", "reasons": [],
-                                          "fields": {"weights": "int8", "activations": "int8", "io_dtype": "int8"}},
-              "ops": {"table": []}, "size_bytes": {"float32_tflite": 10, "artifact": 5, "original": 20,
-                                                   "ratio_to_float32": 0.5},
-              "verify": {"samples": 4, "eval_source": "held out"}, "fidelity": _nan_fidelity(),
-              "timings_s": {"load": 0.1}, "artifacts": ["model.tflite"]}
-    report["fidelity"]["outputs"]["inf"] = {"max_abs_error": float("inf"), "mean_abs_error": float("nan"),
-                                            "snr_db": float("-inf"), "cosine": None,
-                                            "accuracy": {"float": None, "quantized": 0.5}}
+    report = {
+        "target": "cpu",
+        "recipe": {
+            "name": "int8-only",
+            "reasons": [],
+            "fields": {"weights": "int8", "activations": "int8", "io_dtype": "int8"},
+        },
+        "ops": {"table": []},
+        "size_bytes": {"float32_tflite": 10, "artifact": 5, "original": 20, "ratio_to_float32": 0.5},
+        "verify": {"samples": 4, "eval_source": "held out"},
+        "fidelity": _nan_fidelity(),
+        "timings_s": {"load": 0.1},
+        "artifacts": ["model.tflite"],
+    }
+    report["fidelity"]["outputs"]["inf"] = {
+        "max_abs_error": float("inf"),
+        "mean_abs_error": float("nan"),
+        "snr_db": float("-inf"),
+        "cosine": None,
+        "accuracy": {"float": None, "quantized": 0.5},
+    }
     buf = io.StringIO()
     render(BuildResult(report, tmp_path), Console(file=buf, width=200))
     rows = [line for line in buf.getvalue().splitlines() if line.strip().startswith(("probs", "inf"))]
@@ -134,21 +167,33 @@ def test_non_finite_gate_limit_is_a_usage_error(tmp_path, flag, value):
     assert res.exit_code == 2 and "finite" in res.output, res.output
 
 
-@pytest.mark.parametrize("doc", [{"models": []}, {"models": [REPORT, 3]}, [], [REPORT], "report", None, 3,
-                                 {"models": "x"}])
+@pytest.mark.parametrize(
+    "doc", [{"models": []}, {"models": [REPORT, 3]}, [], [REPORT], "report", None, 3, {"models": "x"}]
+)
 def test_check_on_nothing_or_not_a_report_is_bad_input(tmp_path, doc):
     (tmp_path / "r.json").write_text(json.dumps(doc))
     res = CliRunner().invoke(main, ["check", str(tmp_path / "r.json"), "--min-snr", "1"])
     assert res.exit_code == 2, res.output
 
 
-@pytest.mark.parametrize("path,value", [
-    (("size_bytes",), "5000"), (("size_bytes", "artifact"), "big"), (("size_bytes", "artifact"), True),
-    (("mcu", "tensor_arena"), 7), (("mcu", "tensor_arena", "bytes"), [1]), (("latency_ms",), "fast"),
-    (("latency_ms", "mean"), {}), (("fidelity",), []), (("fidelity", "outputs"), [1]),
-    (("fidelity", "outputs", "output_0"), 5), (("fidelity", "outputs", "output_0", "snr_db"), "25"),
-    (("fidelity", "outputs", "output_0", "top1_agreement"), [0.9]), (("preflight_only",), "no"),
-])
+@pytest.mark.parametrize(
+    "path,value",
+    [
+        (("size_bytes",), "5000"),
+        (("size_bytes", "artifact"), "big"),
+        (("size_bytes", "artifact"), True),
+        (("mcu", "tensor_arena"), 7),
+        (("mcu", "tensor_arena", "bytes"), [1]),
+        (("latency_ms",), "fast"),
+        (("latency_ms", "mean"), {}),
+        (("fidelity",), []),
+        (("fidelity", "outputs"), [1]),
+        (("fidelity", "outputs", "output_0"), 5),
+        (("fidelity", "outputs", "output_0", "snr_db"), "25"),
+        (("fidelity", "outputs", "output_0", "top1_agreement"), [0.9]),
+        (("preflight_only",), "no"),
+    ],
+)
 def test_check_on_wrong_value_types_is_bad_input(tmp_path, path, value):
     import copy
 
@@ -158,8 +203,23 @@ def test_check_on_wrong_value_types_is_bad_input(tmp_path, path, value):
         node = node[k]
     node[path[-1]] = value
     (tmp_path / "r.json").write_text(json.dumps(doc))
-    res = CliRunner().invoke(main, ["check", str(tmp_path / "r.json"), "--max-size", "1MB", "--max-arena", "1MB",
-                                    "--min-snr", "1", "--min-agreement", "0.1", "--max-latency-ms", "100"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "check",
+            str(tmp_path / "r.json"),
+            "--max-size",
+            "1MB",
+            "--max-arena",
+            "1MB",
+            "--min-snr",
+            "1",
+            "--min-agreement",
+            "0.1",
+            "--max-latency-ms",
+            "100",
+        ],
+    )
     assert res.exit_code == 2, res.output
     assert "expected" in res.output and path[-1] in res.output, res.output
 

@@ -1,4 +1,5 @@
 """GPU backend: recipe rule, op table and preflight (merged with TFLite's analysis), GPU verify."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,13 +8,13 @@ import numpy as np
 import pytest
 
 import models
-from hwquant.device import runtime
-from hwquant.plugin.backend import BuildContext, rule
 from hwquant.common.errors import UsageError
+from hwquant.device import runtime
+from hwquant.device.tflite_model import TfliteModel
+from hwquant.plugin.backend import BuildContext, rule
 from hwquant.plugin.facts import BuildOptions, ModelFacts
 from hwquant.plugin.manager import registry
 from hwquant.plugin.recipe import preset
-from hwquant.device.tflite_model import TfliteModel
 from hwquant_backends.gpu import GpuBackend, analyzer_text, gpu_check, ops
 
 # Real output of an older analyzer that still ran the per-op GPU checks (TF 2.13), quoted from
@@ -57,6 +58,7 @@ def gpu_models(static_keras_model, tmp_path_factory):
             def serve(self, x):
                 y = tf.nn.relu(x) * 2.0
                 return {"y": y, "cls": tf.argmax(tf.reshape(y, [1, 48]), axis=1)}
+
         m = Head()
         return tf.lite.TFLiteConverter.from_concrete_functions([m.serve.get_concrete_function()], m)
 
@@ -66,8 +68,11 @@ def gpu_models(static_keras_model, tmp_path_factory):
         out = tf.keras.layers.DepthwiseConv2D(3, depth_multiplier=2)(inp)
         return tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, out))
 
-    return {"cnn": _float16(keras_src, d / "cnn_f16.tflite"), "argmax": _float16(argmax_src, d / "argmax.tflite"),
-            "depthwise": _float16(depthwise_src, d / "dw.tflite")}
+    return {
+        "cnn": _float16(keras_src, d / "cnn_f16.tflite"),
+        "argmax": _float16(argmax_src, d / "argmax.tflite"),
+        "depthwise": _float16(depthwise_src, d / "dw.tflite"),
+    }
 
 
 def _facts() -> ModelFacts:
@@ -96,8 +101,9 @@ def test_float32_selectable():
     assert recipe.name == "float32" and any("--recipe" in r for r in reasons)
 
 
-@pytest.mark.parametrize("name", ["dynamic-int8", "int8-float-fallback", "int8-only", "int16x8",
-                                  "int16x8-float-fallback"])
+@pytest.mark.parametrize(
+    "name", ["dynamic-int8", "int8-float-fallback", "int8-only", "int16x8", "int16x8-float-fallback"]
+)
 def test_integer_recipes_refused_with_reason(name):
     opts = BuildOptions(model=Path("m.keras"), target="gpu", recipe=name, data="random:4")
     with pytest.raises(UsageError) as exc:
@@ -177,8 +183,11 @@ def test_analyzer_parser_reads_per_op_warnings():
     rep = analyzer_text.parse(OLD_ANALYZER_OUTPUT)
     assert rep.compatible is False and rep.runtime_version == "2.13.0"
     assert rep.incompatible_nodes == {0: [0, 2, 3]}
-    assert rep.op_warnings == {(0, 0): ["Not supported op EXPAND_DIMS"], (0, 2): ["Not supported op SHAPE"],
-                               (0, 3): ["STRIDED_SLICE supports for 3 or 4 dimensional tensors only."]}
+    assert rep.op_warnings == {
+        (0, 0): ["Not supported op EXPAND_DIMS"],
+        (0, 2): ["Not supported op SHAPE"],
+        (0, 3): ["STRIDED_SLICE supports for 3 or 4 dimensional tensors only."],
+    }
     assert rep.op_names[(0, 1)] == "TILE" and (0, 1) not in rep.op_warnings
 
 
@@ -193,10 +202,18 @@ def test_verify_reports_gpu_status_without_failing(gpu_models, tmp_path):
     content = gpu_models["cnn"].read_bytes()
     sample = {models.KERAS_INPUT: np.random.default_rng(0).random((1, *models.KERAS_SHAPE), dtype=np.float32)}
     logs = []
-    ctx = BuildContext(options=BuildOptions(model=Path("m.keras"), target="gpu"), facts=_facts(),
-                       recipe=preset("float16"), artifact=content, float_model=content,
-                       model=TfliteModel(content), calibration=None,
-                       evaluation=[("serving_default", sample)] * 3, out_dir=tmp_path, log=logs.append)
+    ctx = BuildContext(
+        options=BuildOptions(model=Path("m.keras"), target="gpu"),
+        facts=_facts(),
+        recipe=preset("float16"),
+        artifact=content,
+        float_model=content,
+        model=TfliteModel(content),
+        calibration=None,
+        evaluation=[("serving_default", sample)] * 3,
+        out_dir=tmp_path,
+        log=logs.append,
+    )
     result = GpuBackend().verify(ctx)
     gpu = result["gpu"]
     assert "float16" in result["precision"]

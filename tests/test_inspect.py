@@ -1,4 +1,5 @@
 """hwquant inspect: IO with scale/zero point, op counts by type and dtype, quantization, bytes."""
+
 from __future__ import annotations
 
 import json
@@ -87,9 +88,9 @@ from hwquant.device.tflite_model import TfliteModel
 import importlib.util
 if importlib.util.find_spec('hwquant.cli'):  # the main CLI registers bench/inspect: it must stay TF-free too
     import hwquant.cli
-inspect_file({str(tfl['int8-io'])!r})
-run_bench([{str(tfl['float16'])!r}], BenchOptions(num_runs=2))
-GpuBackend().check(TfliteModel.from_file({str(tfl['float16'])!r}))
+inspect_file({str(tfl["int8-io"])!r})
+run_bench([{str(tfl["float16"])!r}], BenchOptions(num_runs=2))
+GpuBackend().check(TfliteModel.from_file({str(tfl["float16"])!r}))
 bad = [m for m in sys.modules if m == 'tensorflow' or m.startswith(('tensorflow.', 'keras', 'tf_keras'))]
 assert not bad, bad
 print('ok')

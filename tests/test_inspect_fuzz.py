@@ -1,5 +1,6 @@
 """Property: `hwquant inspect` on any bytes derived from real .tflite files (bit flips, truncation,
 overwritten runs, random bytes) exits 0 or 2 with a message, never a traceback (issue 11 item 8)."""
+
 from __future__ import annotations
 
 import io
@@ -7,7 +8,6 @@ import io
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from rich.console import Console
 
 from hwquant.common.errors import InputError
@@ -15,8 +15,12 @@ from hwquant.device.inspect import inspect_command, inspect_model, render
 from hwquant.device.tflite_model import TfliteModel
 from test_bench import convert_tflite
 
-SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,7 @@ def mutated(draw, seeds):
     elif kind == "overwrite":
         start = draw(st.integers(0, len(data) - 1))
         chunk = draw(st.binary(min_size=1, max_size=64))
-        data[start:start + len(chunk)] = chunk
+        data[start : start + len(chunk)] = chunk
     else:
         data = bytearray(draw(st.binary(max_size=512)))
         if draw(st.booleans()) and len(data) >= 8:
@@ -60,7 +64,7 @@ def _check(tmp_path, capsys, content: bytes, as_json: bool):
     path = tmp_path / "m.tflite"
     path.write_bytes(content)
     code = inspect_command(str(path), as_json=as_json)  # an exception here fails the property
-    out, err = capsys.readouterr()
+    _out, err = capsys.readouterr()
     assert code in (0, 2), (code, err)
     if code == 2:
         assert err.startswith("error: ") and "Traceback" not in err, err
@@ -72,6 +76,7 @@ def test_mutated_tflite_json(seeds, tmp_path, capsys):
     @given(mutated(seeds))
     def prop(content):
         _check(tmp_path, capsys, content, as_json=True)
+
     prop()
 
 
@@ -80,4 +85,5 @@ def test_mutated_tflite_tables(seeds, tmp_path, capsys):
     @given(mutated(seeds))
     def prop(content):
         _check(tmp_path, capsys, content, as_json=False)
+
     prop()

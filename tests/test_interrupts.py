@@ -4,6 +4,7 @@ Real subprocess builds, signalled at several points of the pipeline; a data func
 finalizer swallows the KeyboardInterrupt (as TensorFlow's finalizers do) proves that a dropped
 interrupt is still honoured.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,9 +90,24 @@ def test_interrupt_swallowed_by_a_finalizer_still_stops_the_build(keras_model, t
     assert CliRunner().invoke(main, ["build", str(keras_model), "-o", str(out), "--no-cache"]).exit_code == 0
     before = _snapshot(out / "cpu")
     (tmp_path / "swallow_data.py").write_text(SWALLOWING_DATA)
-    r = subprocess.run([sys.executable, "-m", "hwquant.cli", "build", str(keras_model), "--data",
-                        "swallow_data:samples", "-o", str(out)], cwd=tmp_path, env=_env(tmp_path),
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hwquant.cli",
+            "build",
+            str(keras_model),
+            "--data",
+            "swallow_data:samples",
+            "-o",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 130, r.stderr
     assert "interrupted: no artifact was written" in r.stderr
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
@@ -111,8 +127,21 @@ def test_signals_at_every_stage_keep_the_earlier_build(keras_model, tmp_path):
     np.savez(tmp_path / "calib.npz", image=models.keras_samples(40))
 
     def cmd(seed):
-        return [sys.executable, "-m", "hwquant.cli", "build", str(keras_model), "--data", str(tmp_path / "calib.npz"),
-                "--eval-data", str(tmp_path / "eval.npz"), "-o", str(out), "--seed", str(seed)]
+        return [
+            sys.executable,
+            "-m",
+            "hwquant.cli",
+            "build",
+            str(keras_model),
+            "--data",
+            str(tmp_path / "calib.npz"),
+            "--eval-data",
+            str(tmp_path / "eval.npz"),
+            "-o",
+            str(out),
+            "--seed",
+            str(seed),
+        ]
 
     env = _env(tmp_path)
     t0 = time.perf_counter()
@@ -149,14 +178,47 @@ def test_signals_at_every_stage_keep_the_earlier_build(keras_model, tmp_path):
 def test_multi_target_interrupt_names_exactly_what_was_written(keras_model, tmp_path):
     """SIGINT once the first target is in place: the message names it, the second is untouched."""
     out = tmp_path / "o"
-    r = CliRunner().invoke(main, ["build", str(keras_model), "-t", "cpu,mcu", "--data", "random:20", "-o", str(out),
-                                  "--no-cache", "--seed", "1"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(keras_model),
+            "-t",
+            "cpu,mcu",
+            "--data",
+            "random:20",
+            "-o",
+            str(out),
+            "--no-cache",
+            "--seed",
+            "1",
+        ],
+    )
     assert r.exit_code == 0, r.output
     before = {t: _snapshot(out / t) for t in ("cpu", "mcu")}
     ino = (out / "cpu").stat().st_ino
-    proc = subprocess.Popen([sys.executable, "-m", "hwquant.cli", "build", str(keras_model), "-t", "cpu,mcu",
-                             "--data", "random:20", "-o", str(out), "--no-cache", "--seed", "2"],
-                            env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hwquant.cli",
+            "build",
+            str(keras_model),
+            "-t",
+            "cpu,mcu",
+            "--data",
+            "random:20",
+            "-o",
+            str(out),
+            "--no-cache",
+            "--seed",
+            "2",
+        ],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and (out / "cpu").stat().st_ino == ino and proc.poll() is None:
         time.sleep(0.01)

@@ -1,5 +1,6 @@
 """Loading sorts failures by fault: unreadable file exit 2, Keras safe-mode refusal exit 2 with
 --trust-model offered, converter failure exit 4, a bug in hwquant exit 1 (issue 11 item 11)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,7 +64,7 @@ def test_converter_failure_is_a_toolchain_failure(tmp_path):
 
 def test_a_bug_in_hwquant_is_not_blamed_on_the_file(keras_model, tmp_path, monkeypatch):
     """An exception raised in hwquant's own code propagates (exit 1, a traceback to report)."""
-    from hwquant.pipeline import convert
+    from hwquant.convert import converter as convert
 
     def broken(x, i):
         return x.no_such_attribute  # a bug

@@ -1,4 +1,5 @@
 """Two processes building into the same folder are serialized by the output lock."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 HOLD = """
 import sys, time
 from pathlib import Path
-from hwquant.pipeline.build import output_lock
+from hwquant.pipeline.staging import output_lock
 with output_lock(Path(sys.argv[1]), print):
     print("acquired", time.time(), flush=True)
     time.sleep(float(sys.argv[2]))

@@ -1,4 +1,5 @@
 """hwquant.toml: validation errors name file, line and key; `init` writes a loadable starter."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hwquant.pipeline import manifest
 from hwquant.cli.main import main
 from hwquant.common.errors import UsageError
+from hwquant.config import manifest
 
 
 def _write(tmp_path, text):
@@ -17,13 +18,16 @@ def _write(tmp_path, text):
     return p
 
 
-@pytest.mark.parametrize("text, where", [
-    ('model = "m.keras"\nseed = "zero"\n[targets.cpu]\n', ":2: seed: expected an integer"),
-    ('model = "m.keras"\n[targets.cpu]\nrecipe = "int8-only"\ncolour = 1\n', ":4: targets.cpu.colour: unknown key"),
-    ('model = "m.keras"\n\n[targets.mcu]\nproject = 3\n', ":4: targets.mcu.project: expected str"),
-    ('model = "m.keras"\n[targets.npu9]\n', ":2: targets.npu9: unknown target"),
-    ('model = "m.keras"\n[targets.cpu]\n[gates]\nmin_snr = "high"\n', ":4: gates.min_snr: expected dB"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ('model = "m.keras"\nseed = "zero"\n[targets.cpu]\n', ":2: seed: expected an integer"),
+        ('model = "m.keras"\n[targets.cpu]\nrecipe = "int8-only"\ncolour = 1\n', ":4: targets.cpu.colour: unknown key"),
+        ('model = "m.keras"\n\n[targets.mcu]\nproject = 3\n', ":4: targets.mcu.project: expected str"),
+        ('model = "m.keras"\n[targets.npu9]\n', ":2: targets.npu9: unknown target"),
+        ('model = "m.keras"\n[targets.cpu]\n[gates]\nmin_snr = "high"\n', ":4: gates.min_snr: expected dB"),
+    ],
+)
 def test_errors_name_file_line_and_key(tmp_path, text, where):
     p = _write(tmp_path, text)
     with pytest.raises(UsageError) as exc:
@@ -32,8 +36,11 @@ def test_errors_name_file_line_and_key(tmp_path, text, where):
 
 
 def test_tables_options_and_cli_overrides(tmp_path):
-    p = _write(tmp_path, 'model = "m.keras"\ndata = "cal.npz"\nout = "fw"\n[targets.cpu]\n'
-               '[targets.m4]\nbackend = "mcu"\nboard = "cortex-m4"\narena-margin = "20%"\n')
+    p = _write(
+        tmp_path,
+        'model = "m.keras"\ndata = "cal.npz"\nout = "fw"\n[targets.cpu]\n'
+        '[targets.m4]\nbackend = "mcu"\nboard = "cortex-m4"\narena-margin = "20%"\n',
+    )
     m = manifest.load(p)
     assert m.base.model == tmp_path / "m.keras" and m.base.out == tmp_path / "fw"
     backend, opts = m.targets["m4"]
@@ -71,8 +78,11 @@ def test_build_with_no_model_builds_the_manifest_tables(keras_model, tmp_path, m
     monkeypatch.chdir(tmp_path)
     shutil.copy(keras_model, tmp_path / "m.keras")
     np.savez(tmp_path / "cal.npz", image=models.keras_samples(20))
-    _write(tmp_path, 'model = "m.keras"\ndata = "cal.npz"\n[targets.cpu]\nrecipe = "dynamic-int8"\n'
-           '[targets.cpu-int8]\nbackend = "cpu"\nrecipe = "int8-only"\nio_dtype = "int8"\n[gates]\nmin_snr = 5\n')
+    _write(
+        tmp_path,
+        'model = "m.keras"\ndata = "cal.npz"\n[targets.cpu]\nrecipe = "dynamic-int8"\n'
+        '[targets.cpu-int8]\nbackend = "cpu"\nrecipe = "int8-only"\nio_dtype = "int8"\n[gates]\nmin_snr = 5\n',
+    )
     r = CliRunner().invoke(main, ["build", "--no-cache", "--target", "cpu-int8", "--io-dtype", "uint8", "--json"])
     assert r.exit_code == 0, r.output
     assert not (tmp_path / "build" / "cpu").exists()  # --target picked one table
@@ -87,8 +97,9 @@ def _files(root):
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-@pytest.mark.parametrize("name", ["/abs/path", "../evil", ".", "..", "", "a/b", "a\\\\b", ".hidden", "-x",
-                                  "x" * 101, "tab\\tname", "sp ace"])
+@pytest.mark.parametrize(
+    "name", ["/abs/path", "../evil", ".", "..", "", "a/b", "a\\\\b", ".hidden", "-x", "x" * 101, "tab\\tname", "sp ace"]
+)
 def test_target_table_names_must_be_plain_folder_names(tmp_path, name):
     (tmp_path / "m.keras").write_bytes(b"")
     p = _write(tmp_path, f'model = "m.keras"\nout = "build"\n\n[targets."{name}"]\nbackend = "cpu"\n')
@@ -104,10 +115,18 @@ def test_a_valid_odd_name_still_loads(tmp_path):
     assert list(manifest.load(p).targets) == ["mcu_m4.v2"]
 
 
-@pytest.mark.parametrize("out, why", [("/", "file-system root"), (".", "manifest's own folder"),
-                                      ("", "manifest's own folder"), ("..", "holds the input"),
-                                      ("models/..", "manifest's own folder"), ("models", "holds the input"),
-                                      ("data", "holds the input")])
+@pytest.mark.parametrize(
+    "out, why",
+    [
+        ("/", "file-system root"),
+        (".", "manifest's own folder"),
+        ("", "manifest's own folder"),
+        ("..", "holds the input"),
+        ("models/..", "manifest's own folder"),
+        ("models", "holds the input"),
+        ("data", "holds the input"),
+    ],
+)
 def test_out_must_not_be_root_the_manifest_folder_or_hold_inputs(tmp_path, out, why):
     proj = tmp_path / "proj"
     (proj / "models").mkdir(parents=True)
@@ -135,14 +154,14 @@ def test_any_build_refuses_root_or_a_target_folder_that_holds_the_model(tmp_path
     model.parent.mkdir()
     model.write_bytes(b"")
     before = _files(tmp_path)
-    r = CliRunner().invoke(main, ["build", str(model), "--no-cache", "--out",
-                                  out.format(model_parent=model.parent)])
+    r = CliRunner().invoke(main, ["build", str(model), "--no-cache", "--out", out.format(model_parent=model.parent)])
     assert r.exit_code == 2 and "cannot write the build there" in r.output, r.output
     assert _files(tmp_path) == before
 
 
-@pytest.mark.parametrize("line", ["min_snr = nan", "min_agreement = inf", "max_latency_ms = -inf", "max_size = -5",
-                                  'max_arena = "lots"'])
+@pytest.mark.parametrize(
+    "line", ["min_snr = nan", "min_agreement = inf", "max_latency_ms = -inf", "max_size = -5", 'max_arena = "lots"']
+)
 def test_gate_values_in_a_manifest_are_checked_with_file_and_line(tmp_path, line):
     p = _write(tmp_path, f'model = "m.keras"\n[targets.cpu]\n\n[gates]\n{line}\n')
     with pytest.raises(UsageError) as exc:

@@ -3,6 +3,7 @@
 Models are converted with the real TFLiteConverter; TFLM is the real tflite-micro Python
 interpreter; the C array is compiled with the host C++ compiler and arm-none-eabi-g++.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,6 +17,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from hwquant.common.errors import IncompatibleError, InputError, UsageError
+from hwquant.device.tflite_model import TfliteModel
+from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
 from hwquant_backends.mcu import (
     McuBackend,
     arena,
@@ -31,10 +35,6 @@ from hwquant_backends.mcu.carray import (
 )
 from hwquant_backends.mcu.ops import INT16_OPS, RESOLVER_METHODS, SUPPORT
 from hwquant_backends.mcu.project import ProjectInputs, write_project
-
-from hwquant.common.errors import IncompatibleError, InputError, UsageError
-from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
-from hwquant.device.tflite_model import TfliteModel
 
 ARM_PACKAGES = "gcc-arm-none-eabi"
 
@@ -66,9 +66,16 @@ def cnn() -> TfliteModel:
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
-    m = tf.keras.Sequential([tf.keras.Input((8, 8, 1)), tf.keras.layers.Conv2D(4, 3, activation="relu"),
-                             tf.keras.layers.MaxPooling2D(), tf.keras.layers.Flatten(), tf.keras.layers.Dense(3),
-                             tf.keras.layers.Softmax()])
+    m = tf.keras.Sequential(
+        [
+            tf.keras.Input((8, 8, 1)),
+            tf.keras.layers.Conv2D(4, 3, activation="relu"),
+            tf.keras.layers.MaxPooling2D(),
+            tf.keras.layers.Flatten(),
+            tf.keras.layers.Dense(3),
+            tf.keras.layers.Softmax(),
+        ]
+    )
     return TfliteModel(_convert(m, (8, 8, 1)), "cnn")
 
 
@@ -96,15 +103,29 @@ def _cxx() -> str:
 
 
 # -- C array ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name,expected", [("my-model.v2", "my_model_v2"), ("2stage", "model_2stage"),
-                                           ("class", "class_model"), ("__", "model"), ("Kws Net", "kws_net")])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("my-model.v2", "my_model_v2"),
+        ("2stage", "model_2stage"),
+        ("class", "class_model"),
+        ("__", "model"),
+        ("Kws Net", "kws_net"),
+    ],
+)
 def test_symbol_names_are_c_identifiers(name, expected):
     assert c_identifier(name) == expected
     assert check_symbol(expected) == expected
 
 
-@pytest.mark.parametrize("path,expected", [("/m/examples/digits/model.keras", "digits"),
-                                           ("/m/kws-net.v2.keras", "kws_net_v2"), ("/m/exports/saved_model", "exports")])
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        ("/m/examples/digits/model.keras", "digits"),
+        ("/m/kws-net.v2.keras", "kws_net_v2"),
+        ("/m/exports/saved_model", "exports"),
+    ],
+)
 def test_default_symbol_comes_from_the_model_name(path, expected):
     assert symbol_for(path) == expected
 
@@ -136,8 +157,22 @@ int main(int argc, char** argv) {{
 }}
 """)
     exe = tmp_path / "dump"
-    subprocess.run([cxx, "-std=c++17", "-Wall", "-Werror", "-I", str(tmp_path), str(tmp_path / "model_data.cc"),
-                    str(tmp_path / "dump.cc"), "-o", str(exe)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            cxx,
+            "-std=c++17",
+            "-Wall",
+            "-Werror",
+            "-I",
+            str(tmp_path),
+            str(tmp_path / "model_data.cc"),
+            str(tmp_path / "dump.cc"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+        capture_output=True,
+    )
     subprocess.run([str(exe), str(tmp_path / "back.tflite")], check=True)
     assert (tmp_path / "back.tflite").read_bytes() == cnn.content
 
@@ -148,15 +183,37 @@ def test_c_array_compiles_freestanding_for_cortex_m(cnn, tmp_path):
         pytest.skip(f"arm-none-eabi-g++ not installed (apt-get install {ARM_PACKAGES})")
     names, _ = write_carray(tmp_path, cnn.content, "cnn_int8", "cnn.keras")
     obj = tmp_path / "model_data.o"
-    subprocess.run([gxx, "-mcpu=cortex-m4", "-mthumb", "-std=c++17", "-ffreestanding", "-nostdinc", "-Os",
-                    "-fno-exceptions", "-fno-rtti", "-Wall", "-Werror", "-c", str(tmp_path / "model_data.cc"),
-                    "-o", str(obj)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            gxx,
+            "-mcpu=cortex-m4",
+            "-mthumb",
+            "-std=c++17",
+            "-ffreestanding",
+            "-nostdinc",
+            "-Os",
+            "-fno-exceptions",
+            "-fno-rtti",
+            "-Wall",
+            "-Werror",
+            "-c",
+            str(tmp_path / "model_data.cc"),
+            "-o",
+            str(obj),
+        ],
+        check=True,
+        capture_output=True,
+    )
     nm = subprocess.run(["arm-none-eabi-nm", "-S", str(obj)], check=True, capture_output=True, text=True).stdout
-    sizes = {line.split()[-1]: (int(line.split()[1], 16), line.split()[2]) for line in nm.splitlines()
-             if len(line.split()) == 4}
+    sizes = {
+        line.split()[-1]: (int(line.split()[1], 16), line.split()[2])
+        for line in nm.splitlines()
+        if len(line.split()) == 4
+    }
     assert sizes[names.array] == (len(cnn.content), "R")  # read-only data: stays in flash
-    readelf = subprocess.run(["arm-none-eabi-readelf", "-S", "-W", str(obj)], check=True, capture_output=True,
-                             text=True).stdout
+    readelf = subprocess.run(
+        ["arm-none-eabi-readelf", "-S", "-W", str(obj)], check=True, capture_output=True, text=True
+    ).stdout
     rodata = next(line for line in readelf.splitlines() if ".rodata" in line)
     assert int(rodata.split()[-1]) >= 16  # section alignment
 
@@ -174,14 +231,19 @@ int main() {
   while (std::scanf("%f", &v) == 1) std::printf("%d %.9g\\n", QuantizeInput0(v), DequantizeOutput0(QuantizeOutput0(v)));
 }
 """)
-    subprocess.run([cxx, "-std=c++17", "-Wall", "-Werror", "-I", str(tmp_path), str(tmp_path / "q.cc"), "-o",
-                    str(tmp_path / "q")], check=True, capture_output=True)
-    out = subprocess.run([str(tmp_path / "q")], input=" ".join(f"{v:.9g}" for v in values), check=True,
-                         capture_output=True, text=True).stdout.split()
+    subprocess.run(
+        [cxx, "-std=c++17", "-Wall", "-Werror", "-I", str(tmp_path), str(tmp_path / "q.cc"), "-o", str(tmp_path / "q")],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [str(tmp_path / "q")], input=" ".join(f"{v:.9g}" for v in values), check=True, capture_output=True, text=True
+    ).stdout.split()
     ins, outs = settings.io_tensors(cnn)
     assert [int(x) for x in out[0::2]] == settings.quantize(values, ins[0]).tolist()
-    np.testing.assert_allclose([float(x) for x in out[1::2]],
-                               settings.dequantize(settings.quantize(values, outs[0]), outs[0]), rtol=1e-6)
+    np.testing.assert_allclose(
+        [float(x) for x in out[1::2]], settings.dequantize(settings.quantize(values, outs[0]), outs[0]), rtol=1e-6
+    )
     text = (tmp_path / "model_settings.h").read_text()
     assert "constexpr int kInput0Dims[] = {1, 8, 8, 1};" in text and "kTensorArenaSize = 1104" in text
 
@@ -260,8 +322,14 @@ def test_int16x8_model_runs_in_tflm(tmp_path):
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
-    m = tf.keras.Sequential([tf.keras.Input((6,)), tf.keras.layers.Dense(8, activation="relu"),
-                             tf.keras.layers.Dense(3), tf.keras.layers.Softmax()])
+    m = tf.keras.Sequential(
+        [
+            tf.keras.Input((6,)),
+            tf.keras.layers.Dense(8, activation="relu"),
+            tf.keras.layers.Dense(3),
+            tf.keras.layers.Softmax(),
+        ]
+    )
     model = TfliteModel(_convert(m, (6,), int16=True), "int16")
     assert McuBackend().check(model).counts() == {"target": len(model.ops)}
     exact, _ = arena.measure(model.content, 1)

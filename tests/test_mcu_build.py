@@ -1,27 +1,34 @@
 """`hwquant.build(..., target="mcu")` end to end on the bundled digits example and tiny models."""
+
 from __future__ import annotations
 
 import re
 
 import numpy as np
 import pytest
-from hwquant_backends.mcu import arena
-from hwquant_backends.mcu.ops import RESOLVER_METHODS
 
 import hwquant
 from hwquant.common.errors import IncompatibleError, InputError
 from hwquant.device.tflite_model import TfliteModel
+from hwquant_backends.mcu import arena
+from hwquant_backends.mcu.ops import RESOLVER_METHODS
 
 pytestmark = pytest.mark.slow
 
 
 def _digits(digits_dir, out, **backend_options):
-    return hwquant.build(digits_dir / "model.keras", target="mcu", data=str(digits_dir / "calibration.npz"),
-                         eval_data=str(digits_dir / "eval.npz"), out=out, backend_options=backend_options)
+    return hwquant.build(
+        digits_dir / "model.keras",
+        target="mcu",
+        data=str(digits_dir / "calibration.npz"),
+        eval_data=str(digits_dir / "eval.npz"),
+        out=out,
+        backend_options=backend_options,
+    )
 
 
 def _c_array_bytes(text: str) -> bytes:
-    body = text[text.index("= {") + 3:text.index("};")]
+    body = text[text.index("= {") + 3 : text.index("};")]
     return bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", body))
 
 
@@ -29,8 +36,16 @@ def test_digits_build_emits_c_array_project_and_exact_arena(digits_dir, tmp_path
     result = _digits(digits_dir, tmp_path / "out")
     out = tmp_path / "out" / "mcu"
     rep = result.report
-    for f in ("model.tflite", "model_data.h", "model_data.cc", "model_settings.h", "project/main.cc",
-              "project/CMakeLists.txt", "project/README.md", "report.json"):
+    for f in (
+        "model.tflite",
+        "model_data.h",
+        "model_data.cc",
+        "model_settings.h",
+        "project/main.cc",
+        "project/CMakeLists.txt",
+        "project/README.md",
+        "report.json",
+    ):
         assert (out / f).is_file(), f
         assert f in rep["artifacts"]
     artifact = (out / "model.tflite").read_bytes()
@@ -59,14 +74,17 @@ def test_digits_build_emits_c_array_project_and_exact_arena(digits_dir, tmp_path
     assert not arena.fits(artifact, 1, ta["exact_bytes"] - 256)
     assert ta["bytes"] == arena.with_margin(ta["exact_bytes"], arena.DEFAULT_MARGIN)
     settings_h = (out / "model_settings.h").read_text()
-    assert f"kTensorArenaExact = {ta['exact_bytes']};" in settings_h and f"kTensorArenaSize = {ta['bytes']};" in settings_h
+    assert (
+        f"kTensorArenaExact = {ta['exact_bytes']};" in settings_h and f"kTensorArenaSize = {ta['bytes']};" in settings_h
+    )
     fp = rep["mcu"]["footprint"]
     assert fp["flash"]["model_bytes"] == len(artifact) and fp["ram"]["arena_bytes"] == ta["bytes"]
 
 
 def test_options_symbol_arduino_margin_and_board(digits_dir, tmp_path):
-    result = _digits(digits_dir, tmp_path / "out", symbol="digits_net", project="arduino", arena_margin="0",
-                     board="cortex-m4")
+    result = _digits(
+        digits_dir, tmp_path / "out", symbol="digits_net", project="arduino", arena_margin="0", board="cortex-m4"
+    )
     out = tmp_path / "out" / "mcu"
     sketch = out / "project" / "digits_net"
     assert (sketch / "digits_net.ino").is_file() and (sketch / "model_data.cc").is_file()
@@ -98,8 +116,13 @@ def test_op_without_tflm_kernel_is_exit_3_naming_op_layer_alternatives(tmp_path)
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
-    m = tf.keras.Sequential([tf.keras.Input((6,), name="x"), tf.keras.layers.Dense(8, activation="gelu", name="proj"),
-                             tf.keras.layers.Dense(2, name="head")])
+    m = tf.keras.Sequential(
+        [
+            tf.keras.Input((6,), name="x"),
+            tf.keras.layers.Dense(8, activation="gelu", name="proj"),
+            tf.keras.layers.Dense(2, name="head"),
+        ]
+    )
     m.save(tmp_path / "gelu.keras")
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((20, 6), dtype=np.float32))
     with pytest.raises(IncompatibleError) as e:
@@ -110,9 +133,15 @@ def test_op_without_tflm_kernel_is_exit_3_naming_op_layer_alternatives(tmp_path)
 
 
 def test_int16x8_on_request_when_tflm_has_16x8_kernels(digits_dir, tmp_path):
-    result = hwquant.build(digits_dir / "model.keras", target="mcu", recipe="int16x8",
-                           data=str(digits_dir / "calibration.npz"), eval_data=str(digits_dir / "eval.npz"),
-                           out=tmp_path / "out", backend_options={"project": "none"})
+    result = hwquant.build(
+        digits_dir / "model.keras",
+        target="mcu",
+        recipe="int16x8",
+        data=str(digits_dir / "calibration.npz"),
+        eval_data=str(digits_dir / "eval.npz"),
+        out=tmp_path / "out",
+        backend_options={"project": "none"},
+    )
     rep = result.report
     assert (rep["recipe"]["name"], rep["recipe"]["fields"]["io_dtype"]) == ("int16x8", "int16")
     out = rep["verify"]["mcu"]["outputs"]["output_0"]

@@ -1,6 +1,7 @@
 """The generated CMake project checks the flatbuffers headers TFLM pins (v25.9.23 with TFLM's
 patch) and defaults to an optimized build; the Arduino README sends ESP32 users to ESP-IDF
 (issue 11 item 15). CMake configures the real generated project against stand-in TFLM trees."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,8 +13,9 @@ from click.testing import CliRunner
 
 from hwquant.cli.main import main
 
-pytestmark = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("c++") is None,
-                                reason="needs cmake and a C++ compiler")
+pytestmark = pytest.mark.skipif(
+    shutil.which("cmake") is None or shutil.which("c++") is None, reason="needs cmake and a C++ compiler"
+)
 
 PATCH_LINE = "// For TFLM, we always want FLATBUFFERS_LOCALE_INDEPENDENT to be defined as 0.\n"
 
@@ -22,8 +24,22 @@ PATCH_LINE = "// For TFLM, we always want FLATBUFFERS_LOCALE_INDEPENDENT to be d
 def projects(keras_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("mcu_projects")
     for kind in ("cmake", "arduino"):
-        r = CliRunner().invoke(main, ["build", str(keras_model), "-t", "mcu", "--data", "random:8", "-o",
-                                      str(out / kind), "--no-cache", "--mcu-project", kind])
+        r = CliRunner().invoke(
+            main,
+            [
+                "build",
+                str(keras_model),
+                "-t",
+                "mcu",
+                "--data",
+                "random:8",
+                "-o",
+                str(out / kind),
+                "--no-cache",
+                "--mcu-project",
+                kind,
+            ],
+        )
         assert r.exit_code == 0, r.output
     return out
 
@@ -40,16 +56,22 @@ def fake_tflm(root: Path, version: str, patched: bool, pin: str | None = "25.9.2
     fb.mkdir(parents=True)
     (fb / "flatbuffers.h").write_text("")
     major, minor, rev = version.split(".")
-    (fb / "base.h").write_text("#ifndef FLATBUFFERS_BASE_H_\n#define FLATBUFFERS_BASE_H_\n"
-                               + (PATCH_LINE if patched else "")
-                               + f"#define FLATBUFFERS_VERSION_MAJOR {major}\n#define FLATBUFFERS_VERSION_MINOR {minor}\n"
-                               f"#define FLATBUFFERS_VERSION_REVISION {rev}\n#endif\n")
+    (fb / "base.h").write_text(
+        "#ifndef FLATBUFFERS_BASE_H_\n#define FLATBUFFERS_BASE_H_\n"
+        + (PATCH_LINE if patched else "")
+        + f"#define FLATBUFFERS_VERSION_MAJOR {major}\n#define FLATBUFFERS_VERSION_MINOR {minor}\n"
+        f"#define FLATBUFFERS_VERSION_REVISION {rev}\n#endif\n"
+    )
     return root
 
 
 def configure(project: Path, tflm: Path, build: Path, *extra: str):
-    return subprocess.run(["cmake", "-S", str(project), "-B", str(build), f"-DTFLM_DIR={tflm}", *extra],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["cmake", "-S", str(project), "-B", str(build), f"-DTFLM_DIR={tflm}", *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_other_flatbuffers_version_is_refused_naming_both(projects, tmp_path):
@@ -75,7 +97,9 @@ def test_pinned_flatbuffers_configures_release_by_default(projects, tmp_path):
     assert "CMAKE_BUILD_TYPE:STRING=Debug" in (tmp_path / "d" / "CMakeCache.txt").read_text(), mine.stderr
     # a different pin in TFLM_DIR's download script is the one checked against
     other = fake_tflm(tmp_path / "t2", "25.9.23", True, pin="26.1.1")
-    assert "v26.1.1" in " ".join((configure(projects / "cmake" / "mcu" / "project", other, tmp_path / "e").stderr).split())
+    assert "v26.1.1" in " ".join(
+        (configure(projects / "cmake" / "mcu" / "project", other, tmp_path / "e").stderr).split()
+    )
 
 
 def test_arduino_readme_points_esp32_users_to_esp_idf(projects):

@@ -3,6 +3,7 @@
 The recipe choice is checked here without TensorFlow; the end-to-end search on the outlier model
 (real TF, LiteRT and TFLM) is in test_search.py.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,13 @@ FACTS = ModelFacts("m.keras", "keras", "tf2-keras", (), 100, {"FULLY_CONNECTED":
 
 
 def _choose(tmp_path, **backend_options):
-    opts = BuildOptions(model=tmp_path / "m.keras", target="mcu", data="calib.npz", recipe="int8-float-fallback",
-                        backend_options=backend_options)
+    opts = BuildOptions(
+        model=tmp_path / "m.keras",
+        target="mcu",
+        data="calib.npz",
+        recipe="int8-float-fallback",
+        backend_options=backend_options,
+    )
     return McuBackend().choose_recipe(FACTS, opts)
 
 
@@ -35,9 +41,14 @@ def test_float_layers_are_refused_on_a_board_without_fpu_even_when_allowed(tmp_p
     assert exc.value.exit_code == 3 and f"board {board!r} has no single-precision FPU" in exc.value.message
 
 
-@pytest.mark.parametrize("board, why", [("esp32-s3", "board 'esp32-s3' has a single-precision FPU"),
-                                        ("cortex-m4", "board 'cortex-m4' has a single-precision FPU"),
-                                        (None, "without --mcu-board, taken as the user's word")])
+@pytest.mark.parametrize(
+    "board, why",
+    [
+        ("esp32-s3", "board 'esp32-s3' has a single-precision FPU"),
+        ("cortex-m4", "board 'cortex-m4' has a single-precision FPU"),
+        (None, "without --mcu-board, taken as the user's word"),
+    ],
+)
 def test_float_layers_allowed_with_the_flag_on_an_fpu_board_or_without_a_board(tmp_path, board, why):
     recipe, reasons = _choose(tmp_path, allow_float=True, board=board)
     assert recipe.name == "int8-float-fallback" and recipe.float_fallback and recipe.io_dtype == "float32"
@@ -45,7 +56,11 @@ def test_float_layers_allowed_with_the_flag_on_an_fpu_board_or_without_a_board(t
 
 
 def test_the_default_rule_stays_int8_only_with_allow_float(tmp_path):
-    opts = BuildOptions(model=tmp_path / "m.keras", target="mcu", data="calib.npz",
-                        backend_options={"allow_float": True, "board": "nrf52840"})
+    opts = BuildOptions(
+        model=tmp_path / "m.keras",
+        target="mcu",
+        data="calib.npz",
+        backend_options={"allow_float": True, "board": "nrf52840"},
+    )
     recipe, _ = McuBackend().choose_recipe(FACTS, opts)
     assert recipe.name == "int8-only" and recipe.io_dtype == "int8"

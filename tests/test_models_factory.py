@@ -6,10 +6,11 @@ model, and which TF1 SavedModels need the TF1 converter.
 
 from __future__ import annotations
 
-import models
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
+
+import models
 
 tf = pytest.importorskip("tensorflow")
 
@@ -127,7 +128,7 @@ def test_digits_example_data_matches_model(digits_dir, digits_model):
     assert x_cal.dtype == x_eval.dtype == np.float32
     assert x_cal.shape[1:] == x_eval.shape[1:] == (8, 8, 1)
     assert 100 <= len(x_cal) <= 500 and len(x_eval) == len(labels) >= 300
-    assert 0.0 <= min(x_cal.min(), x_eval.min()) and max(x_cal.max(), x_eval.max()) <= 1.0
+    assert min(x_cal.min(), x_eval.min()) >= 0.0 and max(x_cal.max(), x_eval.max()) <= 1.0
     model = tf.keras.models.load_model(digits_model)
     assert [t.name for t in model.inputs] == ["image"]
     accuracy = float(np.mean(model.predict(x_eval, verbose=0).argmax(axis=1) == labels))

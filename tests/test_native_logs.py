@@ -1,6 +1,7 @@
 """LiteRT's native INFO lines ("[accelerator_registry.cc:43] DestroyAccelerator ...") are silenced
 by default, like TensorFlow's, and shown with -v (issue 11 item 16). Real subprocesses: the lines
 were printed when the process tore the accelerators down."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,8 +13,9 @@ from hwquant.common.quiet import NATIVE_INFO
 
 
 def hwquant(*args):
-    return subprocess.run([sys.executable, "-m", "hwquant.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "hwquant.cli", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_targets_is_quiet_and_verbose_shows_the_lines():

@@ -1,5 +1,6 @@
 """Op tables proven against the runtimes they describe: one generated single-op model per
 (op, dtype) row (tests/opgen.py), invoked by the real LiteRT interpreter."""
+
 from __future__ import annotations
 
 from collections import defaultdict

@@ -1,4 +1,5 @@
 """The plugin seam: one registration route (entry points), broken plugins skipped, options namespaced."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ def test_builtins_register_only_through_entry_points():
         assert eps.get(name) == f"hwquant_backends.{name}"
         assert reg.sources[name] == f"built-in:{name}"  # read off the class's module
     builtin = [n for n in eps if eps[n].startswith("hwquant_backends.")]
-    assert reg.names()[:len(builtin)] == builtin  # entry-point order, not pluggy's last-registered-first
+    assert reg.names()[: len(builtin)] == builtin  # entry-point order, not pluggy's last-registered-first
     import hwquant.plugin.manager as m
 
     assert not hasattr(m, "BUILTIN_BACKENDS")
@@ -105,12 +106,19 @@ def test_default_recipe_must_be_allowed():
     facts = ModelFacts.__new__(ModelFacts)
     with pytest.raises(ToolchainError) as exc:
         Wrong().choose_recipe(facts, BuildOptions(model=Path("m")))
-    assert "plugin test_plugins, class" in exc.value.message and "Wrong" in exc.value.message and "allowed_recipes (float32)" in exc.value.message
+    assert (
+        "plugin test_plugins, class" in exc.value.message
+        and "Wrong" in exc.value.message
+        and "allowed_recipes (float32)" in exc.value.message
+    )
 
 
 def test_options_are_namespaced_validated_and_defaulted():
-    declared = (BackendOption("toolchain", "t", default="auto", choices=("docker", "auto")),
-                BackendOption("steps", "s", type=int), BackendOption("fast", "f", type=bool))
+    declared = (
+        BackendOption("toolchain", "t", default="auto", choices=("docker", "auto")),
+        BackendOption("steps", "s", type=int),
+        BackendOption("fast", "f", type=bool),
+    )
     assert backend_opts.parse("x", declared, {}) == {"toolchain": "auto", "steps": None, "fast": False}
     assert backend_opts.parse("x", declared, {"steps": "3"})["steps"] == 3
     with pytest.raises(UsageError, match=r"--x-toolchain .*'native' is not one of docker, auto"):
@@ -131,8 +139,20 @@ def test_cli_flag_of_one_backend_is_not_parsed_with_anothers_choices(keras_model
     from hwquant.cli.main import main
 
     # --edgetpu-toolchain takes the edgetpu's choices; a cpu build given it refuses before any work
-    r = CliRunner().invoke(main, ["build", str(keras_model), "-t", "cpu", "--edgetpu-toolchain", "docker",
-                                  "-o", str(tmp_path / "o"), "--no-cache"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(keras_model),
+            "-t",
+            "cpu",
+            "--edgetpu-toolchain",
+            "docker",
+            "-o",
+            str(tmp_path / "o"),
+            "--no-cache",
+        ],
+    )
     assert r.exit_code == 2 and "no target being built uses that backend" in r.output
     r = CliRunner().invoke(main, ["build", str(keras_model), "-t", "edgetpu", "--edgetpu-toolchain", "bogus"])
     assert r.exit_code == 2 and "bogus" in r.output
@@ -146,17 +166,25 @@ def _installed_dist(site: Path, dist: str, eps: dict[str, str], modules: dict[st
     info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[{hookspecs.ENTRY_POINT_GROUP}]\n"
-                                           + "".join(f"{k} = {v}\n" for k, v in eps.items()))
+    (info / "entry_points.txt").write_text(
+        f"[{hookspecs.ENTRY_POINT_GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items())
+    )
 
 
 @pytest.mark.slow
 def test_broken_third_party_plugins_are_reported_and_skipped(tmp_path, keras_model):
-    _installed_dist(tmp_path, "broken-imports", {"brokenimp": "brokenimp_mod"},
-                    {"brokenimp_mod": "import no_such_module_hwquant\n"})
-    _installed_dist(tmp_path, "broken-hook", {"brokenhook": "brokenhook_mod"},
-                    {"brokenhook_mod": "from hwquant import hookimpl\n@hookimpl\n"
-                     "def hwquant_register_backends(registry):\n    raise ValueError('bad plugin')\n"})
+    _installed_dist(
+        tmp_path, "broken-imports", {"brokenimp": "brokenimp_mod"}, {"brokenimp_mod": "import no_such_module_hwquant\n"}
+    )
+    _installed_dist(
+        tmp_path,
+        "broken-hook",
+        {"brokenhook": "brokenhook_mod"},
+        {
+            "brokenhook_mod": "from hwquant import hookimpl\n@hookimpl\n"
+            "def hwquant_register_backends(registry):\n    raise ValueError('bad plugin')\n"
+        },
+    )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     r = subprocess.run([*HWQUANT, "targets", "--json"], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -165,8 +193,12 @@ def test_broken_third_party_plugins_are_reported_and_skipped(tmp_path, keras_mod
     assert "plugin 'brokenhook' skipped: ValueError: bad plugin" in r.stderr
     assert subprocess.run([*HWQUANT, "--help"], env=env, capture_output=True).returncode == 0
     assert subprocess.run([*HWQUANT, "build", "--help"], env=env, capture_output=True).returncode == 0
-    r = subprocess.run([*HWQUANT, "build", str(keras_model), "-t", "cpu", "-o", str(tmp_path / "out"), "--no-cache"],
-                       env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        [*HWQUANT, "build", str(keras_model), "-t", "cpu", "-o", str(tmp_path / "out"), "--no-cache"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and (tmp_path / "out" / "cpu" / "model.tflite").is_file(), r.stderr
     # disabled by name (entry point or distribution): not even imported, so no warning
     env["HWQUANT_DISABLE_PLUGINS"] = "brokenimp,broken-hook"
@@ -181,8 +213,21 @@ def test_broken_third_party_plugins_are_reported_and_skipped(tmp_path, keras_mod
 def toy_install(tmp_path_factory):
     """pip-install the third-party package into a folder of its own (a real install, entry points and all)."""
     target = tmp_path_factory.mktemp("toy_site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(REPO / "tests" / "third_party_backend")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(REPO / "tests" / "third_party_backend"),
+        ],
+        check=True,
+    )
     env = dict(os.environ, PYTHONPATH=str(target))
     return env
 
@@ -199,9 +244,26 @@ def test_third_party_backend_listed_and_builds(toy_install, keras_model, tmp_pat
     ops = subprocess.run([*HWQUANT, "targets", "toy", "--ops"], env=env, capture_output=True, text=True, check=True)
     assert "Convolutions may have at most 64 output channels." in ops.stdout  # from the docstring
     assert "The toy NPU runs one model at a time." in ops.stdout  # op_table() override
-    r = subprocess.run([*HWQUANT, "build", str(keras_model), "--target", "toy", "--data", "random:12",
-                        "--toy-label", "nightly", "--toy-cores", "2", "-o", str(tmp_path)],
-                       env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            *HWQUANT,
+            "build",
+            str(keras_model),
+            "--target",
+            "toy",
+            "--data",
+            "random:12",
+            "--toy-label",
+            "nightly",
+            "--toy-cores",
+            "2",
+            "-o",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "toy" / "report.json").read_text())
     assert report["recipe"]["name"] == "int8-only"
@@ -213,25 +275,39 @@ def test_third_party_backend_listed_and_builds(toy_install, keras_model, tmp_pat
     assert report["verify"]["toy"]["toy_ops"] >= 3  # verify() override
     assert any(n.startswith("toy: ") for n in report["ops"]["notes"])  # check() override
     # A recipe the third-party target does not allow: exit 2 before any work, with its reason and hint.
-    r = subprocess.run([*HWQUANT, "build", str(keras_model), "--target", "toy", "--recipe", "float16",
-                        "-o", str(tmp_path / "x")], env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        [*HWQUANT, "build", str(keras_model), "--target", "toy", "--recipe", "float16", "-o", str(tmp_path / "x")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "does not allow recipe 'float16': the toy NPU has no float units" in r.stderr
     assert "(toy NPU)" in r.stderr  # refused() override
     assert not (tmp_path / "x").exists()
     # No data: the backend's own explanation (missing_data_error), exit 2.
-    r = subprocess.run([*HWQUANT, "build", str(keras_model), "--target", "toy", "-o", str(tmp_path / "y")],
-                       env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        [*HWQUANT, "build", str(keras_model), "--target", "toy", "-o", str(tmp_path / "y")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "the toy NPU needs representative data" in r.stderr
     # Another backend's flag is refused for a toy build; the toy's own option is typed.
-    r = subprocess.run([*HWQUANT, "build", str(keras_model), "--target", "toy", "--toy-cores", "two"],
-                       env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        [*HWQUANT, "build", str(keras_model), "--target", "toy", "--toy-cores", "two"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "two" in r.stderr
 
 
 def test_toy_cache_key_extras(toy_install, keras_model, tmp_path):
-    code = ("import json; from hwquant import BuildOptions; from hwquant.plugin.manager import registry; "
-            "from pathlib import Path; b = registry().get('toy'); "
-            "print(json.dumps(b.cache_key_extras(BuildOptions(model=Path('m'), backend_options={'label': 'x'}))))")
+    code = (
+        "import json; from hwquant import BuildOptions; from hwquant.plugin.manager import registry; "
+        "from pathlib import Path; b = registry().get('toy'); "
+        "print(json.dumps(b.cache_key_extras(BuildOptions(model=Path('m'), backend_options={'label': 'x'}))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=toy_install, capture_output=True, text=True, check=True)
     extras = json.loads(out.stdout)
     assert extras["toy_firmware"] == "1.0" and extras["own"] == {"label": "x"} == extras["options"]

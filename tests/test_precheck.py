@@ -1,6 +1,7 @@
 """Bad usage caught before anything is loaded: --out, numeric options, model format, init's folder,
 image normalization per channel, and a calibration set the eval split would empty (issue 11 items
 6, 7, 11; issue 12 item 7)."""
+
 from __future__ import annotations
 
 import os
@@ -60,16 +61,19 @@ def test_out_not_writable(keras_model, tmp_path):
 
 @pytest.mark.parametrize("value", ["nan", "0", "-0.5", "1.5", "inf"])
 def test_eval_fraction_out_of_range(keras_model, tmp_path, value):
-    assert_usage(run("build", keras_model, "--data", "random:10", "--eval-fraction", value, "-o", tmp_path / "o",
-                     "--no-cache"), "(0, 1]")
+    assert_usage(
+        run("build", keras_model, "--data", "random:10", "--eval-fraction", value, "-o", tmp_path / "o", "--no-cache"),
+        "(0, 1]",
+    )
     assert not (tmp_path / "o").exists()
 
 
 def test_eval_fraction_one_leaves_nothing_to_calibrate(keras_model, tmp_path):
     """Before: every sample went to verification and the int8 build silently came out float."""
     np.savez(tmp_path / "d.npz", image=models.keras_samples(10))
-    r = run("build", keras_model, "--data", tmp_path / "d.npz", "--eval-fraction", "1", "-o", tmp_path / "o",
-            "--no-cache")
+    r = run(
+        "build", keras_model, "--data", tmp_path / "d.npz", "--eval-fraction", "1", "-o", tmp_path / "o", "--no-cache"
+    )
     assert_usage(r, "leaving none to calibrate", "--eval-data")
     assert not (tmp_path / "o").exists()
 
@@ -81,10 +85,15 @@ def test_image_mean_per_channel_must_match(keras_model, tmp_path):
     imgs.mkdir()
     for i in range(3):
         Image.fromarray(np.full((8, 8), i * 40, np.uint8), "L").save(imgs / f"{i}.png")
-    assert_usage(run("build", keras_model, "--data", imgs, "--mean", "1,2,3", "-o", tmp_path / "o", "--no-cache"),
-                 "--mean has 3 values", "1 channel")
-    assert_usage(run("build", keras_model, "--data", imgs, "--mean", "0", "--std", "0", "-o", tmp_path / "o",
-                     "--no-cache"), "--std must not be 0")
+    assert_usage(
+        run("build", keras_model, "--data", imgs, "--mean", "1,2,3", "-o", tmp_path / "o", "--no-cache"),
+        "--mean has 3 values",
+        "1 channel",
+    )
+    assert_usage(
+        run("build", keras_model, "--data", imgs, "--mean", "0", "--std", "0", "-o", tmp_path / "o", "--no-cache"),
+        "--std must not be 0",
+    )
 
 
 def test_manifest_mean_not_a_number(keras_model, tmp_path):
@@ -104,7 +113,7 @@ def test_not_a_model_fails_before_hashing(tmp_path, monkeypatch):
     hashed = []
     real = hashing.tree_sha256
     monkeypatch.setattr(hashing, "tree_sha256", lambda p: hashed.append(p) or real(p))
-    import hwquant.pipeline.cache as cache_mod
+    import hwquant.cache.store as cache_mod
 
     monkeypatch.setattr(cache_mod, "tree_sha256", hashing.tree_sha256)
     folder = tmp_path / "tree"

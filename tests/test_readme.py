@@ -1,4 +1,5 @@
 """README claims that follow from the code, checked so they cannot rot silently."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_runtime_only_dependency_list_matches_pyproject():
     readme = (REPO / "README.md").read_text()
-    m = re.search(r"runtime-only install \(`pip install hwquant`: the base dependencies in\s+`pyproject.toml`(.*?)no\s+TensorFlow",
-                  readme, re.S)
+    m = re.search(
+        r"runtime-only install \(`pip install hwquant`: the base dependencies in\s+`pyproject.toml`(.*?)no\s+TensorFlow",
+        readme,
+        re.S,
+    )
     assert m, "README's runtime-only sentence is gone"
     named = {w.lower() for w in re.findall(r"[A-Za-z][\w-]*", m.group(1))}
     deps = toml.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]

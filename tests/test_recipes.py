@@ -1,4 +1,5 @@
 """Every recipe yields the tensor types the TFLite quantization guide promises (real converter)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -6,14 +7,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import models
+from hwquant.common.errors import UsageError
+from hwquant.device.tflite_model import TfliteModel
+from hwquant.pipeline.prepare import prepare
+from hwquant.pipeline.target import build_target
 from hwquant.plugin.facts import BuildOptions
-from hwquant.pipeline.build import build_target, prepare
 from hwquant.plugin.manager import registry
 from hwquant.plugin.recipe import PRESETS, Recipe, preset
-from hwquant.device.tflite_model import TfliteModel
-from hwquant.common.errors import UsageError
-
-import models
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def _activation_dtypes(m):
 
 
 def _assert_int8_per_axis(m):
-    op, w = _weights(m, "CONV_2D")
+    _op, w = _weights(m, "CONV_2D")
     assert w.dtype == "int8"
     assert w.quant.per_axis and w.quant.scale.size == w.shape[0]  # one scale per output channel
     assert np.all(w.quant.zero_point == 0)
@@ -104,7 +105,7 @@ def test_int8_only(prep, io):
 
 def test_float16(prep):
     _, m = _build(prep, "float16")
-    op, w = _weights(m, "CONV_2D")
+    _op, w = _weights(m, "CONV_2D")
     # float16 weights are stored as float16 constants and dequantized to float32 for the CPU kernel
     deq_inputs = [o.inputs[0] for o in m.ops if o.name == "DEQUANTIZE"]
     assert deq_inputs and all(t.dtype == "float16" and t.is_constant for t in deq_inputs)

@@ -3,6 +3,7 @@
 Creates a plain virtual environment (no system site-packages), installs the repository without
 the `build` extra from PyPI, and runs both commands there on models converted here.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,14 @@ from test_bench import convert_tflite
 
 pytestmark = pytest.mark.slow
 
-NETWORK_ERRORS = ("Could not find a version", "NewConnectionError", "Temporary failure in name resolution",
-                  "No matching distribution", "ConnectionError", "Network is unreachable")
+NETWORK_ERRORS = (
+    "Could not find a version",
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "No matching distribution",
+    "ConnectionError",
+    "Network is unreachable",
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +35,21 @@ def runtime_venv(repo_root, tmp_path_factory) -> Path:
     """A fresh venv with `pip install <repo copy>` (base dependencies only)."""
     base = tmp_path_factory.mktemp("runtime_only")
     src = base / "src"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=repo_root, check=True,
-                           capture_output=True, text=True).stdout.split("\n")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=repo_root, check=True, capture_output=True, text=True
+    ).stdout.split("\n")
     for rel in filter(None, files):  # copy the checkout so the build leaves nothing in the repo
         if (repo_root / rel).is_file():
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(repo_root / rel, src / rel)
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    res = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                          str(src)], capture_output=True, text=True, timeout=1800)
+    res = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(src)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if res.returncode != 0:
         if any(e in res.stderr for e in NETWORK_ERRORS):
             pytest.skip(f"PyPI unreachable: {res.stderr.strip().splitlines()[-1]}")
@@ -52,21 +64,26 @@ def _hwquant(venv: Path, repo_root: Path) -> list[str]:
 
 def test_installed_package_ships_toolchain_files(runtime_venv):
     py = str(runtime_venv / "bin" / "python")
-    res = subprocess.run([py, "-c", "import hwquant_toolchains as t; "
-                          "print(all(t.path(*p).is_file() for p in (('mcu', 'main.cc.in'), "
-                          "('mcu', 'cmake', 'CMakeLists.txt.in'), ('edgetpu', 'Dockerfile'))))"],
-                         capture_output=True, text=True)
-    assert res.stdout.strip() == "True", res.stderr
-    assert "site-packages" in subprocess.run([py, "-c", "import hwquant_toolchains as t; print(t.ROOT)"],
-                                             capture_output=True, text=True).stdout
+    code = (
+        "import pathlib, hwquant_backends as b; r = pathlib.Path(b.__file__).parent; "
+        "print(r, all((r / p).is_file() for p in ('mcu/templates/main.cc.in', "
+        "'mcu/templates/cmake/CMakeLists.txt.in', 'ethosu/templates/npu_link.cmake.in', "
+        "'edgetpu/toolchain/Dockerfile')))"
+    )
+    res = subprocess.run([py, "-c", code], capture_output=True, text=True)
+    assert res.stdout.strip().endswith("True"), res.stderr
+    assert "site-packages" in res.stdout
 
 
 def test_no_tensorflow_in_runtime_venv(runtime_venv):
     py = str(runtime_venv / "bin" / "python")
     res = subprocess.run([py, "-c", "import tensorflow"], capture_output=True, text=True)
     assert res.returncode != 0 and "No module named 'tensorflow'" in res.stderr
-    res = subprocess.run([py, "-c", "import ai_edge_litert.interpreter, numpy, click, rich, hwquant; print('ok')"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [py, "-c", "import ai_edge_litert.interpreter, numpy, click, rich, hwquant; print('ok')"],
+        capture_output=True,
+        text=True,
+    )
     assert res.stdout.strip() == "ok", res.stderr
 
 
@@ -82,8 +99,12 @@ def test_inspect_and_bench_in_runtime_venv(runtime_venv, repo_root, static_keras
     info = json.loads(res.stdout)
     assert any(r["op"] == "CONV_2D" and r["dtype"] == "int8" for r in info["ops"])
 
-    res = subprocess.run([*cli, "bench", str(f32), str(i8), "--num-runs", "10", "--data", str(data),
-                          "--reference", str(f32), "--json"], capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [*cli, "bench", str(f32), str(i8), "--num-runs", "10", "--data", str(data), "--reference", str(f32), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert [m["latency_ms"]["count"] for m in report["models"]] == [10, 10]

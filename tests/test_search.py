@@ -3,6 +3,7 @@
 Real TFLiteConverter, QuantizationDebugger and LiteRT on a small trained classifier whose one
 activation tensor is dominated by a constant channel (tests/models_search.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,10 @@ def _build(args, out):
 def auto(outlier, tmp_path_factory):
     model, calib, ev = outlier
     out = tmp_path_factory.mktemp("auto")
-    r, rep = _build([model, "--target", "cpu", "--recipe", "auto", "--max-accuracy-drop", "1", "--data", calib,
-                     "--eval-data", ev], out)
+    r, rep = _build(
+        [model, "--target", "cpu", "--recipe", "auto", "--max-accuracy-drop", "1", "--data", calib, "--eval-data", ev],
+        out,
+    )
     assert r.exit_code == 0, r.output
     return rep, out, r.output
 
@@ -92,12 +95,30 @@ def test_default_build_overrides_the_rule_when_it_misses_the_default_budget(outl
 @pytest.mark.slow
 def test_integer_only_target_that_cannot_meet_the_budget_exits_5_with_the_layer_table(outlier, tmp_path):
     model, calib, ev = outlier
-    r = CliRunner().invoke(main, ["build", str(model), "--target", "mcu", "--data", str(calib), "--eval-data",
-                                  str(ev), "--min-agreement", "0.9", "--out", str(tmp_path), "--no-cache"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(model),
+            "--target",
+            "mcu",
+            "--data",
+            str(calib),
+            "--eval-data",
+            str(ev),
+            "--min-agreement",
+            "0.9",
+            "--out",
+            str(tmp_path),
+            "--no-cache",
+        ],
+    )
     assert r.exit_code == 5, r.output
     assert "no recipe allowed on mcu meets" in r.output and "worst layers" in r.output
     assert "narrow" in r.output and "fix:" in r.output and "clip the activation" in r.output
-    assert "int16x8 [tensor arena bytes" in r.output  # tried (TFLM has 16x8 FULLY_CONNECTED and SOFTMAX), with its arena
+    assert (
+        "int16x8 [tensor arena bytes" in r.output
+    )  # tried (TFLM has 16x8 FULLY_CONNECTED and SOFTMAX), with its arena
     assert "not tried: int8-float-fallback (mcu keeps every layer integer" in r.output  # no --mcu-allow-float
     assert "--mcu-allow-float" in r.output
     assert not (tmp_path / "mcu").exists()
@@ -115,8 +136,10 @@ def test_sensitivity_only_writes_the_layer_table_and_no_artifact(outlier, tmp_pa
 
 def test_digits_default_build_stays_int8_within_the_default_budget(repo_root, tmp_path):
     ex = repo_root / "examples" / "digits"
-    r, rep = _build([ex / "model.keras", "--target", "cpu", "--data", ex / "calibration.npz", "--eval-data",
-                     ex / "eval.npz"], tmp_path)
+    r, rep = _build(
+        [ex / "model.keras", "--target", "cpu", "--data", ex / "calibration.npz", "--eval-data", ex / "eval.npz"],
+        tmp_path,
+    )
     assert r.exit_code == 0, r.output
     assert rep["recipe"]["name"] == "int8-float-fallback" and not rep["recipe"]["fields"]["float_layers"]
     assert rep["budget"]["source"] == "default" and rep["budget"]["applied"] and "search" not in rep
@@ -125,16 +148,31 @@ def test_digits_default_build_stays_int8_within_the_default_budget(repo_root, tm
 
 def test_pinned_recipe_is_built_without_search(repo_root, tmp_path):
     ex = repo_root / "examples" / "digits"
-    r, rep = _build([ex / "model.keras", "--target", "cpu", "--recipe", "float16", "--data",
-                     ex / "calibration.npz", "--eval-data", ex / "eval.npz", "--min-agreement", "0.99"], tmp_path)
+    r, rep = _build(
+        [
+            ex / "model.keras",
+            "--target",
+            "cpu",
+            "--recipe",
+            "float16",
+            "--data",
+            ex / "calibration.npz",
+            "--eval-data",
+            ex / "eval.npz",
+            "--min-agreement",
+            "0.99",
+        ],
+        tmp_path,
+    )
     assert r.exit_code == 0, r.output
     assert rep["recipe"]["name"] == "float16" and "search" not in rep and "gates passed" in r.output
 
 
 def test_max_accuracy_drop_needs_labels(repo_root, tmp_path):
     ex = repo_root / "examples" / "digits"
-    r, _ = _build([ex / "model.keras", "--target", "cpu", "--data", ex / "calibration.npz",
-                   "--max-accuracy-drop", "1"], tmp_path)
+    r, _ = _build(
+        [ex / "model.keras", "--target", "cpu", "--data", ex / "calibration.npz", "--max-accuracy-drop", "1"], tmp_path
+    )
     assert r.exit_code == 2 and "needs labelled eval data" in r.output
 
 
@@ -154,9 +192,22 @@ def test_float_model_with_non_finite_outputs_is_bad_input(tmp_path):
     ev = rng.uniform(0.5, 1.0, (20, 4)).astype(np.float32)
     ev[3, 1] = 0.0  # log(0) = -inf in the float model already
     np.savez(tmp_path / "eval.npz", x=ev)
-    r = CliRunner().invoke(main, ["build", str(tmp_path / "log"), "--target", "cpu", "--data", str(tmp_path / "calib.npz"),
-                                  "--eval-data", str(tmp_path / "eval.npz"), "--out", str(tmp_path / "out"),
-                                  "--no-cache"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(tmp_path / "log"),
+            "--target",
+            "cpu",
+            "--data",
+            str(tmp_path / "calib.npz"),
+            "--eval-data",
+            str(tmp_path / "eval.npz"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-cache",
+        ],
+    )
     assert r.exit_code == 2, r.output
     assert "float32 model itself outputs NaN or inf" in r.output and not (tmp_path / "out" / "cpu").exists()
 
@@ -164,8 +215,24 @@ def test_float_model_with_non_finite_outputs_is_bad_input(tmp_path):
 @pytest.mark.slow
 def test_objective_latency_times_every_candidate_and_picks_the_fastest(repo_root, tmp_path):
     ex = repo_root / "examples" / "digits"
-    r, rep = _build([ex / "model.keras", "--target", "cpu", "--recipe", "auto", "--objective", "latency", "--num-threads", "2",
-                     "--data", ex / "calibration.npz", "--eval-data", ex / "eval.npz"], tmp_path)
+    r, rep = _build(
+        [
+            ex / "model.keras",
+            "--target",
+            "cpu",
+            "--recipe",
+            "auto",
+            "--objective",
+            "latency",
+            "--num-threads",
+            "2",
+            "--data",
+            ex / "calibration.npz",
+            "--eval-data",
+            ex / "eval.npz",
+        ],
+        tmp_path,
+    )
     assert r.exit_code == 0, r.output
     ok = [c for c in rep["search"]["candidates"] if c["within_budget"]]
     assert all(c["latency_ms"] > 0 for c in ok) and rep["search"]["objective"] == "latency"
@@ -176,9 +243,24 @@ def test_objective_latency_times_every_candidate_and_picks_the_fastest(repo_root
 @pytest.mark.slow
 def test_mcu_auto_measures_int16x8_and_its_arena(repo_root, tmp_path):
     ex = repo_root / "examples" / "digits"
-    r = CliRunner().invoke(main, ["build", str(ex / "model.keras"), "--target", "mcu", "--recipe", "auto", "--data",
-                                  str(ex / "calibration.npz"), "--eval-data", str(ex / "eval.npz"), "--out",
-                                  str(tmp_path), "--no-cache"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(ex / "model.keras"),
+            "--target",
+            "mcu",
+            "--recipe",
+            "auto",
+            "--data",
+            str(ex / "calibration.npz"),
+            "--eval-data",
+            str(ex / "eval.npz"),
+            "--out",
+            str(tmp_path),
+            "--no-cache",
+        ],
+    )
     assert r.exit_code == 0, r.output
     rep = json.loads((tmp_path / "mcu" / "report.json").read_text())
     cands = {c["recipe"]: c for c in rep["search"]["candidates"]}
@@ -191,9 +273,27 @@ def test_mcu_auto_measures_int16x8_and_its_arena(repo_root, tmp_path):
 @pytest.mark.slow
 def test_mcu_with_allow_float_on_an_fpu_board_recovers_with_float_layers(outlier, tmp_path):
     model, calib, ev = outlier
-    r = CliRunner().invoke(main, ["build", str(model), "--target", "mcu", "--data", str(calib), "--eval-data", str(ev),
-                                  "--max-accuracy-drop", "1", "--mcu-allow-float", "--mcu-board", "nrf52840",
-                                  "--out", str(tmp_path), "--no-cache"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(model),
+            "--target",
+            "mcu",
+            "--data",
+            str(calib),
+            "--eval-data",
+            str(ev),
+            "--max-accuracy-drop",
+            "1",
+            "--mcu-allow-float",
+            "--mcu-board",
+            "nrf52840",
+            "--out",
+            str(tmp_path),
+            "--no-cache",
+        ],
+    )
     assert r.exit_code == 0, r.output
     rep = json.loads((tmp_path / "mcu" / "report.json").read_text())
     cands = {c["label"]: c for c in rep["search"]["candidates"]}
@@ -215,9 +315,27 @@ def test_mcu_with_allow_float_on_an_fpu_board_recovers_with_float_layers(outlier
 @pytest.mark.slow
 def test_mcu_on_a_board_without_fpu_does_not_try_float_layers_and_says_why(outlier, tmp_path):
     model, calib, ev = outlier
-    r = CliRunner().invoke(main, ["build", str(model), "--target", "mcu", "--data", str(calib), "--eval-data", str(ev),
-                                  "--max-accuracy-drop", "1", "--mcu-allow-float", "--mcu-board", "rp2040",
-                                  "--out", str(tmp_path), "--no-cache"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(model),
+            "--target",
+            "mcu",
+            "--data",
+            str(calib),
+            "--eval-data",
+            str(ev),
+            "--max-accuracy-drop",
+            "1",
+            "--mcu-allow-float",
+            "--mcu-board",
+            "rp2040",
+            "--out",
+            str(tmp_path),
+            "--no-cache",
+        ],
+    )
     assert r.exit_code == 5, r.output
     assert "not tried: int8-float-fallback (board 'rp2040' has no single-precision FPU" in r.output
     assert "float layer" not in r.output.split("not tried")[0]  # no mixed-precision candidate was measured

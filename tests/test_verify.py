@@ -1,4 +1,5 @@
 """The verify stage runs the artifact for real: a model that fails to prepare fails the build."""
+
 from __future__ import annotations
 
 import flatbuffers
@@ -7,9 +8,9 @@ import pytest
 from ai_edge_litert import schema_py_generated as schema
 
 import hwquant
-from hwquant.pipeline.data import DataSet
+from hwquant.choice.verify import compare
 from hwquant.common.errors import ToolchainError
-from hwquant.pipeline.verify import compare
+from hwquant.config.data import DataSet
 
 
 def _break_softmax_scale(content: bytes) -> bytes:
@@ -34,11 +35,22 @@ def test_artifact_failing_at_prepare_fails_with_interpreter_message(keras_model,
     facts_sig = res.model["signatures"][0]
     from hwquant.plugin.facts import ModelFacts, SignatureSpec, TensorSpec
 
-    facts = ModelFacts("m", "keras", "tf2-keras", (SignatureSpec(
-        facts_sig["key"], tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in facts_sig["inputs"]),
-        tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in facts_sig["outputs"])),), len(ref))
-    ds = DataSet([("serving_default", {"image": np.random.default_rng(0).random((1, 8, 8, 1), np.float32)})],
-                 "t", "random", "x")
+    facts = ModelFacts(
+        "m",
+        "keras",
+        "tf2-keras",
+        (
+            SignatureSpec(
+                facts_sig["key"],
+                tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in facts_sig["inputs"]),
+                tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in facts_sig["outputs"]),
+            ),
+        ),
+        len(ref),
+    )
+    ds = DataSet(
+        [("serving_default", {"image": np.random.default_rng(0).random((1, 8, 8, 1), np.float32)})], "t", "random", "x"
+    )
     ok = compare(ref, good, ds, facts)
     assert ok["outputs"]["output_0"]["cosine"] > 0.9
     with pytest.raises(ToolchainError) as err:

@@ -1,13 +1,14 @@
 """Workspaces: plan every (model, target table) job without TensorFlow, build them in worker
 processes or one at a time by id, and gate the whole fan-out with one `hwquant check`."""
+
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import subprocess
-import time
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,13 +30,14 @@ def _workspace(root: Path, model: Path, tables: dict[str, str]) -> Path:
     return root
 
 
-TWO = {"kws": "[targets.cpu]\n[targets.mcu]\nrecipe = \"int8-only\"\n", "person": "[targets.cpu]\n"}
+TWO = {"kws": '[targets.cpu]\n[targets.mcu]\nrecipe = "int8-only"\n', "person": "[targets.cpu]\n"}
 
 
 def _hwquant(*args, cwd: Path, cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HWQUANT_CACHE_DIR": str(cache)}
-    return subprocess.run([PY, "-m", "hwquant.cli", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [PY, "-m", "hwquant.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_plan_lists_every_job_without_importing_tensorflow(keras_model, tmp_path):
@@ -49,7 +51,7 @@ def test_plan_lists_every_job_without_importing_tensorflow(keras_model, tmp_path
         "except SystemExit as e:\n"
         "    assert not e.code, e.code\n"
         "print(json.dumps({'seconds': time.perf_counter() - t0, 'tensorflow': 'tensorflow' in sys.modules,\n"
-        "                  'convert': 'hwquant.pipeline.convert' in sys.modules, 'keras': 'keras' in sys.modules}),\n"
+        "                  'convert': 'hwquant.convert.converter' in sys.modules, 'keras': 'keras' in sys.modules}),\n"
         "      file=sys.stderr)\n"
     )
     env = {**os.environ, "HWQUANT_CACHE_DIR": str(tmp_path / "cache")}
@@ -70,9 +72,15 @@ def test_folders_manifests_and_workspace_file_give_the_same_ids(keras_model, tmp
     ws = _workspace(tmp_path / "ws", keras_model, TWO)
     monkeypatch.chdir(ws)
     runner = CliRunner()
-    outs = [runner.invoke(main, ["plan", *args, "--json", "--no-cache"]) for args in
-            (["hwquant-workspace.toml"], ["models/kws/", "models/person"], ["models/kws/hwquant.toml", "models/person"],
-             [])]
+    outs = [
+        runner.invoke(main, ["plan", *args, "--json", "--no-cache"])
+        for args in (
+            ["hwquant-workspace.toml"],
+            ["models/kws/", "models/person"],
+            ["models/kws/hwquant.toml", "models/person"],
+            [],
+        )
+    ]
     assert all(o.exit_code == 0 for o in outs), [o.output for o in outs]
     ids = [[j["id"] for j in json.loads(o.output)["jobs"]] for o in outs]
     assert ids[0] == ids[1] == ids[2] == ids[3] == ["models-kws.cpu", "models-kws.mcu", "models-person.cpu"]
@@ -80,17 +88,31 @@ def test_folders_manifests_and_workspace_file_give_the_same_ids(keras_model, tmp
     assert [j["id"] for j in json.loads(only.output)["jobs"]] == ["models-kws.mcu"]
 
 
-@pytest.mark.parametrize("setup, args, expect", [
-    (lambda ws: (ws / "models/person/hwquant.toml").write_text('model = "model.keras"\nbogus = 1\n[targets.cpu]\n'),
-     ["plan", "hwquant-workspace.toml"], "models/person/hwquant.toml:2: bogus: unknown key"),
-    (lambda ws: (ws / "hwquant-workspace.toml").write_text('models = ["nowhere/*"]\n'),
-     ["plan", "hwquant-workspace.toml"], "'nowhere/*' matches no folder"),
-    (lambda ws: (ws / "empty").mkdir(), ["plan", "empty", "models/kws"], "empty: no hwquant.toml in this folder"),
-    (lambda ws: None, ["plan", "models/kws", "-t", "gpu"], "no manifest has target table(s) gpu"),
-    (lambda ws: None, ["build", "models/kws", "models/person", "--job", "models-kws.gpu"],
-     "no job 'models-kws.gpu' in this workspace"),
-    (lambda ws: None, ["build", "models/kws", "--jobs", "0"], "--jobs 0: expected 1 or more"),
-])
+@pytest.mark.parametrize(
+    "setup, args, expect",
+    [
+        (
+            lambda ws: (ws / "models/person/hwquant.toml").write_text(
+                'model = "model.keras"\nbogus = 1\n[targets.cpu]\n'
+            ),
+            ["plan", "hwquant-workspace.toml"],
+            "models/person/hwquant.toml:2: bogus: unknown key",
+        ),
+        (
+            lambda ws: (ws / "hwquant-workspace.toml").write_text('models = ["nowhere/*"]\n'),
+            ["plan", "hwquant-workspace.toml"],
+            "'nowhere/*' matches no folder",
+        ),
+        (lambda ws: (ws / "empty").mkdir(), ["plan", "empty", "models/kws"], "empty: no hwquant.toml in this folder"),
+        (lambda ws: None, ["plan", "models/kws", "-t", "gpu"], "no manifest has target table(s) gpu"),
+        (
+            lambda ws: None,
+            ["build", "models/kws", "models/person", "--job", "models-kws.gpu"],
+            "no job 'models-kws.gpu' in this workspace",
+        ),
+        (lambda ws: None, ["build", "models/kws", "--jobs", "0"], "--jobs 0: expected 1 or more"),
+    ],
+)
 def test_bad_workspaces_exit_2_naming_the_manifest(keras_model, tmp_path, monkeypatch, setup, args, expect):
     ws = _workspace(tmp_path / "ws", keras_model, TWO)
     setup(ws)
@@ -110,8 +132,9 @@ def test_jobs_build_in_workers_job_builds_one_and_check_gates_the_fan_out(keras_
     assert plan.returncode == 0, plan.stderr
     (ws / "plan.json").write_text(plan.stdout)
     jobs = {j["id"]: j for j in json.loads(plan.stdout)["jobs"]}
-    r = _hwquant("build", "hwquant-workspace.toml", "--jobs", "2", "--out", "dist", "--min-snr", "20", cwd=ws,
-                 cache=cache)
+    r = _hwquant(
+        "build", "hwquant-workspace.toml", "--jobs", "2", "--out", "dist", "--min-snr", "20", cwd=ws, cache=cache
+    )
     assert r.returncode == 0, r.stderr
     assert "3 job(s) of 2 model(s); 2 worker processes" in r.stderr
     for jid, j in jobs.items():
@@ -122,8 +145,9 @@ def test_jobs_build_in_workers_job_builds_one_and_check_gates_the_fan_out(keras_
     # both workers built the shared cpu key at once: one complete entry per key, no temporary left
     assert sorted(p.name for p in cache.glob("*/*")) == sorted({j["cache_key"] for j in jobs.values()})
     # one job, as a CI matrix entry runs it: restored from the shared cache, nothing else written
-    one = _hwquant("build", "--job", "models-kws.mcu", "--out", "ci/models-kws.mcu", "--min-snr", "20", cwd=ws,
-                   cache=cache)
+    one = _hwquant(
+        "build", "--job", "models-kws.mcu", "--out", "ci/models-kws.mcu", "--min-snr", "20", cwd=ws, cache=cache
+    )
     assert one.returncode == 0, one.stderr
     reports = sorted(p.relative_to(ws / "ci") for p in (ws / "ci").rglob("report.json"))
     assert reports == [Path("models-kws.mcu/models-kws/mcu/report.json")]
@@ -146,15 +170,31 @@ def test_jobs_build_in_workers_job_builds_one_and_check_gates_the_fan_out(keras_
     assert sorted(p.parent.name for p in (ws / "dist").rglob("report.json")) == ["cpu", "mcu"]
 
 
-@pytest.mark.parametrize("files, args, expect", [
-    ({"a/cpu/report.json": "[]"}, ["--max-size", "1"], "expected a JSON object"),
-    ({"a/cpu/report.json": '{"target": "cpu", "size_bytes": {"artifact": "big"}}'}, ["--max-size", "1"],
-     "size_bytes.artifact: expected a number"),
-    ({"a/cpu/report.json": '{"target": "cpu", "job": "m.cpu"}', "b/cpu/report.json": '{"target": "cpu", "job": "m.cpu"}'},
-     ["--max-size", "1"], "both reports of job m.cpu"),
-    ({"plan.json": '{"jobs": [{"name": "x"}]}'}, ["--plan", "{root}/plan.json"], "not a plan written by `hwquant plan"),
-    ({}, ["--max-size", "1"], "holds no report to check"),
-])
+@pytest.mark.parametrize(
+    "files, args, expect",
+    [
+        ({"a/cpu/report.json": "[]"}, ["--max-size", "1"], "expected a JSON object"),
+        (
+            {"a/cpu/report.json": '{"target": "cpu", "size_bytes": {"artifact": "big"}}'},
+            ["--max-size", "1"],
+            "size_bytes.artifact: expected a number",
+        ),
+        (
+            {
+                "a/cpu/report.json": '{"target": "cpu", "job": "m.cpu"}',
+                "b/cpu/report.json": '{"target": "cpu", "job": "m.cpu"}',
+            },
+            ["--max-size", "1"],
+            "both reports of job m.cpu",
+        ),
+        (
+            {"plan.json": '{"jobs": [{"name": "x"}]}'},
+            ["--plan", "{root}/plan.json"],
+            "not a plan written by `hwquant plan",
+        ),
+        ({}, ["--max-size", "1"], "holds no report to check"),
+    ],
+)
 def test_check_over_a_tree_refuses_bad_input_with_exit_2(tmp_path, files, args, expect):
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -186,11 +226,20 @@ def test_sigterm_stops_the_workers_and_names_what_was_written(keras_model, tmp_p
     exit 130, and the message names exactly the target folders that exist."""
     import signal
 
-    ws = _workspace(tmp_path / "ws", keras_model, {m: "[targets.cpu]\n[targets.mcu]\nrecipe = \"int8-only\"\n"
-                                                   for m in ("a", "b", "c")})
+    ws = _workspace(
+        tmp_path / "ws",
+        keras_model,
+        dict.fromkeys(("a", "b", "c"), '[targets.cpu]\n[targets.mcu]\nrecipe = "int8-only"\n'),
+    )
     env = {**os.environ, "HWQUANT_CACHE_DIR": str(tmp_path / "cache")}
-    p = subprocess.Popen([PY, "-m", "hwquant.cli", "build", "--jobs", "2", "--no-cache", "--out", "dist"], cwd=ws,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [PY, "-m", "hwquant.cli", "build", "--jobs", "2", "--no-cache", "--out", "dist"],
+        cwd=ws,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     workers: set[int] = set()
     for _ in range(600):  # until both workers run (after the parent's TensorFlow import)
         workers = {c for c in _children(p.pid) if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text()}
@@ -200,7 +249,7 @@ def test_sigterm_stops_the_workers_and_names_what_was_written(keras_model, tmp_p
     assert len(workers) >= 2, p.communicate()[1][-2000:]
     time.sleep(2.0)  # inside their builds
     p.send_signal(signal.SIGTERM)
-    out, err = p.communicate(timeout=120)
+    _out, err = p.communicate(timeout=120)
     assert p.returncode == 130, err[-2000:]
     for _ in range(100):
         if not any(_alive(w) for w in workers):

@@ -1,4 +1,5 @@
 """Writing TOML values for generated test files (hypothesis tests of manifests and boards files)."""
+
 from __future__ import annotations
 
 import math

@@ -37,9 +37,7 @@ def load_splits(seed: int = SEED):
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[..., None]  # (1797, 8, 8, 1), pixel max is 16
     y = digits.target.astype(np.int64)
-    x_train, x_held, y_train, y_held = train_test_split(
-        x, y, test_size=EVAL_FRACTION, random_state=seed, stratify=y
-    )
+    x_train, x_held, y_train, y_held = train_test_split(x, y, test_size=EVAL_FRACTION, random_state=seed, stratify=y)
     x_calib, x_eval, _, y_eval = train_test_split(
         x_held, y_held, train_size=N_CALIBRATION, random_state=seed, stratify=y_held
     )

@@ -1,4 +1,5 @@
 """Full-integer conversion of a Keras model as the int8-only recipe does it (tests build models with it)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -9,6 +9,7 @@ op, one custom op per reported subgraph, same IO) run on a real flatbuffer. It s
 about whether the real compiler would map the model: the console output is a real published log
 of some other model, replayed verbatim.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -4,6 +4,7 @@ It runs int8 models only, supports a few ops, and writes a manifest file when pa
 every class attribute of ``hwquant.Backend`` and overrides or uses every method, so the tests
 exercise the whole interface the way an outside plugin sees it (docs/backend-interface.md).
 """
+
 from __future__ import annotations
 
 import json

@@ -1,0 +1,1 @@
+"""The content-addressed build cache: keys, entries, restores."""

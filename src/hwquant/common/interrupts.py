@@ -1,0 +1,143 @@
+"""Interrupts that are never lost: SIGINT and SIGTERM are recorded, and the build checks the record.
+
+Python turns SIGINT into a KeyboardInterrupt at whatever bytecode runs next. When that is a
+finalizer (``__del__``, a weakref callback: TensorFlow runs many), Python prints "Exception ignored"
+and drops the exception, and the build would go on to replace the earlier artifact. So
+``handling()`` installs a handler for SIGINT and SIGTERM (a CI cancel sends SIGTERM) that records
+the signal before raising; the pipeline calls ``checkpoint()`` at every stage boundary and before
+each folder is moved into place, which raises again if an interrupt was swallowed. Code that
+must not be cut half-way (moving a finished folder into place, removing a temporary one) runs
+``shielded()``: a signal there is recorded and honoured at the next checkpoint.
+
+``note_written`` records each folder moved into place, so the CLI can say exactly what an
+interrupted build wrote; ``temporary`` registers a temporary folder that is removed when the
+handling block ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised for a recorded SIGINT/SIGTERM (a KeyboardInterrupt, so generic handlers treat it alike)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _State:
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: int | None = None
+        self.shield = 0
+        self.written: list[Path] = []
+        self.temporary: list[Path] = []
+
+
+_state = _State()
+
+
+def _handler(signum, frame) -> None:
+    _state.pending = _state.pending or signum
+    if _state.shield == 0:
+        raise Interrupted(signum)
+
+
+def _unraisable(previous):
+    def hook(info) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt) and _state.pending:
+            return  # swallowed by a finalizer: recorded, and raised again at the next checkpoint
+        previous(info)
+
+    return hook
+
+
+@contextlib.contextmanager
+def handling():
+    """Record SIGINT/SIGTERM for the duration (main thread only; nested blocks share the outer one)."""
+    if _state.depth or threading.current_thread() is not threading.main_thread():
+        _state.depth += 1
+        try:
+            yield
+        finally:
+            _state.depth -= 1
+        return
+    _state.__init__()
+    _state.depth = 1
+    previous = {s: signal.signal(s, _handler) for s in SIGNALS}
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable(old_hook)
+    try:
+        yield
+    finally:
+        with shielded():
+            for path in _state.temporary:
+                shutil.rmtree(path, ignore_errors=True)
+            _state.temporary.clear()
+            _state.depth = 0
+            sys.unraisablehook = old_hook
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+def pending() -> int | None:
+    """The signal received and not yet acted on (None when there was none)."""
+    return _state.pending
+
+
+def checkpoint() -> None:
+    """Raise Interrupted if a SIGINT/SIGTERM arrived (even one a finalizer swallowed)."""
+    if _state.pending:
+        raise Interrupted(_state.pending)
+
+
+@contextlib.contextmanager
+def shielded():
+    """Signals are recorded but not raised inside the block; the next checkpoint raises them."""
+    _state.shield += 1
+    try:
+        yield
+    finally:
+        _state.shield -= 1
+
+
+def note_written(path: Path) -> None:
+    _state.written.append(Path(path))
+
+
+def written() -> list[Path]:
+    """Folders moved into place since ``handling()`` began."""
+    return list(_state.written)
+
+
+def temporary(path: Path) -> Path:
+    """Remove ``path`` when the handling block ends, unless ``release``d first."""
+    if _state.depth:
+        _state.temporary.append(Path(path))
+    return Path(path)
+
+
+def release(path: Path) -> None:
+    with contextlib.suppress(ValueError):
+        _state.temporary.remove(Path(path))
+
+
+def describe_written() -> str:
+    """What an interrupted command leaves: true whether or not something was moved into place."""
+    done = written()
+    if not done:
+        return "no artifact was written"
+    return (
+        "wrote only "
+        + ", ".join(str(p) for p in done)
+        + " (each complete); no other target folder was written or changed"
+    )

@@ -1,0 +1,392 @@
+"""Representative and evaluation data: load every form, validate against the model, split.
+
+A DataSet holds samples ``(signature_key, {input_name: array})``, each array with a batch
+dimension of 1, exactly as the TFLite guide's representative_dataset yields them. No
+TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import sys
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwquant.common.errors import InputError
+from hwquant.common.hashing import file_sha256
+from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec
+
+MIN_RECOMMENDED = 100  # the TFLite guide recommends 100-500 representative samples
+LABEL_KEYS = ("labels", "label", "y")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
+
+Sample = tuple[str, dict[str, np.ndarray]]
+
+
+@dataclass
+class DataSet:
+    samples: list[Sample]
+    source: str
+    kind: str  # npz | npy | images | callable | random
+    sha256: str
+    labels: np.ndarray | None = None  # one label per sample, for accuracy on classifiers
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def random(self) -> bool:
+        return self.kind == "random"
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def subset(self, idx: Iterable[int], what: str) -> DataSet:
+        idx = list(idx)
+        labels = self.labels[idx] if self.labels is not None else None
+        return DataSet(
+            [self.samples[i] for i in idx],
+            f"{self.source} ({what})",
+            self.kind,
+            self.sha256,
+            labels,
+            list(self.warnings),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "samples": len(self),
+            "sha256": self.sha256,
+            "random": self.random,
+            "labelled": self.labels is not None,
+        }
+
+
+def load(spec: str, facts: ModelFacts, options: BuildOptions) -> DataSet:
+    """Load ``spec`` (npz, npy, image folder, module:function or random:N) and validate it."""
+    if spec.startswith("random:"):
+        ds = _random(spec, facts, options.seed)
+    else:
+        p = Path(spec)
+        if p.is_dir():
+            ds = _images(p, facts, options)
+        elif p.suffix == ".npz":
+            ds = _npz(_exists(p), facts)
+        elif p.suffix == ".npy":
+            ds = _npy(_exists(p), facts)
+        elif ":" in spec and not p.exists():
+            ds = _callable(spec, facts)
+        else:
+            _exists(p)
+            raise InputError(
+                f"{spec}: unknown data format",
+                hint="pass a .npz, a .npy, a folder of images, module:function or random:N",
+            )
+    validate(ds, facts)
+    if len(ds) < MIN_RECOMMENDED and not ds.random:
+        ds.warnings.append(f"only {len(ds)} samples in {spec}; the TFLite guide recommends 100-500 for calibration")
+    return ds
+
+
+def _exists(p: Path) -> Path:
+    if not p.exists():
+        raise InputError(f"{p}: no such data file", hint="check the --data / --eval-data path")
+    return p
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _split_batch(name: str, arr: np.ndarray, spec_shape: tuple[int, ...], source: str) -> list[np.ndarray]:
+    """(N, *shape[1:]) -> N arrays of shape (1, *shape[1:])."""
+    arr = np.asarray(arr)
+    if arr.ndim != len(spec_shape):
+        raise InputError(
+            f"{source}: array {name!r} has shape {arr.shape} but the model input has shape {_fmt(spec_shape)}",
+            hint=f"store samples stacked along the first axis: (N, {', '.join(map(str, spec_shape[1:]))})",
+        )
+    return [arr[i : i + 1] for i in range(arr.shape[0])]
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join("N" if i == 0 else ("?" if d < 0 else str(d)) for i, d in enumerate(shape)) + ")"
+
+
+def _columns_to_samples(columns: dict[tuple[str, str], np.ndarray], facts: ModelFacts, source: str) -> list[Sample]:
+    samples: list[Sample] = []
+    for sig in facts.signatures:
+        cols = {n: a for (k, n), a in columns.items() if k == sig.key}
+        if not cols:
+            continue
+        missing = [t.name for t in sig.inputs if t.name not in cols]
+        if missing:
+            raise InputError(
+                f"{source}: no data for input(s) {missing} of signature {sig.key!r}", hint=_keys_hint(facts)
+            )
+        split = {t.name: _split_batch(t.name, cols[t.name], t.shape, source) for t in sig.inputs}
+        counts = {n: len(v) for n, v in split.items()}
+        if len(set(counts.values())) > 1:
+            raise InputError(f"{source}: inputs of signature {sig.key!r} have different sample counts {counts}")
+        n = next(iter(counts.values()))
+        samples += [(sig.key, {name: split[name][i] for name in split}) for i in range(n)]
+    if not samples:
+        raise InputError(f"{source}: no array matches the model's inputs", hint=_keys_hint(facts))
+    return samples
+
+
+def _keys_hint(facts: ModelFacts) -> str:
+    if facts.multi_signature:
+        keys = [f"{s.key}/{t.name}" for s in facts.signatures for t in s.inputs]
+    else:
+        keys = [t.name for t in facts.signatures[0].inputs]
+    return "the model expects arrays named: " + ", ".join(keys)
+
+
+def _npz(p: Path, facts: ModelFacts) -> DataSet:
+    try:
+        z = np.load(p, allow_pickle=False)
+        arrays = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise InputError(f"{p}: cannot read as .npz ({exc})") from exc
+    labels = next((arrays.pop(k) for k in LABEL_KEYS if k in arrays), None)
+    columns: dict[tuple[str, str], np.ndarray] = {}
+    notes = []
+    for k, a in arrays.items():
+        if "/" in k:
+            sig, name = k.split("/", 1)
+        else:
+            sig, name = facts.signatures[0].key, k
+        columns[(sig, name)] = a
+    single = facts.signatures[0]
+    if not facts.multi_signature and len(single.inputs) == 1 and len(arrays) == 1:
+        ((key, arr),) = columns.items()
+        if key[1] != single.inputs[0].name:  # one array for one input: take it, say so
+            notes.append(f"array {key[1]!r} used for the model's only input {single.inputs[0].name!r}")
+            columns = {(single.key, single.inputs[0].name): arr}
+    ds = DataSet(_columns_to_samples(columns, facts, str(p)), str(p), "npz", file_sha256(p), labels, notes)
+    _check_labels(ds)
+    return ds
+
+
+def _npy(p: Path, facts: ModelFacts) -> DataSet:
+    sig = facts.signatures[0]
+    if facts.multi_signature or len(sig.inputs) != 1:
+        raise InputError(
+            f"{p}: a .npy file holds one array, but the model has several inputs",
+            hint="use a .npz with one array per input: " + _keys_hint(facts),
+        )
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except Exception as exc:
+        raise InputError(f"{p}: cannot read as .npy ({exc})") from exc
+    samples = _columns_to_samples({(sig.key, sig.inputs[0].name): arr}, facts, str(p))
+    return DataSet(samples, str(p), "npy", file_sha256(p))
+
+
+def _check_labels(ds: DataSet) -> None:
+    if ds.labels is None:
+        return
+    labels = np.asarray(ds.labels)
+    if labels.ndim not in (1, 2) or (labels.ndim == 2 and labels.shape[1] != 1) or len(labels) != len(ds.samples):
+        raise InputError(
+            f"{ds.source}: labels of shape {labels.shape} for {len(ds.samples)} samples",
+            hint="give one integer class label per sample: an array of shape (N,)",
+        )
+    integral = labels.dtype.kind in "iub" or (
+        labels.dtype.kind == "f" and bool(np.isfinite(labels).all()) and bool((labels == np.round(labels)).all())
+    )
+    if not integral:
+        raise InputError(
+            f"{ds.source}: labels must be integer class indices, got {labels.dtype} values",
+            hint="store the class index of each sample (0, 1, 2, ...)",
+        )
+
+
+def _random(spec: str, facts: ModelFacts, seed: int) -> DataSet:
+    try:
+        n = int(spec.split(":", 1)[1])
+        if n <= 0:
+            raise ValueError
+    except ValueError:
+        raise InputError(
+            f"bad data spec {spec!r}", hint="random:N with N a positive integer, e.g. random:100"
+        ) from None
+    rng = np.random.default_rng(seed)
+    samples: list[Sample] = []
+    for sig in facts.signatures:
+        for _ in range(n):
+            samples.append((sig.key, {t.name: _random_array(rng, t.shape, t.dtype) for t in sig.inputs}))
+    digest = hashlib.sha256(f"{spec}:{seed}".encode()).hexdigest()
+    return DataSet(
+        samples,
+        spec,
+        "random",
+        digest,
+        warnings=[
+            "random representative data: for testing only; calibration ranges and fidelity "
+            "numbers do not reflect real inputs"
+        ],
+    )
+
+
+def _random_array(rng, shape, dtype: str) -> np.ndarray:
+    shape = tuple(1 if d < 0 else d for d in shape)
+    if dtype.startswith("float"):
+        return rng.random(shape, dtype=np.float32).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(max(info.min, -128), min(info.max, 127), size=shape, endpoint=True).astype(dtype)
+
+
+def _images(folder: Path, facts: ModelFacts, options: BuildOptions) -> DataSet:
+    from hwquant.config.images import load_folder
+
+    sig = facts.signatures[0]
+    if facts.multi_signature or len(sig.inputs) != 1:
+        raise InputError(
+            f"{folder}: an image folder can feed a single-input model only",
+            hint="use a .npz or a module:function for several inputs",
+        )
+    arr, labels, classes, digest = load_folder(folder, sig.inputs[0], options)
+    ds = DataSet(
+        _columns_to_samples({(sig.key, sig.inputs[0].name): arr}, facts, str(folder)),
+        str(folder),
+        "images",
+        digest,
+        labels,
+    )
+    if classes:
+        ds.warnings.append(f"labels taken from {len(classes)} class sub-folders: {', '.join(classes[:10])}")
+    return ds
+
+
+def _callable(spec: str, facts: ModelFacts) -> DataSet:
+    modname, _, fname = spec.partition(":")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        fn = getattr(importlib.import_module(modname), fname)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(
+            f"cannot import {spec} ({exc})",
+            hint="pass module:function importable from the current directory, returning an iterable of samples",
+        ) from exc
+    try:
+        produced = list(fn())
+    except Exception as exc:
+        raise InputError(f"{spec}() raised {type(exc).__name__}: {exc}") from exc
+    samples = [_normalize(item, facts, spec, i) for i, item in enumerate(produced)]
+    if not samples:
+        raise InputError(f"{spec}() yielded no samples")
+    digest = _digest(*[a for _, d in samples for a in d.values()])
+    return DataSet(samples, spec, "callable", digest)
+
+
+def _normalize(item: Any, facts: ModelFacts, spec: str, i: int) -> Sample:
+    """One yielded item in any of the guide's forms -> (signature_key, {name: array})."""
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict):
+        key, d = item
+        if key not in {s.key for s in facts.signatures}:
+            raise InputError(
+                f"{spec}: sample {i} names signature {key!r}, which the model lacks",
+                hint="signatures: " + ", ".join(s.key for s in facts.signatures),
+            )
+        sig = facts.signature(key)
+    elif isinstance(item, dict):
+        if facts.multi_signature:
+            raise InputError(
+                f"{spec}: sample {i} is a dict but the model has several signatures",
+                hint="yield (signature_key, {input_name: array}) pairs",
+            )
+        sig, d = facts.signatures[0], item
+    elif isinstance(item, (list, tuple, np.ndarray)):
+        sig = facts.signatures[0]
+        arrays = [item] if isinstance(item, np.ndarray) else list(item)
+        if facts.multi_signature or len(arrays) != len(sig.inputs):
+            raise InputError(
+                f"{spec}: sample {i} has {len(arrays)} tensors, the model takes {len(sig.inputs)}",
+                hint="yield a list with one array per input, in input order",
+            )
+        d = {t.name: a for t, a in zip(sig.inputs, arrays)}
+    else:
+        raise InputError(
+            f"{spec}: sample {i} is a {type(item).__name__}",
+            hint="yield a list of arrays, a dict keyed by input name, or (signature_key, dict)",
+        )
+    out = {}
+    for name, a in d.items():
+        a = np.asarray(a)
+        t = sig.input(name)
+        if t is not None and a.ndim == len(t.shape) - 1:
+            a = a[None]  # the guide's samples carry a batch of 1; accept them without it too
+        out[name] = a
+    return sig.key, out
+
+
+def validate(ds: DataSet, facts: ModelFacts) -> None:
+    """Every sample: known inputs, matching shape and dtype, finite values."""
+    for i, (key, d) in enumerate(ds.samples):
+        sig: SignatureSpec = facts.signature(key)
+        expected = {t.name for t in sig.inputs}
+        if set(d) != expected:
+            raise InputError(
+                f"{ds.source}: sample {i} has inputs {sorted(d)}, signature {key!r} takes {sorted(expected)}",
+                hint=_keys_hint(facts),
+            )
+        for t in sig.inputs:
+            a = d[t.name]
+            want = tuple(1 if (j == 0 and s < 0) else s for j, s in enumerate(t.shape))
+            if len(a.shape) != len(want) or any(s >= 0 and s != g for s, g in zip(want, a.shape)):
+                raise InputError(
+                    f"{ds.source}: sample {i} input {t.name!r} has shape {tuple(a.shape)}, the model expects {want}",
+                    hint=f"each sample of {t.name!r} must be {_fmt(t.shape)} stacked on the first axis",
+                )
+            if a.dtype != np.dtype(t.dtype):
+                if a.dtype == np.float64 and t.dtype == "float32":
+                    d[t.name] = a = a.astype(np.float32)
+                    if "float64 data cast to float32" not in ds.warnings:
+                        ds.warnings.append("float64 data cast to float32")
+                else:
+                    hint = (
+                        "normalize it to float32 as the model's training did (e.g. pixels / 255.0)"
+                        if a.dtype.kind in "ui" and t.dtype.startswith("float")
+                        else f"convert it to {t.dtype}"
+                    )
+                    raise InputError(
+                        f"{ds.source}: sample {i} input {t.name!r} is {a.dtype}, the model expects {t.dtype}", hint=hint
+                    )
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                bad = "NaN" if np.isnan(a).any() else "inf"
+                raise InputError(
+                    f"{ds.source}: sample {i} input {t.name!r} contains {bad}",
+                    hint="remove or repair non-finite samples before calibration",
+                )
+
+
+def split(calib: DataSet, eval_ds: DataSet | None, options: BuildOptions) -> tuple[DataSet, DataSet]:
+    """Calibration and held-out evaluation sets. With --eval-data, all of --data calibrates."""
+    if eval_ds is not None:  # the user chose the evaluation set: use all of it
+        return calib, eval_ds
+    n = len(calib)
+    if n < 2:
+        warnings.warn("one sample only: it is used for calibration and verification", stacklevel=2)
+        return calib, calib
+    n_eval = max(1, min(options.max_eval_samples, round(n * options.eval_fraction)))
+    order = np.random.default_rng(options.seed).permutation(n)
+    held, rest = sorted(order[:n_eval].tolist()), sorted(order[n_eval:].tolist())
+    if not rest:  # calibrating on nothing would silently give a float model
+        raise InputError(
+            f"--eval-fraction {options.eval_fraction} holds back all {n} samples of {calib.source} for "
+            "verification, leaving none to calibrate",
+            hint="lower --eval-fraction (default 0.2) or pass --eval-data for verification",
+        )
+    return calib.subset(rest, "calibration"), calib.subset(held, "held out")

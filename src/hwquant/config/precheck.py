@@ -1,0 +1,61 @@
+"""Checks that need no model: run before anything is loaded or hashed, so bad usage fails in a second.
+
+- the model path has a format hwquant reads (``hwquant build /usr`` must not hash /usr first);
+- ``--out`` can hold a build: not a regular file, not below one (``/dev/null/x``), writable;
+- numeric options are in range: ``--eval-fraction`` in (0, 1], ``--mean``/``--std``/``--scale`` finite
+  (and ``--std`` non-zero).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from hwquant.common.errors import UsageError
+from hwquant.config.model_format import detect_format
+from hwquant.plugin.facts import BuildOptions
+
+
+def check(options: BuildOptions) -> None:
+    check_numbers(options)
+    detect_format(Path(options.model))
+    check_output(Path(options.out))
+
+
+def check_numbers(options: BuildOptions) -> None:
+    f = options.eval_fraction
+    if not isinstance(f, (int, float)) or isinstance(f, bool) or not math.isfinite(f) or not 0 < f <= 1:
+        raise UsageError(
+            f"--eval-fraction (eval_fraction) must be a number in (0, 1], got {f!r}",
+            hint="e.g. --eval-fraction 0.2 holds back 20% of --data for verification",
+        )
+    for name in ("mean", "std"):
+        values = getattr(options, name)
+        if values is None:
+            continue
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise UsageError(f"--{name} must be finite numbers, got {', '.join(map(str, values))}")
+        if name == "std" and any(v == 0 for v in values):
+            raise UsageError("--std must not be 0 (pixels are divided by it)")
+    if options.scale is not None and not math.isfinite(options.scale):
+        raise UsageError(f"--scale must be a finite number, got {options.scale}")
+
+
+def check_output(out: Path) -> None:
+    """``out`` exists as a writable folder, or can be created (its first existing parent is writable)."""
+    hint = "pass -o/--out a folder you can write to"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder", hint=hint)
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"--out {out}: {probe} is not a folder, so nothing can be made below it", hint=hint)
+    try:  # the only reliable test (read-only mounts, ACLs, root): make and remove a folder
+        os.rmdir(tempfile.mkdtemp(prefix=".hwquant-probe-", dir=probe))
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write in {probe} ({exc.strerror or exc})", hint=hint) from None

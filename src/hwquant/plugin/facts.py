@@ -1,0 +1,99 @@
+"""Plain data about a model and a build, passed between pipeline stages and to backends."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]  # -1 marks a dynamic dimension
+    dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class SignatureSpec:
+    key: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    def input(self, name: str) -> TensorSpec | None:
+        return next((t for t in self.inputs if t.name == name), None)
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the load stage learnt about the model; backends choose recipes from this."""
+
+    path: str
+    format: str  # savedmodel | keras | h5
+    loader: str  # how it was converted: tf2-saved-model, tf2-keras, tf1-saved-model
+    signatures: tuple[SignatureSpec, ...]
+    float_size_bytes: int
+    op_counts: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def multi_signature(self) -> bool:
+        return len(self.signatures) > 1
+
+    def signature(self, key: str | None = None) -> SignatureSpec:
+        if key is None:
+            return self.signatures[0]
+        return next(s for s in self.signatures if s.key == key)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["signatures"] = [
+            {"key": s.key, "inputs": [t.to_dict() for t in s.inputs], "outputs": [t.to_dict() for t in s.outputs]}
+            for s in self.signatures
+        ]
+        d["notes"] = list(self.notes)
+        return d
+
+
+@dataclass
+class BuildOptions:
+    """Everything a user can ask of one build; the CLI and hwquant.build() fill it."""
+
+    model: Path
+    target: str = "cpu"
+    data: str | None = None
+    eval_data: str | None = None
+    recipe: str | None = None
+    io_dtype: str | None = None
+    out: Path = Path("build")
+    preflight_only: bool = False
+    eval_fraction: float = 0.2
+    max_eval_samples: int = 200
+    image_size: tuple[int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    scale: float | None = None
+    seed: int = 0
+    verbose: bool = False
+    trust_model: bool = False  # load Keras files with safe_mode=False (Lambda layers run their code)
+    # The backend's options by key ({"board": ...}); several targets: {backend: {key: value}} (plugin/options.py)
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    # the measured choice (hwquant/choice/decide.py): fidelity limits given by the user (else the
+    # default budget), where they came from, what the search optimizes, layers pinned float
+    budget: dict[str, float] | None = None
+    budget_source: str | None = None
+    objective: str = "size"
+    num_threads: int = 1  # LiteRT CPU threads for host latency (search objective latency)
+    float_layers: tuple[str, ...] = ()
+    sensitivity: bool = False  # run only the per-layer analysis
+
+    @property
+    def has_data(self) -> bool:
+        return self.data is not None
+
+    @property
+    def random_data(self) -> bool:
+        return bool(self.data) and str(self.data).startswith("random:")

@@ -1,0 +1,179 @@
+"""report.json (versioned) and the terminal summary of a build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class BuildResult:
+    """The outcome of one target's build: the same content as report.json, with attribute access."""
+
+    def __init__(self, report: dict[str, Any], target_dir: Path | None):
+        self.report = report
+        self.target_dir = target_dir
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["report"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def artifact_path(self) -> Path | None:
+        if self.target_dir is None or self.report.get("preflight_only"):
+            return None
+        return self.target_dir / self.report.get("artifact_name", "model.tflite")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.report
+
+    def to_json(self) -> str:
+        return json.dumps(self.report, indent=2, sort_keys=False, default=_jsonable)
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.to_json() + "\n")
+
+
+def _jsonable(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _kb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1024:,.1f} KiB"
+
+
+def _num(v: Any, fmt: str, none: str = "n/a") -> str:
+    """A measure for the terminal: null (a NaN or infinite value in report.json) shows as n/a."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return format(v, fmt)
+    return none
+
+
+def render(result: BuildResult, console) -> None:
+    """The short human summary: recipe and why, sizes, op table, fidelity, time per stage."""
+    from rich.table import Table
+
+    r = result.report
+    if r.get("sensitivity_only"):
+        render_sensitivity(r["sensitivity"], console)
+        console.print(f"sensitivity only: no artifact; wrote {result.target_dir}/report.json")
+        return
+    rec = r["recipe"]
+    console.print(
+        f"[bold]{r['target']}[/bold]: recipe [cyan]{rec.get('label', rec['name'])}[/cyan] "
+        f"(weights {rec['fields']['weights']}, activations {rec['fields']['activations']}, "
+        f"IO {rec['fields']['io_dtype']})"
+    )
+    for why in rec["reasons"]:
+        console.print(f"  because {why}")
+    for w in r.get("warnings", []):
+        console.print(f"  [yellow]warning:[/yellow] {w}")
+    ops = Table(title="operators", title_justify="left", show_edge=False)
+    for col in ("Operator", "dtype", "Count", "Status", "Reason"):
+        ops.add_column(col)
+    for row in r["ops"]["table"]:
+        style = {"target": "", "fallback": "yellow", "unsupported": "red"}.get(row["placement"], "")
+        ops.add_row(
+            row["operator"], row["dtype"], str(row["count"]), row["status"], "; ".join(row["reasons"])[:90], style=style
+        )
+    console.print(ops)
+    if r.get("preflight_only"):
+        console.print(f"preflight only: no artifact; wrote {result.target_dir}/report.json")
+        return
+    s = r["size_bytes"]
+    console.print(
+        f"size: float32 {_kb(s['float32_tflite'])} -> {_kb(s['artifact'])} "
+        f"(x{s['ratio_to_float32']:.3f}; original model {_kb(s['original'])})"
+    )
+    fid = Table(
+        title=f"fidelity vs float32 on {r['verify']['samples']} held-out samples ({r['verify']['eval_source']})",
+        title_justify="left",
+        show_edge=False,
+    )
+    for col in ("output", "max abs", "mean abs", "SNR dB", "cosine", "top-1 agree", "accuracy (float->quant)"):
+        fid.add_column(col)
+    for name, m in r["fidelity"]["outputs"].items():
+        acc = m.get("accuracy") or {}
+        snr = "inf" if m.get("snr_db") is None and m.get("max_abs_error") == 0 else _num(m.get("snr_db"), ".1f")
+        fid.add_row(
+            name,
+            _num(m.get("max_abs_error"), ".4g"),
+            _num(m.get("mean_abs_error"), ".4g"),
+            snr,
+            _num(m.get("cosine"), ".5f"),
+            _num(m.get("top1_agreement"), ".3f", "-"),
+            "-" if not acc else f"{_num(acc.get('float'), '.3f')} -> {_num(acc.get('quantized'), '.3f')}",
+        )
+    console.print(fid)
+    if r.get("search"):
+        render_search(r["search"], r.get("budget", {}), console)
+    if r.get("sensitivity"):
+        render_sensitivity(r["sensitivity"], console)
+    times = ", ".join(f"{k} {v:.2f}s" for k, v in r["timings_s"].items())
+    console.print(f"time: {times}")
+    console.print(f"wrote {result.target_dir}/: {', '.join(r['artifacts'])}")
+
+
+def render_search(search: dict[str, Any], budget: dict[str, Any], console) -> None:
+    """One row per candidate: size, fidelity, within budget or why not; the chosen one marked."""
+    from rich.table import Table
+
+    limits = ", ".join(f"{k.replace('_', '-')} {v:g}" for k, v in budget.get("limits", {}).items()) or "none"
+    t = Table(
+        title=f"recipe search ({search['objective']}; {budget.get('source', '?')} budget: {limits})",
+        title_justify="left",
+        show_edge=False,
+    )
+    extra = sorted({k for c in search["candidates"] for k in c.get("target") or {}})
+    for col in ("", "candidate", "size", "latency ms", *extra, "top-1 agree", "SNR dB", "accuracy", "budget"):
+        t.add_column(col)
+    for c in search["candidates"]:
+        why = "within" if c["within_budget"] else "; ".join(c["why_not"])[:70]
+        t.add_row(
+            "*" if c["chosen"] else "",
+            c["label"],
+            _kb(c["size_bytes"]),
+            "-" if c["latency_ms"] is None else f"{c['latency_ms']:.3f}",
+            *[str((c.get("target") or {}).get(k, "-")) for k in extra],
+            "-" if c["top1_agreement"] is None else f"{c['top1_agreement']:.3f}",
+            "-" if c["snr_db"] is None else f"{c['snr_db']:.1f}",
+            "-" if c["accuracy"] is None else f"{c['accuracy']:.3f}",
+            why,
+            style="green" if c["chosen"] else ("" if c["within_budget"] else "dim"),
+        )
+    console.print(t)
+
+
+def render_sensitivity(rows: list[dict[str, Any]], console, n: int = 8) -> None:
+    """The layers int8 hurts most (channel SNR of each op's own quantization, lowest first)."""
+    from rich.table import Table
+
+    t = Table(
+        title="int8 sensitivity per layer (worst first; TF QuantizationDebugger)", title_justify="left", show_edge=False
+    )
+    for col in ("op", "channel SNR dB", "rmse/scale", "range", "tensor"):
+        t.add_column(col)
+    ranked = sorted(rows, key=lambda x: (x["channel_snr_db"] is None, x["channel_snr_db"] or 0.0))[:n]
+    for x in ranked:
+        t.add_row(
+            x["op"],
+            _num(x["channel_snr_db"], ".1f"),
+            _num(x.get("rmse_over_scale"), ".3f"),
+            f"[{x['range'][0]:.3g}, {x['range'][1]:.3g}]",
+            x["tensor"][:70],
+        )
+    console.print(t)

@@ -1,0 +1,203 @@
+"""The exact tensor arena: the smallest size that allocates and invokes in TFLM.
+
+Measured with the tflite-micro Python interpreter (the ``tflite_micro`` package, the same
+allocator and kernels firmware links) by bisection. Each probe runs in a child process: TFLM
+crashes (SIGSEGV) rather than failing cleanly when the arena cannot even hold its allocator,
+and a child also keeps TFLM's allocation-failure messages off the user's terminal. The first
+probe that fits also reports the recording allocator's total; when that total fits and 16 bytes
+less does not, it is the answer after three probes, otherwise bisection finds it.
+
+The number is measured on a 64-bit host. Firmware on a 32-bit MCU needs at most as much:
+TFLM's per-tensor and per-node runtime structs hold pointers, which are half the size there,
+and the Python interpreter's recording allocator adds a little bookkeeping of its own.
+The margin (``--mcu-arena-margin``, default ``DEFAULT_MARGIN``) covers a different TFLM version
+or optimized kernels (e.g. CMSIS-NN scratch buffers) in the firmware.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+from hwquant import ToolchainError, UsageError
+
+ALIGN = 16  # TFLM aligns arena buffers to 16 bytes; sizes are searched and reported in these steps
+DEFAULT_MARGIN = "10%"  # of the exact arena, rounded up to ALIGN; see module docstring
+START = 16 * 1024  # first upper bound tried; doubled until the model fits
+LIMIT = 256 * 1024 * 1024  # give up above this (no MCU has that much RAM)
+PROBE_TIMEOUT_S = 120
+_RECORDED_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
+
+# The child: exit 0 when the model allocates and invokes with the given arena, 3 when TFLM
+# reports it does not fit; a crash (negative return code) also means "does not fit".
+_PROBE = r"""
+import sys
+import numpy as np
+from tflite_micro.python.tflite_micro import runtime
+model = open(sys.argv[1], "rb").read()
+try:
+    it = runtime.Interpreter.from_bytes(model, arena_size=int(sys.argv[2]))
+    for i in range(int(sys.argv[3])):
+        d = it.get_input_details(i)
+        it.set_input(np.zeros(d["shape"], d["dtype"]), i)
+    it.invoke()
+    if len(sys.argv) > 4:  # report what the recording allocator used (TFLM prints to stderr)
+        it.print_allocations()
+except RuntimeError as exc:
+    print(str(exc).splitlines()[0] if str(exc) else "RuntimeError", file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def runtime_version() -> str | None:
+    """The installed tflite-micro package's version (it measures the arena and runs the cross-check)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tflite-micro")
+    except PackageNotFoundError:
+        return None
+
+
+def runtime_available() -> bool:
+    try:
+        from tflite_micro.python.tflite_micro import runtime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def require_runtime():
+    """The tflite_micro runtime module, or a ToolchainError saying how to get it."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError as exc:
+        raise ToolchainError(
+            "the TFLM Python interpreter (package tflite-micro) is not installed",
+            hint="pip install tflite-micro (it measures the tensor arena and verifies the model)",
+        ) from exc
+    return runtime
+
+
+@dataclass
+class Probe:
+    """One trial: did the model allocate and invoke in ``arena`` bytes?"""
+
+    arena: int
+    ok: bool
+    detail: str
+
+
+class ArenaProber:
+    """Runs probes for one model (written once to a temporary file)."""
+
+    def __init__(self, model: bytes, num_inputs: int):
+        require_runtime()
+        self.model, self.num_inputs = model, num_inputs
+        self.probes: list[Probe] = []
+
+    def __enter__(self):
+        fd, self.path = tempfile.mkstemp(suffix=".tflite", prefix="hwquant-arena-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.model)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.unlink(self.path)
+
+    def fits(self, arena: int, report: bool = False) -> bool:
+        try:
+            p = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    _PROBE,
+                    self.path,
+                    str(arena),
+                    str(self.num_inputs),
+                    *(["report"] if report else []),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ToolchainError(
+                f"the TFLM interpreter did not finish within {PROBE_TIMEOUT_S} s (arena {arena} bytes)"
+            ) from exc
+        lines = (p.stderr or "").strip().splitlines()
+        detail = "ok" if p.returncode == 0 else (lines[-1] if lines else f"exit code {p.returncode}")
+        self.probes.append(Probe(arena, p.returncode == 0, detail))
+        total = _RECORDED_TOTAL.search(p.stderr or "")  # TFLM prints through DebugLog (stderr)
+        self.recorded = int(total.group(1)) if (report and total and p.returncode == 0) else None
+        return p.returncode == 0
+
+
+def fits(model: bytes, num_inputs: int, arena: int) -> bool:
+    """Whether ``model`` allocates and invokes in TFLM with an arena of ``arena`` bytes."""
+    with ArenaProber(model, num_inputs) as prober:
+        return prober.fits(arena)
+
+
+def measure(model: bytes, num_inputs: int) -> tuple[int, int]:
+    """(smallest arena in ALIGN steps that allocates and invokes, number of probes run)."""
+    with ArenaProber(model, num_inputs) as prober:
+        lo, hi = 0, START  # lo: known to fail (or 0), hi: candidate
+        while not prober.fits(hi, report=True):
+            lo, hi = hi, hi * 2
+            if hi > LIMIT:
+                last = prober.probes[-1].detail
+                raise ToolchainError(
+                    f"the model does not allocate in TFLM even with {LIMIT // 2**20} MiB of arena ({last})",
+                    hint="check that every op has a TFLM kernel (`hwquant targets mcu "
+                    "--ops`); rerun with -v for TFLM's message",
+                )
+        # The recording allocator's total is the answer when the arena is tight; two probes prove it
+        # (it fits, 16 bytes less does not). Otherwise, bisect as usual.
+        if prober.recorded and lo < prober.recorded <= hi:
+            guess = -(-prober.recorded // ALIGN) * ALIGN
+            if not prober.fits(guess):
+                lo = guess
+            elif guess - ALIGN <= lo or not prober.fits(guess - ALIGN):
+                return guess, len(prober.probes)
+            else:
+                hi = guess - ALIGN
+        lo_steps, hi_steps = lo // ALIGN, hi // ALIGN
+        while hi_steps - lo_steps > 1:
+            mid = (lo_steps + hi_steps) // 2
+            if prober.fits(mid * ALIGN):
+                hi_steps = mid
+            else:
+                lo_steps = mid
+        return hi_steps * ALIGN, len(prober.probes)
+
+
+def parse_margin(spec) -> tuple[float, int]:
+    """'10%' -> (0.10, 0); '512' -> (0.0, 512). Negative margins are refused."""
+    text = str(spec).strip()
+    try:
+        if text.endswith("%"):
+            frac, fixed = float(text[:-1]) / 100.0, 0
+        else:
+            frac, fixed = 0.0, int(text)
+    except ValueError:
+        raise UsageError(
+            f"--mcu-arena-margin {spec!r} is neither a percentage nor a byte count",
+            hint="e.g. --mcu-arena-margin 10% or --mcu-arena-margin 2048",
+        ) from None
+    if frac < 0 or fixed < 0:
+        raise UsageError(f"--mcu-arena-margin {spec!r} is negative", hint="use 0 for the exact arena")
+    return frac, fixed
+
+
+def with_margin(exact: int, spec) -> int:
+    """The arena to allocate in firmware: exact plus margin, rounded up to ALIGN bytes."""
+    frac, fixed = parse_margin(spec)
+    total = exact + math.ceil(exact * frac) + fixed
+    return -(-total // ALIGN) * ALIGN
