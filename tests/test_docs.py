@@ -254,10 +254,14 @@ def test_runtime_only_dependency_list_matches_pyproject():
 def test_design_page_lists_the_layers_in_contract_order():
     contracts = toml.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     layers = next(c["layers"] for c in contracts if c["type"] == "layers")
-    rows = re.findall(r"^\| (\d+) \| `([\w.]+)` \|", (DOCS / "design.md").read_text(), re.M)
-    assert [name for _, name in rows] == layers
-    for _, pkg in rows:
-        assert (REPO / "src" / pkg.replace(".", "/") / "__init__.py").is_file(), pkg
+    rows = re.findall(r"^\| (\d+) \| `([\w.]+)` \|([^\n]*)\|$", (DOCS / "design.md").read_text(), re.M)
+    assert [name for _, name, _ in rows] == layers
+    for _, pkg, holds in rows:
+        folder = REPO / "src" / pkg.replace(".", "/")
+        named = set(re.findall(r"`(\w+)\.py`", holds))
+        modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "__main__"}
+        assert named <= modules, f"docs/design.md names modules {pkg} lacks: {sorted(named - modules)}"
+        assert modules <= named, f"docs/design.md's row for {pkg} does not name {sorted(modules - named)}"
 
 
 def test_every_builtin_target_has_a_page():
@@ -406,8 +410,10 @@ def test_site_builds_strict_with_generated_pages(tmp_path):
         assert b.op_table()["ops"][0]["op"] in page
     assert "Report schema" in (site / "reference" / "report-schema" / "index.html").read_text()
     assert "fromJSON" in (site / "ci" / "index.html").read_text()  # the CI files are included, not copied by hand
+    runs = (site / "benchmarks" / "results" / "index.html").read_text()
     for results in (REPO / "benchmarks" / "results").glob("*/results.md"):
         assert (site / "benchmarks" / "results" / results.parent.name / "index.html").is_file()
+        assert f'href="{results.parent.name}/"' in runs, f"the list of runs lacks {results.parent.name}"
 
 
 @pytest.mark.slow

@@ -31,8 +31,9 @@ class DocsGenerationError(Exception):
 
 
 def _cell(text: Any) -> str:
-    """One table cell: no newlines, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """One table cell or list item: no newlines, pipes escaped, ``<`` escaped outside code spans."""
+    parts = " ".join(str(text).split()).replace("|", "\\|").split("`")
+    return "`".join(p if i % 2 else p.replace("<", "&lt;") for i, p in enumerate(parts))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -152,6 +153,8 @@ def _type(node: dict[str, Any]) -> str:
     for key in ("anyOf", "oneOf"):
         if key in node:
             return " or ".join(_type(n) for n in node[key])
+    if "allOf" in node:  # pydantic wraps a described $ref this way
+        return " and ".join(_type(n) for n in node["allOf"])
     if "const" in node:
         return f"`{json.dumps(node['const'])}`"
     if "enum" in node:
@@ -241,9 +244,14 @@ def schema_page(repo: Path) -> str:
 
 
 def benchmark_pages(repo: Path) -> dict[str, str | bytes]:
-    """{docs path: content}: every run's results.md (its own page) and the images beside it."""
-    out: dict[str, str | bytes] = {}
-    for results in sorted((repo / "benchmarks" / "results").glob("*/results.md")):
+    """{docs path: content}: every run's results.md (its own page), the images beside it, and a list of runs."""
+    runs = sorted((repo / "benchmarks" / "results").glob("*/results.md"), reverse=True)
+    index = ["# Every benchmark run", "", "Each run's `results.md`, as `benchmarks/run.py` wrote it:", ""]
+    index += [
+        f"- [{r.parent.name}]({r.parent.name}.md): {r.read_text().partition(chr(10))[0].lstrip('# ')}" for r in runs
+    ]
+    out: dict[str, str | bytes] = {"benchmarks/results/index.md": "\n".join(index) + "\n"}
+    for results in runs:
         run = results.parent.name
         out[f"benchmarks/results/{run}.md"] = results.read_text().replace("](plot.png)", f"]({run}/plot.png)")
         for image in sorted(results.parent.glob("*.png")):
