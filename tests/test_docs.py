@@ -421,3 +421,25 @@ def test_site_build_fails_naming_a_missing_schema(tmp_path):
     r = _mkdocs(tmp_path / "site", {"HWQUANT_DOCS_SCHEMA": str(tmp_path / "absent.schema.json")})
     assert r.returncode != 0
     assert "absent.schema.json is missing: the report schema page is generated from it" in r.stdout + r.stderr
+
+
+def test_every_manifest_example_loads(tmp_path):
+    """Each hwquant.toml the docs show is a manifest hwquant accepts (keys, types, backend options, gates)."""
+    from hwquant.config import manifest
+
+    examples = [
+        (page, block)
+        for page in PAGES
+        for block in re.findall(r"^```toml\n(.*?)^```", page.read_text(), re.S | re.M)
+        if "[targets." in block
+    ]
+    assert len(examples) >= 2, "the manifest examples are gone"
+    for i, (page, block) in enumerate(examples):
+        path = tmp_path / str(i) / "hwquant.toml"
+        path.parent.mkdir()
+        path.write_text(block)
+        loaded = manifest.load(path)
+        assert set(loaded.targets) == set(re.findall(r"^\[targets\.([\w.-]+)\]", block, re.M)), _rel(page)
+    (tmp_path / "bad.toml").write_text(examples[0][1] + '\n[targets.x]\nbackend = "cpu"\ncolour = 1\n')
+    with pytest.raises(errors.UsageError, match="colour"):
+        manifest.load(tmp_path / "bad.toml")
