@@ -312,7 +312,7 @@ SAMPLE_SCHEMA = {
         "Sizes": {
             "type": "object",
             "description": "bytes",
-            "properties": {"deployed": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
+            "properties": {"deployed": {"anyOf": [{"type": "integer"}, {"type": "null"}], "minimum": 0}},
         },
         "Fidelity": {
             "type": "object",
@@ -327,6 +327,7 @@ def test_schema_renderer_renders_defs_properties_and_refs():
     page = _gen().render_schema(SAMPLE_SCHEMA)
     assert "One target's report." in page  # descriptions on one line
     assert "| `schema_version` | `2` | yes | bumped on a breaking change |" in page
+    assert "| `deployed` | integer or null |  | (>= 0) |" in page
     assert "| `target` | string | yes | the target \\| table name |" in page  # pipes escaped
     assert "| `size_bytes` | [Sizes](#def-sizes) |  |  |" in page
     assert "array of [Fidelity](#def-fidelity)" in page
@@ -344,6 +345,11 @@ def test_schema_page_fails_clearly_without_the_schema(tmp_path, monkeypatch):
     monkeypatch.delenv(gen.SCHEMA_ENV, raising=False)
     with pytest.raises(gen.DocsGenerationError, match=r"report\.schema\.json is missing: the report schema page"):
         gen.schema_page(tmp_path)
+    (tmp_path / "sample.json").write_text(json.dumps(SAMPLE_SCHEMA))
+    (tmp_path / "CHANGELOG.md").write_text("# report.json schema changelog\n\n## 2\n\n- measures\n")
+    monkeypatch.setenv(gen.SCHEMA_ENV, str(tmp_path / "sample.json"))
+    page = gen.schema_page(tmp_path)
+    assert page.startswith("# Report schema") and "\n## report.json schema changelog\n" in page and "\n### 2\n" in page
     (tmp_path / "bad.json").write_text("{not json")
     monkeypatch.setenv(gen.SCHEMA_ENV, str(tmp_path / "bad.json"))
     with pytest.raises(gen.DocsGenerationError, match="not a readable JSON file"):

@@ -141,6 +141,9 @@ def ops_index(names: list[str]) -> str:
 # ---------------------------------------------------------------- report schema
 
 
+LIMITS = (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
+
+
 def _ref_name(ref: str) -> str:
     return ref.rsplit("/", 1)[-1]
 
@@ -158,7 +161,8 @@ def _type(node: dict[str, Any]) -> str:
     if "const" in node:
         return f"`{json.dumps(node['const'])}`"
     if "enum" in node:
-        return "one of " + ", ".join(f"`{json.dumps(v)}`" for v in node["enum"])
+        values = [f"`{json.dumps(v)}`" for v in node["enum"]]
+        return values[0] if len(values) == 1 else "one of " + ", ".join(values)
     t = node.get("type")
     if isinstance(t, list):
         text = " or ".join(t)
@@ -190,7 +194,9 @@ def _object(title: str, node: dict[str, Any], level: int, anchor: str | None = N
             if isinstance(inner, dict) and "properties" in inner and "$ref" not in inner:
                 nested.append((full, inner))
                 typ = f"[{typ}](#{_slug('prop-' + full)})" if "[" not in typ else typ
-            rows.append([f"`{key}`", typ, "yes" if key in required else "", _cell(sub.get("description", ""))])
+            limits = [f"{word} {sub[k]}" for k, word in LIMITS if k in sub]
+            text = " ".join([sub.get("description", ""), f"({', '.join(limits)})" if limits else ""]).strip()
+            rows.append([f"`{key}`", typ, "yes" if key in required else "", _cell(text)])
         lines += [*_table(["property", "type", "required", "description"], rows), ""]
     elif not nested:
         lines += [f"Type: {_type(node)}", ""]
@@ -237,7 +243,12 @@ def schema_page(repo: Path) -> str:
         schema = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise DocsGenerationError(f"{path} is not a readable JSON file: {exc}") from None
-    return render_schema(schema)
+    page = render_schema(schema)
+    changelog = path.with_name("CHANGELOG.md")
+    if changelog.is_file():  # the schema's version history, one heading level down
+        text = changelog.read_text()
+        page += "\n" + "\n".join("#" + ln if ln.startswith("#") else ln for ln in text.splitlines()) + "\n"
+    return page
 
 
 # ---------------------------------------------------------------- benchmark results
