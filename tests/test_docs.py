@@ -264,6 +264,15 @@ def test_design_page_lists_the_layers_in_contract_order():
         assert modules <= named, f"docs/design.md's row for {pkg} does not name {sorted(modules - named)}"
 
 
+def test_design_page_describes_every_contract():
+    contracts = toml.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    section = (DOCS / "design.md").read_text().partition("## Contracts")[2].partition("\n## ")[0]
+    bullets = re.findall(r"^- \*\*", section, re.M)
+    assert len(bullets) == len(contracts), (
+        f"docs/design.md describes {len(bullets)} contracts, pyproject has {len(contracts)}"
+    )
+
+
 def test_every_builtin_target_has_a_page():
     eps = toml.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["hwquant.backends"]
     nav = (REPO / "mkdocs.yml").read_text()
