@@ -251,6 +251,19 @@ def test_runtime_only_dependency_list_matches_pyproject():
     assert not any("tensorflow" in d.lower() for d in deps)
 
 
+def test_every_extra_named_exists():
+    extras = set(toml.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    named = {
+        (_rel(page), extra.strip())
+        for page in PAGES
+        for group in re.findall(r"(?:hwquant|\.)\[([\w,-]+)\]", page.read_text())
+        for extra in group.split(",")
+    }
+    assert {"build", "ethos-u", "dev", "docs"} <= {e for _, e in named}
+    bad = sorted(f"{page}: [{extra}]" for page, extra in named if extra not in extras)
+    assert not bad, f"extras the docs name that pyproject.toml lacks: {bad}"
+
+
 def test_design_page_lists_the_layers_in_contract_order():
     contracts = toml.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     layers = next(c["layers"] for c in contracts if c["type"] == "layers")
