@@ -264,6 +264,14 @@ def test_every_extra_named_exists():
     assert not bad, f"extras the docs name that pyproject.toml lacks: {bad}"
 
 
+def test_every_environment_variable_named_is_read_by_the_code():
+    code = "\n".join(p.read_text() for p in (REPO / "src").rglob("*.py"))
+    named = {(_rel(page), v) for page in PAGES for v in re.findall(r"\bHWQUANT_[A-Z_]+\b", page.read_text())}
+    assert {v for _, v in named} >= {"HWQUANT_CACHE_DIR", "HWQUANT_DISABLE_PLUGINS"}
+    bad = sorted(f"{page}: {v}" for page, v in named if v not in code)
+    assert not bad, f"environment variables the docs name that no code reads: {bad}"
+
+
 def test_design_page_lists_the_layers_in_contract_order():
     contracts = toml.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     layers = next(c["layers"] for c in contracts if c["type"] == "layers")
@@ -399,6 +407,9 @@ def test_op_table_pages_come_from_every_backend():
         {"generic": ["every op is int8"], "ops": [{"op": "ADD", "dtypes": ["int8"], "constraints": ["a|b"]}]},
     )
     assert "| `ADD` | int8 | - a\\|b |" in page and "`--toy-board`" in page and "- every op is int8" in page
+    index = gen.ops_index(backends)
+    for b in backends:
+        assert f"| [{b.name}]({b.name}.md) |" in index and f"| {len(b.op_table()['ops'])} |" in index
 
 
 def test_cli_page_follows_the_console_script():

@@ -121,21 +121,26 @@ def ops_page(described: dict[str, Any], table: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ops_pages() -> dict[str, str]:
-    """{target name: page} for every backend the registry loads (built-in and installed plugins)."""
+def _backends() -> list[Any]:
     from hwquant.plugin.manager import registry
 
     reg = registry()
     if reg.skipped:
         skipped = "; ".join(f"{n}: {why}" for n, why in reg.skipped)
         raise DocsGenerationError(f"plugins failed to load, their op tables would be missing: {skipped}")
-    return {b.name: ops_page(b.describe(), b.op_table()) for b in reg.all()}
+    return reg.all()
 
 
-def ops_index(names: list[str]) -> str:
-    lines = ["# Op tables", "", "One page per installed target, generated from its backend's op table:", ""]
-    lines += [f"- [{n}]({n}.md)" for n in names]
-    return "\n".join(lines) + "\n"
+def ops_pages() -> dict[str, str]:
+    """{target name: page} for every backend the registry loads (built-in and installed plugins)."""
+    return {b.name: ops_page(b.describe(), b.op_table()) for b in _backends()}
+
+
+def ops_index(backends: list[Any]) -> str:
+    """The list of op-table pages: one row per installed target."""
+    lines = ["# Op tables", "", "One page per installed target, generated from its backend's op table.", ""]
+    rows = [[f"[{b.name}]({b.name}.md)", _cell(b.description), str(len(b.op_table().get("ops", [])))] for b in backends]
+    return "\n".join([*lines, *_table(["target", "hardware", "operators"], rows)]) + "\n"
 
 
 # ---------------------------------------------------------------- report schema
@@ -276,9 +281,9 @@ def benchmark_pages(repo: Path) -> dict[str, str | bytes]:
 def generated(repo: Path) -> dict[str, str | bytes]:
     """Every generated file, by its path under docs/."""
     pages: dict[str, str | bytes] = {"reference/cli.md": cli_page(repo)}
-    ops = ops_pages()
-    pages["reference/ops/index.md"] = ops_index(list(ops))
-    pages.update({f"reference/ops/{name}.md": page for name, page in ops.items()})
+    backends = _backends()
+    pages["reference/ops/index.md"] = ops_index(backends)
+    pages.update({f"reference/ops/{b.name}.md": ops_page(b.describe(), b.op_table()) for b in backends})
     pages["reference/report-schema.md"] = schema_page(repo)
     pages.update(benchmark_pages(repo))
     return pages
