@@ -20,9 +20,9 @@ from hwquant import BuildOptions, TfliteModel, ToolchainError, UsageError
 from hwquant.cache import store as cache_mod
 from hwquant.cli import main
 from hwquant.report.gates import Gates, check
+from hwquant_backends._tflm.carray import write_carray
+from hwquant_backends._tflm.project import resolver_ops
 from hwquant_backends.ethosu import EthosUBackend, config, vela_run
-from hwquant_backends.mcu.carray import write_carray
-from hwquant_backends.mcu.project import resolver_ops
 
 
 @pytest.fixture(scope="module")

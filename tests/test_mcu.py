@@ -20,21 +20,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from hwquant.common.errors import IncompatibleError, InputError, UsageError
 from hwquant.device.tflite_model import TfliteModel
 from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
-from hwquant_backends.mcu import (
-    McuBackend,
-    arena,
-    boards,
-    crosscheck,
-    settings,
-)
-from hwquant_backends.mcu.carray import (
+from hwquant_backends._tflm import arena, crosscheck, settings
+from hwquant_backends._tflm.carray import (
     c_identifier,
     check_symbol,
     symbol_for,
     write_carray,
 )
-from hwquant_backends.mcu.ops import INT16_OPS, RESOLVER_METHODS, SUPPORT
-from hwquant_backends.mcu.project import ProjectInputs, write_project
+from hwquant_backends._tflm.ops import INT16_OPS, RESOLVER_METHODS, SUPPORT
+from hwquant_backends._tflm.project import ProjectInputs, write_project
+from hwquant_backends.mcu import McuBackend, boards
 
 ARM_PACKAGES = "gcc-arm-none-eabi"
 

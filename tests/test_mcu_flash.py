@@ -4,8 +4,9 @@ benchmarks/mcu_flash.py), and the RAM figure counts the stack."""
 
 from __future__ import annotations
 
-from hwquant_backends.mcu import boards, flash_figures
-from hwquant_backends.mcu.ops import RESOLVER_METHODS
+from hwquant_backends._tflm import flash_figures
+from hwquant_backends._tflm.ops import RESOLVER_METHODS
+from hwquant_backends.mcu import boards
 
 
 def test_every_resolver_op_has_a_measured_figure():

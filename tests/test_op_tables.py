@@ -9,11 +9,11 @@ import pytest
 
 import opgen
 from hwquant import TfliteModel
+from hwquant_backends._litert.ops import SUPPORT as CPU
+from hwquant_backends._tflm.ops import PROVEN as MCU_PROVEN
+from hwquant_backends._tflm.ops import SOURCE_ONLY as MCU_SOURCE_ONLY
+from hwquant_backends._tflm.ops import SUPPORT as MCU
 from hwquant_backends.cpu import CpuBackend
-from hwquant_backends.cpu.ops import SUPPORT as CPU
-from hwquant_backends.mcu.ops import PROVEN as MCU_PROVEN
-from hwquant_backends.mcu.ops import SOURCE_ONLY as MCU_SOURCE_ONLY
-from hwquant_backends.mcu.ops import SUPPORT as MCU
 
 
 def _by_op():

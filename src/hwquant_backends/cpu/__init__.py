@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from hwquant import PRESETS, Backend, BuildOptions, ModelFacts, OpReport, OpVerdict, TfliteModel, hookimpl
-
-from .ops import SUPPORT, explain
+from hwquant_backends._litert.ops import SUPPORT, explain
 
 
 class CpuBackend(Backend):

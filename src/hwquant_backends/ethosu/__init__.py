@@ -3,8 +3,8 @@
 Vela decides what runs on the NPU (its op check runs on the int8 model in the check stage, in a
 temporary folder); the ops it leaves on the CPU need a TFLM kernel. Packaging compiles again into
 the target folder (model_vela.tflite, Vela's summary and per-layer CSVs), checks the compiled
-file, and emits the C array, model_settings.h and the TFLM project through the mcu backend's
-packaging code, with ``AddEthosU()`` in the resolver. Verification runs the int8 model in TFLM and
+file, and emits the C array, model_settings.h and the TFLM project through the TFLM packaging code
+shared with mcu (``hwquant_backends._tflm``), with ``AddEthosU()`` in the resolver. Verification runs the int8 model in TFLM and
 LiteRT's reference kernels, as for mcu; the NPU op itself cannot run without the NPU.
 """
 
@@ -32,13 +32,13 @@ from hwquant import (
     hookimpl,
     tree_sha256,
 )
+from hwquant_backends import _tflm
+from hwquant_backends._tflm import arena as arena_mod
+from hwquant_backends._tflm import crosscheck, integer_io, settings
+from hwquant_backends._tflm import footprint as budget
+from hwquant_backends._tflm.carray import check_symbol, symbol_for, write_carray
+from hwquant_backends._tflm.project import PROJECT_KINDS, TEMPLATES, ProjectInputs, resolver_ops, write_project
 from hwquant_backends.ethosu.project_parts import TEMPLATES as NPU_TEMPLATES
-from hwquant_backends.mcu import arena as arena_mod
-from hwquant_backends.mcu import boards as mcu_boards
-from hwquant_backends.mcu import crosscheck, integer_io, settings
-from hwquant_backends.mcu import project as mcu_project
-from hwquant_backends.mcu.carray import check_symbol, symbol_for, write_carray
-from hwquant_backends.mcu.project import PROJECT_KINDS, TEMPLATES, ProjectInputs, resolver_ops, write_project
 
 from . import boards, config, constraints, mapping, package, vela_run
 from .project_parts import npu_parts
@@ -116,13 +116,13 @@ class EthosUBackend(Backend):
         )
 
     def cache_key_extras(self, options: BuildOptions) -> dict[str, Any]:
-        """Adds Vela's version, the tflite-micro version (verification, expected outputs), the mcu
+        """Adds Vela's version, the tflite-micro version (verification, expected outputs), the shared TFLM
         packaging code and templates this backend generates with, and the --vela-config file's content."""
         extras = super().cache_key_extras(options)
         extras["vela"] = vela_run.version()
         extras["tflite_micro"] = arena_mod.runtime_version()
         extras["templates"] = "+".join(tree_sha256(d) if d.is_dir() else "missing" for d in (TEMPLATES, NPU_TEMPLATES))
-        extras["mcu_packaging"] = tree_sha256(Path(mcu_project.__file__).parent)
+        extras["tflm_packaging"] = tree_sha256(Path(_tflm.__file__).parent)
         vendor = extras["options"].get("vela_config")
         if vendor:
             f = Path(vendor)
@@ -201,10 +201,10 @@ class EthosUBackend(Backend):
         board_name = ctx.opt("board")
         if board_name:
             board = boards.get_board(board_name)
-            footprint = mcu_boards.check_budget(compiled.size_bytes, arena["bytes"], board.budget)
+            footprint = budget.check_budget(compiled.size_bytes, arena["bytes"], board.budget)
             footprint["board"] = board.to_dict()
         else:
-            footprint = mcu_boards.footprint(compiled.size_bytes, arena["bytes"])
+            footprint = budget.footprint(compiled.size_bytes, arena["bytes"])
 
         source = Path(ctx.options.model).name or "model"
         symbol = ctx.opt("symbol")

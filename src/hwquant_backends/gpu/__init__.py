@@ -25,7 +25,7 @@ from hwquant import (
     ToolchainStatus,
     hookimpl,
 )
-from hwquant_backends.cpu.ops import explain as cpu_explain
+from hwquant_backends._litert.ops import explain as cpu_explain
 
 from . import analyzer_text, gpu_check
 from .ops import EXPENSIVE, SOURCE, SUPPORT, citation

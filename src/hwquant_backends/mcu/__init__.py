@@ -31,22 +31,13 @@ from hwquant import (
     hookimpl,
     tree_sha256,
 )
+from hwquant_backends._tflm import arena as arena_mod
+from hwquant_backends._tflm import crosscheck, integer_io, project, settings
+from hwquant_backends._tflm.carray import check_symbol, symbol_for, write_carray
+from hwquant_backends._tflm.ops import SOURCE_ONLY, SUPPORT, UNVERIFIED, alternatives, layer_name, missing_int16_kernels
+from hwquant_backends._tflm.project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
 
-from . import arena as arena_mod
-from . import boards, crosscheck, fpu, project, settings
-from .carray import check_symbol, symbol_for, write_carray
-from .ops import SOURCE_ONLY, SUPPORT, UNVERIFIED, alternatives, layer_name, missing_int16_kernels
-from .project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
-
-
-def integer_io(recipe: Recipe, options: BuildOptions, reasons: list[str]) -> Recipe:
-    """16x8 recipes get int16 inputs and outputs unless --io-dtype says otherwise (firmware feeds integers).
-
-    Shared by every TFLM-based target (mcu, ethos-u)."""
-    if recipe.activations == "int16" and recipe.io_dtype == "float32" and not options.io_dtype:
-        reasons.append("int16 inputs and outputs: firmware feeds the model integers")
-        return recipe.with_io("int16")
-    return recipe
+from . import boards, fpu
 
 
 class McuBackend(Backend):
