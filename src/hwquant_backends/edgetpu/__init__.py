@@ -16,6 +16,7 @@ from hwquant import (
     BackendOption,
     BuildContext,
     BuildOptions,
+    CheckRequest,
     HwquantError,
     InputError,
     ModelFacts,
@@ -94,7 +95,7 @@ class EdgeTpuBackend(Backend):
     weight_dtypes = ("int8",)
     activation_dtypes = ("int8",)
     io_dtypes = ("uint8", "int8")
-    options = OPTIONS
+    backend_options = OPTIONS
     support = SUPPORT
 
     # -- recipe --------------------------------------------------------------------------------
@@ -119,16 +120,15 @@ class EdgeTpuBackend(Backend):
         )
 
     # -- preflight -----------------------------------------------------------------------------
-    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
+    def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
         """Predicted mapping: "target" for ops on the Edge TPU, "fallback" for ops on the CPU.
 
-        The compiler flags -a, -i and -m change the mapping, so they are read from ``options``."""
-        o = dict(options.backend_options) if options is not None else {}
+        The compiler flags -a, -i and -m change the mapping, so they are read from the request."""
         return predict(
             model,
-            runtime=o.get("min_runtime_version"),
-            multiple_subgraphs=bool(o.get("enable_multiple_subgraphs")),
-            intermediate_tensors=_tensor_names(o.get("intermediate_tensors")),
+            runtime=request.opt("min-runtime-version"),
+            multiple_subgraphs=bool(request.opt("enable-multiple-subgraphs")),
+            intermediate_tensors=_tensor_names(request.opt("intermediate-tensors")),
         )
 
     # -- verify and package --------------------------------------------------------------------
@@ -167,7 +167,7 @@ class EdgeTpuBackend(Backend):
             for f in result.files:  # leave no compiled model behind
                 f.unlink(missing_ok=True)
             raise
-        op_report = ctx.op_report or self.check(ctx.model, ctx.options)
+        op_report = ctx.op_report or self.check(ctx.model, CheckRequest.of(ctx.options))
         report = {
             "toolchain": result.toolchain,
             "argv": result.argv,

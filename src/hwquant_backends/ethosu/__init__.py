@@ -11,6 +11,7 @@ LiteRT's reference kernels, as for mcu; the NPU op itself cannot run without the
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from hwquant import (
     BackendOption,
     BuildContext,
     BuildOptions,
+    CheckRequest,
     IncompatibleError,
     InputError,
     ModelFacts,
@@ -61,7 +63,7 @@ class EthosUBackend(Backend):
     activation_dtypes = ("int8", "int16")
     io_dtypes = ("int8", "int16")
     artifact_name = "model.tflite"
-    options = (
+    backend_options = (
         BackendOption(
             "accelerator-config",
             f"Ethos-U configuration (Vela's; default {config.DEFAULT_ACCELERATOR})",
@@ -97,13 +99,13 @@ class EthosUBackend(Backend):
     )
 
     # -- configuration -----------------------------------------------------------------------
-    def vela_config(self, options: BuildOptions) -> config.VelaConfig:
+    def vela_config(self, o: Mapping[str, Any]) -> config.VelaConfig:
+        """The Vela configuration from this backend's option values ``o`` (keyed by option key)."""
         if not vela_run.available():
             raise ToolchainError(
                 "target ethos-u needs Vela (the ethos-u-vela package), which is not installed",
                 hint="pip install 'hwquant[ethos-u]'",
             )
-        o = options.backend_options
         board = boards.get_board(o["board"]) if o.get("board") else None
         return config.resolve(
             o.get("accelerator_config"),
@@ -145,7 +147,7 @@ class EthosUBackend(Backend):
                 f"the model has {len(facts.signatures)} signatures; TFLM runs one",
                 hint="export the model with a single serving signature",
             )
-        self.vela_config(options)  # a bad option is a usage error before anything is converted
+        self.vela_config(options.backend_options)  # a bad option is a usage error before anything is converted
         recipe, reasons = super().choose_recipe(facts, options)
         if recipe.activations == "int16":
             reasons.append("int16x8 builds only when Vela places every op on the NPU (checked on the converted model)")
@@ -161,9 +163,9 @@ class EthosUBackend(Backend):
         )
 
     # -- op checks: Vela itself ------------------------------------------------------------------
-    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
-        cfg = self.vela_config(options or BuildOptions(model=Path(), target=self.name))
-        verbose = (lambda text: print(text, file=sys.stderr)) if options is not None and options.verbose else None
+    def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
+        cfg = self.vela_config(request.backend_options)
+        verbose = (lambda text: print(text, file=sys.stderr)) if request.verbose else None
         run, compiled, _ = vela_run.preflight(model.content, cfg, verbose)
         report = mapping.op_report(self.name, model, run, compiled)
         if any(op.dtype == "int16" for op in model.ops):
@@ -188,7 +190,7 @@ class EthosUBackend(Backend):
 
     # -- package -----------------------------------------------------------------------------
     def package(self, ctx: BuildContext) -> PackageResult:
-        cfg = self.vela_config(ctx.options)
+        cfg = self.vela_config(ctx.options.backend_options)
         run = vela_run.compile_model(ctx.artifact, ctx.out_dir, cfg, verbose=ctx.log if ctx.options.verbose else None)
         compiled = run.compiled()
         checks = package.check_compiled(compiled, ctx.model)

@@ -16,6 +16,7 @@ from hwquant import (
     Backend,
     BuildContext,
     BuildOptions,
+    CheckRequest,
     ModelFacts,
     OpReport,
     OpVerdict,
@@ -61,10 +62,9 @@ class GpuBackend(Backend):
     io_dtypes = ("float32",)
     support = SUPPORT
 
-    # -- recipe ------------------------------------------------------------------------------
-    def recipe_refusal(self, name: str) -> str:
-        return _REFUSED.get(name, "")
+    recipe_refusals = _REFUSED
 
+    # -- recipe ------------------------------------------------------------------------------
     def choose_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[Recipe, list[str]]:
         recipe, reasons = super().choose_recipe(facts, options)
         reasons.append(PRECISION_NOTE)
@@ -80,7 +80,7 @@ class GpuBackend(Backend):
         return "float16", why
 
     # -- preflight -----------------------------------------------------------------------------
-    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
+    def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
         """Per op: on the GPU, falls back to the CPU, or unsupported anywhere; merges TFLite's analysis."""
         analysis = analyzer_text.analyze(model.content)
         verdicts = []

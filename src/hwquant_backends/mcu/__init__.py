@@ -18,6 +18,7 @@ from hwquant import (
     BackendOption,
     BuildContext,
     BuildOptions,
+    CheckRequest,
     IncompatibleError,
     InputError,
     ModelFacts,
@@ -53,7 +54,7 @@ class McuBackend(Backend):
     activation_dtypes = ("int8", "int16")
     io_dtypes = ("int8", "int16")
     support = SUPPORT
-    options = (
+    backend_options = (
         BackendOption("symbol", "C name of the model array (default: derived from the model name)"),
         BackendOption("project", "project to generate around the model", default="cmake", choices=PROJECT_KINDS),
         BackendOption(
@@ -112,8 +113,8 @@ class McuBackend(Backend):
         )
 
     # -- op checks ---------------------------------------------------------------------------
-    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
-        report = super().check(model, options)
+    def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
+        report = SUPPORT.report(self.name, model)
         unverified = sorted(
             {
                 f"{v.op} ({v.dtype})"
