@@ -84,3 +84,17 @@ def test_doc_documents_nothing_that_is_gone():
     documented = set(re.findall(r"^### `(\w+)", DOC, re.M))
     hooks = {n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(f, "hwquant_spec")}
     assert documented == set(_methods()) | set(_attributes()) | hooks
+
+
+def test_builtin_backends_define_the_lifecycle_with_the_base_arguments():
+    """Every registered backend (built-in ones included) defines what its class declares with the
+    base class's argument names: an override taking `options` where the base takes `request` would
+    be called with the wrong object."""
+    from hwquant.plugin.manager import registry
+
+    backends = registry().all()
+    assert {"cpu", "gpu", "edgetpu", "mcu"} <= {b.name for b in backends}
+    for b in backends:
+        for name, sig in _methods().items():
+            assert _args(inspect.signature(getattr(type(b), name))) == _args(sig), f"{b.name}.{name}"
+        assert not getattr(type(b), "__abstractmethods__", None)

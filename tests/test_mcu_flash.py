@@ -1,5 +1,5 @@
 """The MCU flash estimate is an upper bound (issue 11 item 14): the runtime is sized per kernel set from
-figures measured on real Cortex-M4 builds (backends/mcu/flash_figures.py, method in its docstring and
+figures measured on real Cortex-M4 builds (hwquant_backends/_tflm/flash_figures.py, method in its docstring and
 benchmarks/mcu_flash.py), and the RAM figure counts the stack."""
 
 from __future__ import annotations

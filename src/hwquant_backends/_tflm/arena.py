@@ -123,7 +123,7 @@ class ArenaProber:
         return p.returncode == 0
 
 
-def run_probe(path: str, arena: int, num_inputs: int, report: bool, timeout: float) -> subprocess.CompletedProcess:
+def run_probe(path: str, arena: int, num_inputs: int, report: bool, timeout: float) -> subprocess.CompletedProcess[str]:
     """Run the probe script on the model file ``path`` in a child process (see ``_PROBE``)."""
     try:
         return subprocess.run(
