@@ -325,6 +325,37 @@ def test_broken_third_party_plugins_are_reported_and_skipped(tmp_path, keras_mod
     assert "gpu" not in {t["name"] for t in json.loads(r.stdout)}
 
 
+@pytest.mark.slow
+def test_an_installed_plugin_with_an_incomplete_class_is_named_and_its_target_is_exit_2(tmp_path):
+    """The same through a real installed distribution and the CLI: a warning naming the plugin, the
+    other targets still listed, and the incomplete target refused with exit 2 (no traceback)."""
+    source = (
+        "from hwquant import Backend, hookimpl\n\n\n"
+        "class HalfDone(Backend):\n"
+        "    name = 'halfdone'\n"
+        "    allowed_recipes = ('float32',)\n\n"
+        "    def default_recipe(self, facts, options):\n"
+        "        return 'float32', []\n\n"
+        "    def check(self, model, request):\n"
+        "        raise AssertionError('never called')\n\n\n"
+        "@hookimpl\n"
+        "def hwquant_register_backends(registry):\n"
+        "    registry.add(HalfDone)\n"
+    )
+    _installed_dist(tmp_path, "halfdone-npu", {"halfdone": "halfdone_mod"}, {"halfdone_mod": source})
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    r = subprocess.run([*HWQUANT, "targets", "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and {"cpu", "mcu"} <= {t["name"] for t in json.loads(r.stdout)}, r.stderr
+    assert (
+        "plugin 'halfdone' skipped: UsageError: backend class HalfDone (plugin halfdone-npu:halfdone) "
+        "does not define package(), which every backend must"
+    ) in r.stderr
+    r = subprocess.run([*HWQUANT, "targets", "halfdone"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "target 'halfdone' is not available: backend class HalfDone (plugin halfdone-npu:halfdone)" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 @pytest.fixture(scope="module")
 def toy_install(tmp_path_factory):
     """pip-install the third-party package into a folder of its own (a real install, entry points and all)."""
@@ -347,6 +378,7 @@ def toy_install(tmp_path_factory):
     return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")])))
 
 
+@pytest.mark.slow
 def test_third_party_backend_listed_and_builds(toy_install, keras_model, tmp_path):
     env = toy_install
     out = subprocess.run([*HWQUANT, "targets", "--json"], env=env, capture_output=True, text=True, check=True)
