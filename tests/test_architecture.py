@@ -76,6 +76,11 @@ def _copy_tree(tmp_path: Path) -> Path:
         ("hwquant_backends/_litert/ops.py", "from hwquant.plugin.backend import Backend  # noqa", "public hwquant API"),
         ("hwquant_backends/ethosu/mapping.py", "import hwquant_backends.mcu.ops  # noqa", "backends are independent"),
         (
+            "hwquant_backends/ethosu/boards.py",
+            "from hwquant_backends.mcu import boards  # noqa",
+            "backends are independent",
+        ),
+        (
             "hwquant_backends/gpu/ops.py",
             "from hwquant_backends.cpu import CpuBackend  # noqa",
             "backends are independent",

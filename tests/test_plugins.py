@@ -156,9 +156,21 @@ def test_a_backend_class_without_a_lifecycle_method_fails_at_registration():
         def hwquant_register_backends(self, registry):
             registry.add(Legacy)
 
+    class OldRefusal(_Named):  # the old per-recipe method would be silently ignored
+        name = "old-refusal"
+
+        def recipe_refusal(self, name):
+            return "no floats"
+
+    class Older:
+        @hookimpl
+        def hwquant_register_backends(self, registry):
+            registry.add(OldRefusal)
+
     pm = PluginManager()
     assert pm.add(Broken(), "broken", __name__, "broken-dist")
     assert pm.add(Old(), "old", "legacy_mod", "old-dist")
+    assert pm.add(Older(), "older", "older_mod", "older-dist")
     reg = pm.collect()
     skipped = dict(reg.skipped)
     assert skipped["broken"] == (
@@ -166,6 +178,7 @@ def test_a_backend_class_without_a_lifecycle_method_fails_at_registration():
         "<locals>.Incomplete (plugin broken-dist:broken) does not define check(), package(), which every backend must"
     )
     assert "declares its options as `options`; the attribute is now `backend_options`" in skipped["old"]
+    assert "defines recipe_refusal(); the reasons are now the `recipe_refusals` mapping" in skipped["older"]
     assert "incomplete" not in reg.names() and "named" not in reg.names()  # the whole plugin is left out
     with pytest.raises(UsageError) as exc:
         reg.get("incomplete")

@@ -89,6 +89,14 @@ class BackendRegistry:
                     hint="a bug in that plugin: rename the class attribute (docs/backend-interface.md)",
                 ),
             )
+        if callable(vars(cls).get("recipe_refusal")):
+            raise self._refuse(
+                cls,
+                UsageError(
+                    f"{where} defines recipe_refusal(); the reasons are now the `recipe_refusals` mapping",
+                    hint="a bug in that plugin: declare recipe_refusals = {recipe: why} (docs/backend-interface.md)",
+                ),
+            )
         unknown = [r for r in cls.allowed_recipes if r not in PRESETS]
         if unknown:
             raise TypeError(f"{cls.__name__}.allowed_recipes names unknown recipes: {', '.join(unknown)}")
