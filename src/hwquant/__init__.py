@@ -4,7 +4,8 @@ This module is the public API. Backends, built-in and third-party, import only f
 (enforced for the built-in ones by import-linter, see pyproject.toml):
 
 - the plugin seam: ``Backend``, ``BackendOption``, ``BuildContext``, ``CheckRequest``, ``PackageResult``,
-  ``OpSupport``, ``OpReport``, ``OpVerdict``, ``ToolchainStatus``, ``hookimpl``;
+  ``OpSupport``, ``OpReport``, ``OpVerdict``, ``ToolchainStatus``, ``hookimpl``, ``BackendRegistry`` (what
+  the hook receives);
 - plain data: ``BuildOptions``, ``ModelFacts``, ``TensorSpec``, ``Recipe``, ``PRESETS``, ``preset``,
   ``DataSet`` (the calibration and evaluation data a backend reads from its ``BuildContext``);
 - errors with exit codes: ``HwquantError``, ``UsageError``, ``InputError``, ``IncompatibleError``,
@@ -36,6 +37,7 @@ from hwquant.plugin.backend import Backend, BuildContext, OpReport, OpSupport, O
 from hwquant.plugin.declaration import ToolchainStatus
 from hwquant.plugin.facts import BuildOptions, CheckRequest, ModelFacts, TensorSpec
 from hwquant.plugin.hookspecs import hookimpl
+from hwquant.plugin.manager import BackendRegistry
 from hwquant.plugin.options import BackendOption
 from hwquant.plugin.recipe import PRESETS, Recipe, preset
 
@@ -43,6 +45,7 @@ __all__ = [
     "PRESETS",
     "Backend",
     "BackendOption",
+    "BackendRegistry",
     "BuildContext",
     "BuildOptions",
     "CheckRequest",

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from typing import Any
 
 from hwquant import ToolchainError, UsageError
 
@@ -75,7 +76,7 @@ def runtime_available() -> bool:
     return True
 
 
-def require_runtime():
+def require_runtime() -> Any:
     """The tflite_micro runtime module, or a ToolchainError saying how to get it."""
     try:
         from tflite_micro.python.tflite_micro import runtime
@@ -104,13 +105,13 @@ class ArenaProber:
         self.model, self.num_inputs = model, num_inputs
         self.probes: list[Probe] = []
 
-    def __enter__(self):
+    def __enter__(self) -> ArenaProber:
         fd, self.path = tempfile.mkstemp(suffix=".tflite", prefix="hwquant-arena-")
         with os.fdopen(fd, "wb") as f:
             f.write(self.model)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         os.unlink(self.path)
 
     def fits(self, arena: int, report: bool = False) -> bool:
@@ -140,7 +141,7 @@ def run_probe(path: str, arena: int, num_inputs: int, report: bool, timeout: flo
 def fits(model: bytes, num_inputs: int, arena: int) -> bool:
     """Whether ``model`` allocates and invokes in TFLM with an arena of ``arena`` bytes."""
     with ArenaProber(model, num_inputs) as prober:
-        return prober.fits(arena)
+        return bool(prober.fits(arena))
 
 
 def structures_bytes(model: bytes, num_inputs: int, arena: int, timeout: float = PROBE_TIMEOUT_S) -> int:
@@ -191,7 +192,7 @@ def measure(model: bytes, num_inputs: int) -> tuple[int, int]:
         return hi_steps * ALIGN, len(prober.probes)
 
 
-def parse_margin(spec) -> tuple[float, int]:
+def parse_margin(spec: object) -> tuple[float, int]:
     """'10%' -> (0.10, 0); '512' -> (0.0, 512). Negative margins are refused."""
     text = str(spec).strip()
     try:
@@ -209,7 +210,7 @@ def parse_margin(spec) -> tuple[float, int]:
     return frac, fixed
 
 
-def with_margin(exact: int, spec) -> int:
+def with_margin(exact: int, spec: object) -> int:
     """The arena to allocate in firmware: exact plus margin, rounded up to ALIGN bytes."""
     frac, fixed = parse_margin(spec)
     total = exact + math.ceil(exact * frac) + fixed

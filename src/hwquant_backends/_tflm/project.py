@@ -91,7 +91,7 @@ def template(rel: str, root: Path | None = None) -> str:
 def fill(text: str, values: dict[str, object]) -> str:
     """Replace every @NAME@; an unknown placeholder is a bug in the template."""
 
-    def sub(m: re.Match) -> str:
+    def sub(m: re.Match[str]) -> str:
         if m.group(1) not in values:
             raise KeyError(f"template placeholder @{m.group(1)}@ has no value")
         return str(values[m.group(1)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hwquant import (
     PRESETS,
     Backend,
+    BackendRegistry,
     BuildContext,
     BuildOptions,
     CheckRequest,
@@ -69,5 +70,5 @@ class CpuBackend(Backend):
 
 
 @hookimpl
-def hwquant_register_backends(registry):
+def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(CpuBackend)

@@ -14,6 +14,7 @@ from typing import Any
 from hwquant import (
     Backend,
     BackendOption,
+    BackendRegistry,
     BuildContext,
     BuildOptions,
     CheckRequest,
@@ -22,6 +23,7 @@ from hwquant import (
     ModelFacts,
     OpReport,
     PackageResult,
+    Recipe,
     TfliteModel,
     ToolchainStatus,
     hookimpl,
@@ -102,7 +104,7 @@ class EdgeTpuBackend(Backend):
     def default_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[str, list[str]]:
         return "int8-only", ["the Edge TPU executes only 8-bit quantized ops: every op int8, no float fallback"]
 
-    def choose_recipe(self, facts: ModelFacts, options: BuildOptions):
+    def choose_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[Recipe, list[str]]:
         recipe, reasons = super().choose_recipe(facts, options)
         if not options.io_dtype:
             reasons.append(
@@ -111,7 +113,7 @@ class EdgeTpuBackend(Backend):
             )
         return recipe, reasons
 
-    def missing_data_error(self, recipe) -> InputError:
+    def missing_data_error(self, recipe: Recipe) -> InputError:
         return InputError(
             "the Edge TPU needs representative data: it runs only full-integer (int8) models, and the converter "
             "can fix each activation's int8 range only by running real samples through the float model",
@@ -168,7 +170,7 @@ class EdgeTpuBackend(Backend):
                 f.unlink(missing_ok=True)
             raise
         op_report = ctx.op_report or self.check(ctx.model, CheckRequest.of(ctx.options))
-        report = {
+        report: dict[str, Any] = {
             "toolchain": result.toolchain,
             "argv": result.argv,
             "compiler": result.log.to_dict(),
@@ -212,5 +214,5 @@ class EdgeTpuBackend(Backend):
 
 
 @hookimpl
-def hwquant_register_backends(registry):
+def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(EdgeTpuBackend)

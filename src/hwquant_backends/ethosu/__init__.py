@@ -18,6 +18,7 @@ from typing import Any
 from hwquant import (
     Backend,
     BackendOption,
+    BackendRegistry,
     BuildContext,
     BuildOptions,
     CheckRequest,
@@ -153,7 +154,7 @@ class EthosUBackend(Backend):
             reasons.append("int16x8 builds only when Vela places every op on the NPU (checked on the converted model)")
         return integer_io(recipe, options, reasons), reasons
 
-    def missing_data_error(self, recipe: Recipe):
+    def missing_data_error(self, recipe: Recipe) -> InputError:
         return InputError(
             f"target ethos-u needs representative data: recipe {recipe.name!r} quantizes every tensor to integers "
             "(the Ethos-U has no float datapath), and the converter calibrates each activation's range by running "
@@ -326,5 +327,5 @@ def host_arena(model: TfliteModel) -> int:
 
 
 @hookimpl
-def hwquant_register_backends(registry):
+def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(EthosUBackend)

@@ -38,7 +38,7 @@ class NpuBoard:
         }
 
 
-def _b(name, accel, system, mode, desc, ram, flash, source) -> NpuBoard:
+def _b(name: str, accel: str, system: str, mode: str, desc: str, ram: int, flash: int, source: str) -> NpuBoard:
     return NpuBoard(name, accel, system, mode, Board(name, desc, ram, flash, source))
 
 

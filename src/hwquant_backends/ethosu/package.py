@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwquant import IncompatibleError, TfliteModel, ToolchainError
+from hwquant import IncompatibleError, Tensor, TfliteModel, ToolchainError
 from hwquant_backends._tflm import arena as arena_mod
 from hwquant_backends._tflm.arena import ALIGN, with_margin
 
@@ -40,9 +40,9 @@ def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-def _io_signature(model: TfliteModel) -> list[tuple]:
+def _io_signature(model: TfliteModel) -> list[tuple[object, ...]]:
     ins, outs = model.io(0)
-    sig = []
+    sig: list[tuple[object, ...]] = []
     for t in [*ins, *outs]:
         q = (
             None
@@ -106,7 +106,7 @@ def arena(compiled: TfliteModel, margin: str, structures: int) -> dict[str, Any]
     return out
 
 
-def _nbytes(t) -> int:
+def _nbytes(t: Tensor) -> int:
     width = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8, "bool": 1}.get(t.dtype, 4)
     n = 1
     for d in t.shape:

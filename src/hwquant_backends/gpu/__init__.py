@@ -14,6 +14,7 @@ import numpy as np
 
 from hwquant import (
     Backend,
+    BackendRegistry,
     BuildContext,
     BuildOptions,
     CheckRequest,
@@ -176,7 +177,7 @@ def _eval_samples(dataset: Any, limit: int) -> list[dict[str, np.ndarray]] | Non
     """Up to ``limit`` input dicts from the held-out DataSet ((signature, {name: array}) samples)."""
     if dataset is None:
         return None
-    items: Iterable = getattr(dataset, "samples", dataset)
+    items: Iterable[Any] = getattr(dataset, "samples", dataset)
     out = []
     for item in items:
         inputs = item[1] if isinstance(item, tuple) and len(item) == 2 else item
@@ -188,5 +189,5 @@ def _eval_samples(dataset: Any, limit: int) -> list[dict[str, np.ndarray]] | Non
 
 
 @hookimpl
-def hwquant_register_backends(registry):
+def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(GpuBackend)

@@ -16,6 +16,7 @@ import numpy as np
 from hwquant import (
     Backend,
     BackendOption,
+    BackendRegistry,
     BuildContext,
     BuildOptions,
     CheckRequest,
@@ -103,7 +104,7 @@ class McuBackend(Backend):
             reasons.append(fpu.reason(options))
         return integer_io(recipe, options, reasons), reasons
 
-    def missing_data_error(self, recipe: Recipe):
+    def missing_data_error(self, recipe: Recipe) -> InputError:
         return InputError(
             f"target mcu needs representative data: recipe {recipe.name!r} quantizes every tensor to integers, "
             "and the converter calibrates each activation's range (scale and zero point) by running samples "
@@ -155,7 +156,8 @@ class McuBackend(Backend):
                 "measured_with": "tflite-micro Python interpreter (64-bit host), bisection in "
                 f"{arena_mod.ALIGN}-byte steps",
             }
-        return ctx.report["tensor_arena"]
+        arena: dict[str, Any] = ctx.report["tensor_arena"]
+        return arena
 
     def candidate_report(self, artifact: bytes, options: BuildOptions) -> dict[str, Any]:
         """The exact tensor arena a search candidate needs (int16x8 costs about twice int8's)."""
@@ -266,5 +268,5 @@ def _templates_sha256() -> str | None:
 
 
 @hookimpl
-def hwquant_register_backends(registry):
+def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(McuBackend)
