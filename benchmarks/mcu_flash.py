@@ -20,12 +20,10 @@ import argparse
 import json
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from backends.mcu.ops import RESOLVER_METHODS
+from hwquant_backends._tflm.ops import RESOLVER_METHODS
 
 REGISTER = re.compile(
     r"(using OpResolver = tflite::MicroMutableOpResolver<)\d+(>;\s*\nTfLiteStatus RegisterOps"

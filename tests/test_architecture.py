@@ -27,7 +27,13 @@ def test_contracts_hold_on_the_tree():
     res = _lint(ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "0 broken" in res.stdout
-    for name in ("layers", "device side", "only the hwquant.convert package imports TensorFlow", "public hwquant API"):
+    for name in (
+        "layers",
+        "device side",
+        "only the hwquant.convert package imports TensorFlow",
+        "public hwquant API",
+        "backends are independent",
+    ):
         assert name in res.stdout
 
 
@@ -67,7 +73,20 @@ def _copy_tree(tmp_path: Path) -> Path:
             "only the hwquant.convert package imports TensorFlow",
         ),
         ("hwquant/plugin/recipe.py", "from hwquant.cache import store as cache  # noqa", "layers"),
-        ("hwquant_backends/cpu/ops.py", "from hwquant.plugin.backend import Backend  # noqa", "public hwquant API"),
+        ("hwquant_backends/_litert/ops.py", "from hwquant.plugin.backend import Backend  # noqa", "public hwquant API"),
+        ("hwquant_backends/ethosu/mapping.py", "import hwquant_backends.mcu.ops  # noqa", "backends are independent"),
+        (
+            "hwquant_backends/ethosu/boards.py",
+            "from hwquant_backends.mcu import boards  # noqa",
+            "backends are independent",
+        ),
+        (
+            "hwquant_backends/gpu/ops.py",
+            "from hwquant_backends.cpu import CpuBackend  # noqa",
+            "backends are independent",
+        ),
+        # the shared package importing one backend would join the others to it indirectly
+        ("hwquant_backends/_tflm/arena.py", "import hwquant_backends.mcu.fpu  # noqa", "backends are independent"),
     ],
 )
 def test_a_forbidden_import_breaks_a_contract(tmp_path, module, line, contract):

@@ -225,7 +225,7 @@ def test_adding_an_mcu_board_to_a_cpu_and_mcu_build_rebuilds_only_mcu(keras_mode
 def test_mcu_key_holds_the_tflite_micro_version_templates_and_boards_file(keras_model, cal, tmp_path, monkeypatch):
     from importlib.metadata import version
 
-    from hwquant_backends.mcu import arena
+    from hwquant_backends._tflm import arena
 
     inputs = _key(keras_model, cal, "mcu")
     assert inputs["backend"]["tflite_micro"] == version("tflite-micro")

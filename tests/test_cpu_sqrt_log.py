@@ -90,7 +90,7 @@ def test_every_op_the_converter_emits_is_a_cpu_row_that_litert_runs():
 
     import opgen
     from hwquant import TfliteModel
-    from hwquant_backends.cpu.ops import SUPPORT
+    from hwquant_backends._litert.ops import SUPPORT
 
     rng = np.random.default_rng(0)
     seen = set()

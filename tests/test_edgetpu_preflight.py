@@ -9,7 +9,7 @@ import pytest
 
 from hwquant.common.errors import InputError, UsageError
 from hwquant.device.tflite_model import TfliteModel
-from hwquant.plugin.facts import BuildOptions
+from hwquant.plugin.facts import BuildOptions, CheckRequest
 from hwquant.plugin.manager import registry
 from hwquant_backends.edgetpu import EdgeTpuBackend
 from hwquant_backends.edgetpu import ops as O
@@ -224,9 +224,9 @@ def test_backend_recipe_io_and_missing_data():
 def test_backend_check_uses_the_build_options():
     backend = registry().get("edgetpu")
     model = int8(cnn("middle"))
-    assert backend.check(model).counts() == {"target": 1, "fallback": 4}
+    assert backend.check(model, CheckRequest()).counts() == {"target": 1, "fallback": 4}
     opts = BuildOptions(model=Path("m"), data="d.npz", backend_options={"enable_multiple_subgraphs": True})
-    assert backend.check(model, opts).counts() == {"target": 4, "fallback": 1}
+    assert backend.check(model, CheckRequest.of(opts)).counts() == {"target": 4, "fallback": 1}
 
 
 def test_op_table_documents_rules_from_docstrings():

@@ -16,13 +16,13 @@ pytest.importorskip("ethosu.vela", reason="Vela (ethos-u-vela) is not installed:
 from click.testing import CliRunner
 
 import ethosu_models
-from hwquant import BuildOptions, TfliteModel, ToolchainError, UsageError
+from hwquant import BuildOptions, CheckRequest, TfliteModel, ToolchainError, UsageError
 from hwquant.cache import store as cache_mod
 from hwquant.cli import main
 from hwquant.report.gates import Gates, check
+from hwquant_backends._tflm.carray import write_carray
+from hwquant_backends._tflm.project import resolver_ops
 from hwquant_backends.ethosu import EthosUBackend, config, vela_run
-from hwquant_backends.mcu.carray import write_carray
-from hwquant_backends.mcu.project import resolver_ops
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,8 @@ def models():
     }
 
 
-def options(**backend) -> BuildOptions:
-    return BuildOptions(model=Path("m.keras"), target="ethos-u", backend_options=backend)
+def options(**backend) -> CheckRequest:
+    return CheckRequest(backend_options=backend)
 
 
 def placements(report) -> dict[str, str]:
@@ -299,7 +299,7 @@ def test_without_vela_targets_says_how_to_add_it_and_build_is_exit_4():
         "from hwquant_backends.ethosu import EthosUBackend\n"
         "b = EthosUBackend(); tc = b.toolchain(); print(tc.available, tc.detail)\n"
         "try:\n"
-        "    b.vela_config(BuildOptions(model=Path('m'), target='ethos-u'))\n"
+        "    b.vela_config({})\n"
         "except ToolchainError as e:\n"
         "    print('exit', e.exit_code, e.hint)\n"
     )

@@ -12,7 +12,7 @@ from hwquant.common.errors import UsageError
 from hwquant.device import runtime
 from hwquant.device.tflite_model import TfliteModel
 from hwquant.plugin.backend import BuildContext, rule
-from hwquant.plugin.facts import BuildOptions, ModelFacts
+from hwquant.plugin.facts import BuildOptions, CheckRequest, ModelFacts
 from hwquant.plugin.manager import registry
 from hwquant.plugin.recipe import preset
 from hwquant_backends.gpu import GpuBackend, analyzer_text, gpu_check, ops
@@ -141,7 +141,7 @@ def test_every_constraint_states_its_rule():
 
 
 def test_static_cnn_runs_fully_on_gpu(gpu_models):
-    report = GpuBackend().check(TfliteModel.from_file(gpu_models["cnn"]))
+    report = GpuBackend().check(TfliteModel.from_file(gpu_models["cnn"]), CheckRequest())
     assert report.counts() == {"target": len(report.verdicts)}, report.table()
     assert {"CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= {v.op for v in report.verdicts}
     assert any("float16" in n for n in report.notes)
@@ -149,7 +149,7 @@ def test_static_cnn_runs_fully_on_gpu(gpu_models):
 
 
 def test_unsupported_ops_fall_back_with_reasons(gpu_models):
-    report = GpuBackend().check(TfliteModel.from_file(gpu_models["argmax"]))
+    report = GpuBackend().check(TfliteModel.from_file(gpu_models["argmax"]), CheckRequest())
     fb = {v.op: v for v in report.verdicts if v.placement == "fallback"}
     assert "ARG_MAX" in fb and "not in this target's supported operations" in fb["ARG_MAX"].reasons[0]
     assert fb["ARG_MAX"].status == "falls back to CPU"
@@ -162,7 +162,7 @@ def test_unsupported_ops_fall_back_with_reasons(gpu_models):
 
 
 def test_depthwise_multiplier_constraint(gpu_models):
-    report = GpuBackend().check(TfliteModel.from_file(gpu_models["depthwise"]))
+    report = GpuBackend().check(TfliteModel.from_file(gpu_models["depthwise"]), CheckRequest())
     dw = [v for v in report.verdicts if v.op == "DEPTHWISE_CONV_2D"]
     assert dw and dw[0].placement == "fallback"
     assert any("depth_multiplier 2 with 3 input channels" in r for r in dw[0].reasons)

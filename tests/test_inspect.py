@@ -83,6 +83,7 @@ import sys
 from hwquant.cli.runtime import bench, inspect
 from hwquant.device.inspect import inspect_file
 from hwquant.device.bench import bench as run_bench, BenchOptions
+from hwquant import CheckRequest
 from hwquant_backends.gpu import GpuBackend
 from hwquant.device.tflite_model import TfliteModel
 import importlib.util
@@ -90,7 +91,7 @@ if importlib.util.find_spec('hwquant.cli'):  # the main CLI registers bench/insp
     import hwquant.cli
 inspect_file({str(tfl["int8-io"])!r})
 run_bench([{str(tfl["float16"])!r}], BenchOptions(num_runs=2))
-GpuBackend().check(TfliteModel.from_file({str(tfl["float16"])!r}))
+GpuBackend().check(TfliteModel.from_file({str(tfl["float16"])!r}), CheckRequest())
 bad = [m for m in sys.modules if m == 'tensorflow' or m.startswith(('tensorflow.', 'keras', 'tf_keras'))]
 assert not bad, bad
 print('ok')

@@ -19,22 +19,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from hwquant.common.errors import IncompatibleError, InputError, UsageError
 from hwquant.device.tflite_model import TfliteModel
-from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
-from hwquant_backends.mcu import (
-    McuBackend,
-    arena,
-    boards,
-    crosscheck,
-    settings,
-)
-from hwquant_backends.mcu.carray import (
+from hwquant.plugin.facts import BuildOptions, CheckRequest, ModelFacts, SignatureSpec, TensorSpec
+from hwquant_backends._tflm import arena, crosscheck, settings
+from hwquant_backends._tflm.carray import (
     c_identifier,
     check_symbol,
     symbol_for,
     write_carray,
 )
-from hwquant_backends.mcu.ops import INT16_OPS, RESOLVER_METHODS, SUPPORT
-from hwquant_backends.mcu.project import ProjectInputs, write_project
+from hwquant_backends._tflm.ops import INT16_OPS, RESOLVER_METHODS, SUPPORT
+from hwquant_backends._tflm.project import ProjectInputs, write_project
+from hwquant_backends.mcu import McuBackend, boards
 
 ARM_PACKAGES = "gcc-arm-none-eabi"
 
@@ -258,12 +253,12 @@ def test_every_supported_op_has_a_resolver_method_and_rules_are_documented():
 
 
 def test_supported_model_passes_check(cnn):
-    report = McuBackend().check(cnn)
+    report = McuBackend().check(cnn, CheckRequest())
     assert report.counts() == {"target": len(cnn.ops)}
 
 
 def test_op_without_tflm_kernel_names_op_layer_and_alternatives(gelu_model):
-    report = McuBackend().check(gelu_model)
+    report = McuBackend().check(gelu_model, CheckRequest())
     bad = report.unsupported
     assert [v.op for v in bad] == ["GELU"]
     reasons = " ".join(bad[0].reasons)
@@ -331,7 +326,7 @@ def test_int16x8_model_runs_in_tflm(tmp_path):
         ]
     )
     model = TfliteModel(_convert(m, (6,), int16=True), "int16")
-    assert McuBackend().check(model).counts() == {"target": len(model.ops)}
+    assert McuBackend().check(model, CheckRequest()).counts() == {"target": len(model.ops)}
     exact, _ = arena.measure(model.content, 1)
     result = crosscheck.compare(model, exact, _samples(model, 5))
     assert result["agree"], result

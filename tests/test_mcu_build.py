@@ -10,8 +10,8 @@ import pytest
 import hwquant
 from hwquant.common.errors import IncompatibleError, InputError
 from hwquant.device.tflite_model import TfliteModel
-from hwquant_backends.mcu import arena
-from hwquant_backends.mcu.ops import RESOLVER_METHODS
+from hwquant_backends._tflm import arena
+from hwquant_backends._tflm.ops import RESOLVER_METHODS
 
 pytestmark = pytest.mark.slow
 

@@ -1,11 +1,12 @@
 """The MCU flash estimate is an upper bound (issue 11 item 14): the runtime is sized per kernel set from
-figures measured on real Cortex-M4 builds (backends/mcu/flash_figures.py, method in its docstring and
+figures measured on real Cortex-M4 builds (hwquant_backends/_tflm/flash_figures.py, method in its docstring and
 benchmarks/mcu_flash.py), and the RAM figure counts the stack."""
 
 from __future__ import annotations
 
-from hwquant_backends.mcu import boards, flash_figures
-from hwquant_backends.mcu.ops import RESOLVER_METHODS
+from hwquant_backends._tflm import flash_figures
+from hwquant_backends._tflm.ops import RESOLVER_METHODS
+from hwquant_backends.mcu import boards
 
 
 def test_every_resolver_op_has_a_measured_figure():

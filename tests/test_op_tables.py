@@ -8,12 +8,12 @@ from collections import defaultdict
 import pytest
 
 import opgen
-from hwquant import TfliteModel
+from hwquant import CheckRequest, TfliteModel
+from hwquant_backends._litert.ops import SUPPORT as CPU
+from hwquant_backends._tflm.ops import PROVEN as MCU_PROVEN
+from hwquant_backends._tflm.ops import SOURCE_ONLY as MCU_SOURCE_ONLY
+from hwquant_backends._tflm.ops import SUPPORT as MCU
 from hwquant_backends.cpu import CpuBackend
-from hwquant_backends.cpu.ops import SUPPORT as CPU
-from hwquant_backends.mcu.ops import PROVEN as MCU_PROVEN
-from hwquant_backends.mcu.ops import SOURCE_ONLY as MCU_SOURCE_ONLY
-from hwquant_backends.mcu.ops import SUPPORT as MCU
 
 
 def _by_op():
@@ -63,7 +63,7 @@ def test_cpu_never_refuses_what_it_does_not_know():
     m = TfliteModel(opgen.model("UNSORTED_SEGMENT_SUM", "int32"))
     saved = CPU.ops.pop("UNSORTED_SEGMENT_SUM")
     try:
-        report = CpuBackend().check(m)
+        report = CpuBackend().check(m, CheckRequest())
     finally:
         CPU.ops["UNSORTED_SEGMENT_SUM"] = saved
     (v,) = report.verdicts
@@ -74,10 +74,10 @@ def test_cpu_never_refuses_what_it_does_not_know():
 def test_cpu_refuses_flex_ops_which_litert_cannot_run():
     m = opgen.custom_model("FlexAddV2")
     assert opgen.run_litert(m) is not None  # LiteRT ships no Flex delegate
-    report = CpuBackend().check(TfliteModel(m))
+    report = CpuBackend().check(TfliteModel(m), CheckRequest())
     assert [v.placement for v in report.verdicts] == ["unsupported"]
     # a custom op LiteRT registers itself is not refused by the table
-    other = CpuBackend().check(TfliteModel(opgen.custom_model("TFLite_Detection_PostProcess")))
+    other = CpuBackend().check(TfliteModel(opgen.custom_model("TFLite_Detection_PostProcess")), CheckRequest())
     assert not other.unsupported
 
 
@@ -111,7 +111,7 @@ def test_mcu_table_agrees_with_tflm(op, tflm_results):
 def test_mcu_refuses_what_tflm_refuses_and_marks_source_only_rows():
     from hwquant_backends.mcu import McuBackend
 
-    report = McuBackend().check(TfliteModel(opgen.model("EXP", "int8")))  # TFLM's EXP is float32 only
+    report = McuBackend().check(TfliteModel(opgen.model("EXP", "int8")), CheckRequest())  # TFLM's EXP is float32 only
     assert [v.placement for v in report.unsupported] == ["unsupported"]
     assert opgen.run_tflm([("EXP", "int8")])[("EXP", "int8")] is not None
 
@@ -120,7 +120,7 @@ def test_mcu_source_only_rows_are_left_to_the_tflm_interpreter(monkeypatch):
     from hwquant_backends import mcu
 
     monkeypatch.setitem(MCU_SOURCE_ONLY, "SQRT", frozenset({"float32"}))  # as if SQRT were not generable
-    report = mcu.McuBackend().check(TfliteModel(opgen.model("SQRT", "float32")))
+    report = mcu.McuBackend().check(TfliteModel(opgen.model("SQRT", "float32")), CheckRequest())
     (v,) = report.verdicts
     assert v.placement == "target" and v.status == "unverified by table" and "SQRT (float32)" in report.notes[0]
 

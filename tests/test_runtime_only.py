@@ -66,8 +66,8 @@ def test_installed_package_ships_toolchain_files(runtime_venv):
     py = str(runtime_venv / "bin" / "python")
     code = (
         "import pathlib, hwquant_backends as b; r = pathlib.Path(b.__file__).parent; "
-        "print(r, all((r / p).is_file() for p in ('mcu/templates/main.cc.in', "
-        "'mcu/templates/cmake/CMakeLists.txt.in', 'ethosu/templates/npu_link.cmake.in', "
+        "print(r, all((r / p).is_file() for p in ('_tflm/templates/main.cc.in', "
+        "'_tflm/templates/cmake/CMakeLists.txt.in', 'ethosu/templates/npu_link.cmake.in', "
         "'edgetpu/toolchain/Dockerfile')))"
     )
     res = subprocess.run([py, "-c", code], capture_output=True, text=True)

@@ -3,9 +3,11 @@
 This module is the public API. Backends, built-in and third-party, import only from here
 (enforced for the built-in ones by import-linter, see pyproject.toml):
 
-- the plugin seam: ``Backend``, ``BackendOption``, ``BuildContext``, ``PackageResult``, ``OpSupport``,
-  ``OpReport``, ``OpVerdict``, ``ToolchainStatus``, ``hookimpl``;
-- plain data: ``BuildOptions``, ``ModelFacts``, ``TensorSpec``, ``Recipe``, ``PRESETS``, ``preset``;
+- the plugin seam: ``Backend``, ``BackendOption``, ``BuildContext``, ``CheckRequest``, ``PackageResult``,
+  ``OpSupport``, ``OpReport``, ``OpVerdict``, ``ToolchainStatus``, ``hookimpl``, ``BackendRegistry`` (what
+  the hook receives);
+- plain data: ``BuildOptions``, ``ModelFacts``, ``TensorSpec``, ``Recipe``, ``PRESETS``, ``preset``,
+  ``DataSet`` (the calibration and evaluation data a backend reads from its ``BuildContext``);
 - errors with exit codes: ``HwquantError``, ``UsageError``, ``InputError``, ``IncompatibleError``,
   ``ToolchainError``, ``GateError``;
 - the device side: ``TfliteModel`` (the .tflite reader, with ``Op``, ``Tensor``, ``Quant``), and the
@@ -28,28 +30,26 @@ from hwquant.common.errors import (
 from hwquant.common.hashing import bytes_sha256, tree_sha256
 from hwquant.common.toml import load as load_toml
 from hwquant.common.version import __version__
+from hwquant.config.data import DataSet
 from hwquant.device import bench_inputs, metrics, runtime
 from hwquant.device.tflite_model import Op, Quant, Tensor, TfliteModel, builtin_op_names
-from hwquant.plugin.backend import (
-    Backend,
-    BackendOption,
-    BuildContext,
-    OpReport,
-    OpSupport,
-    OpVerdict,
-    PackageResult,
-    ToolchainStatus,
-)
-from hwquant.plugin.facts import BuildOptions, ModelFacts, TensorSpec
+from hwquant.plugin.backend import Backend, BuildContext, OpReport, OpSupport, OpVerdict, PackageResult
+from hwquant.plugin.declaration import ToolchainStatus
+from hwquant.plugin.facts import BuildOptions, CheckRequest, ModelFacts, TensorSpec
 from hwquant.plugin.hookspecs import hookimpl
+from hwquant.plugin.manager import BackendRegistry
+from hwquant.plugin.options import BackendOption
 from hwquant.plugin.recipe import PRESETS, Recipe, preset
 
 __all__ = [
     "PRESETS",
     "Backend",
     "BackendOption",
+    "BackendRegistry",
     "BuildContext",
     "BuildOptions",
+    "CheckRequest",
+    "DataSet",
     "GateError",
     "HwquantError",
     "IncompatibleError",

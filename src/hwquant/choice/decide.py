@@ -23,6 +23,7 @@ from hwquant.choice import budget as budget_mod
 from hwquant.choice import search as search_mod
 from hwquant.common.errors import GateError, HwquantError, InputError, UsageError
 from hwquant.device.tflite_model import TfliteModel
+from hwquant.plugin.facts import CheckRequest
 from hwquant.plugin.recipe import Recipe
 
 RANGE_MARGIN = 0.10  # eval inputs beyond the calibration range by more than 10 % of it: warning
@@ -139,7 +140,9 @@ def decide(
         log(f"{backend.name}: the rule's {recipe.label} misses the {budget.describe()}: {misses[0]}; searching")
     measurer = search_mod.Measurer(
         convert=lambda r: artifact_for(prep, r, timer),
-        check=lambda m: [f"{v.op} ({', '.join(v.reasons)})" for v in backend.check(m, options).unsupported],
+        check=lambda m: [
+            f"{v.op} ({', '.join(v.reasons)})" for v in backend.check(m, CheckRequest.of(options)).unsupported
+        ],
         compare=compare,
         latency=(lambda a: host_latency_ms(a, num_threads=options.num_threads)["median"])
         if options.objective == "latency"

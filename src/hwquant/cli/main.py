@@ -115,7 +115,7 @@ def _backend_options():
         return []
     params = []
     for b in backends:
-        for o in b.options:
+        for o in b.backend_options:
             flag = o.flag(b.name)
             kw = {
                 "help": f"[{b.name}] {o.help}" + (f" [default: {o.default}]" if o.default not in (None, False) else ""),

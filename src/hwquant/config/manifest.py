@@ -130,7 +130,7 @@ class _Checker:
 
 def _option_schema(backend) -> dict[str, tuple]:
     out = {}
-    for o in backend.options:
+    for o in backend.backend_options:
         t = (list,) if o.multiple else ((bool,) if o.type is bool else (_NUM if o.type is float else (o.type,)))
         what = "a list" if o.multiple else ("true/false" if o.type is bool else o.type.__name__)
         out[o.name] = out[o.key] = (t, what + (f" (one of {', '.join(o.choices)})" if o.choices else ""))
@@ -261,7 +261,7 @@ def starter(model: Path, backends) -> str:
             f"# allowed: {', '.join(b.allowed_recipes)}",
             f'# io_dtype = "{(b.io_dtypes or ("float32",))[0]}"',
         ]
-        for o in b.options:
+        for o in b.backend_options:
             val = (
                 "true"
                 if o.type is bool

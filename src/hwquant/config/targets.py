@@ -18,7 +18,7 @@ from hwquant.plugin.manager import registry
 def resolve(targets: dict[str, tuple[str, BuildOptions]]) -> list[tuple[str, Backend, BuildOptions]]:
     """(output folder, backend, that target's options) for every target, in order."""
     return [
-        (folder, b, replace(opts, backend_options=backend_opts.parse(b.name, b.options, opts.backend_options)))
+        (folder, b, replace(opts, backend_options=backend_opts.parse(b.name, b.backend_options, opts.backend_options)))
         for folder, (name, opts) in targets.items()
         for b in [registry().get(name)]
     ]

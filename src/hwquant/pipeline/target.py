@@ -16,7 +16,7 @@ from hwquant.device.tflite_model import TfliteModel
 from hwquant.pipeline.prepare import Prepared, Timer
 from hwquant.pipeline.staging import staging
 from hwquant.plugin.backend import Backend, BuildContext
-from hwquant.plugin.facts import BuildOptions
+from hwquant.plugin.facts import BuildOptions, CheckRequest
 from hwquant.report.result import SCHEMA_VERSION, BuildResult
 
 
@@ -47,7 +47,7 @@ def build_target(
     checkpoint()
     model = TfliteModel(artifact, f"{backend.name} artifact")
     with timer.stage("check"):
-        op_report = backend.check(model, options)
+        op_report = backend.check(model, CheckRequest.of(options))
     checkpoint()
     decision = None
     if not options.preflight_only and (not op_report.unsupported or options.recipe == "auto"):
@@ -57,7 +57,7 @@ def build_target(
         if decision.artifact is not artifact:
             recipe, artifact = decision.recipe, decision.artifact
             model = TfliteModel(artifact, f"{backend.name} artifact")
-            op_report = backend.check(model, options)
+            op_report = backend.check(model, CheckRequest.of(options))
         reasons = decision.reasons
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

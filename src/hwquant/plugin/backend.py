@@ -1,5 +1,11 @@
 """The Backend base class and the declarative op-support machinery backends use.
 
+``Backend`` is an abstract base class: its abstract methods are the lifecycle a target must
+define (``default_recipe``, ``check``, ``package``); a class that leaves one out is refused when
+its plugin registers it. The rest is declared as class attributes (``Declaration``), with the
+error messages (``Messages``) and what ``hwquant targets`` shows (``Display``) kept apart in
+``hwquant.plugin.declaration``.
+
 A backend declares, as data, which builtin ops it supports for which dtypes, plus
 constraints: functions ``(op) -> (ok, reason)`` whose docstring states the rule. The op
 table that ``hwquant targets NAME --ops`` prints is generated from those docstrings.
@@ -8,18 +14,38 @@ table that ``hwquant targets NAME --ops`` prints is generated from those docstri
 from __future__ import annotations
 
 import inspect
-import shutil
+from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Protocol
 
-from hwquant.common.errors import ToolchainError, UsageError
+import numpy as np
+
+from hwquant.common.errors import UsageError
 from hwquant.device.tflite_model import Op, TfliteModel
-from hwquant.plugin.facts import BuildOptions, ModelFacts
+from hwquant.plugin.declaration import Display, Messages, ToolchainStatus, default_not_allowed
+from hwquant.plugin.facts import BuildOptions, CheckRequest, ModelFacts
 from hwquant.plugin.options import BackendOption
 from hwquant.plugin.recipe import Recipe, preset
+
+__all__ = [
+    "Backend",
+    "BackendOption",
+    "BuildContext",
+    "CheckRequest",
+    "Constraint",
+    "DataSamples",
+    "OpReport",
+    "OpSupport",
+    "OpVerdict",
+    "PackageResult",
+    "ToolchainStatus",
+    "dtypes",
+    "iter_constraints",
+    "rule",
+]
 
 Constraint = Callable[[Op], "tuple[bool, str]"]
 
@@ -39,8 +65,8 @@ class OpSupport:
     """
 
     ops: dict[str, frozenset[str]]
-    generic: list[Constraint] = field(default_factory=list)
-    specific: dict[str, list[Constraint]] = field(default_factory=dict)
+    generic: Sequence[Constraint] = field(default_factory=list)
+    specific: Mapping[str, Sequence[Constraint]] = field(default_factory=dict)
     ignore: frozenset[str] = frozenset()  # ops that need no kernel (never reported as unsupported)
 
     def check_op(self, op: Op) -> tuple[bool, list[str]]:
@@ -70,6 +96,17 @@ class OpSupport:
     def generic_rules(self) -> list[str]:
         return [rule(c) for c in self.generic]
 
+    def report(self, target: str, model: TfliteModel) -> OpReport:
+        """The per-op report of ``model`` against this table: each op on the target or unsupported."""
+        verdicts = []
+        for op in model.ops:
+            ok, reasons = self.check_op(op)
+            status = "supported" if ok else "unsupported"
+            verdicts.append(
+                OpVerdict(op.index, op.subgraph, op.name, op.dtype, "target" if ok else "unsupported", status, reasons)
+            )
+        return OpReport(target, verdicts)
+
 
 @dataclass
 class OpVerdict:
@@ -93,7 +130,7 @@ class OpReport:
     verdicts: list[OpVerdict]
     notes: list[str] = field(default_factory=list)
 
-    def counts(self) -> Counter:
+    def counts(self) -> Counter[str]:
         return Counter(v.placement for v in self.verdicts)
 
     @property
@@ -132,10 +169,15 @@ class OpReport:
         }
 
 
-@dataclass
-class ToolchainStatus:
-    available: bool
-    detail: str
+class DataSamples(Protocol):
+    """What a backend reads of a data set: ``hwquant.DataSet`` (``ctx.calibration``, ``ctx.evaluation``)."""
+
+    @property
+    def samples(self) -> Sequence[tuple[str, dict[str, np.ndarray]]]:
+        """(signature key, {input name: array}) per sample."""
+        ...
+
+    def __len__(self) -> int: ...
 
 
 @dataclass
@@ -148,8 +190,8 @@ class BuildContext:
     artifact: bytes  # the converted model
     float_model: bytes  # the float32 reference model
     model: TfliteModel  # the parsed artifact
-    calibration: Any  # hwquant.data.DataSet used for calibration (or None)
-    evaluation: Any  # hwquant.data.DataSet held out for verification
+    calibration: DataSamples | None  # the hwquant.DataSet used for calibration (None: no data given)
+    evaluation: DataSamples  # the hwquant.DataSet held out for verification
     out_dir: Path  # temporary target folder; moved into place after success
     op_report: OpReport | None = None
     report: dict[str, Any] = field(default_factory=dict)  # the backend's own section of report.json
@@ -168,26 +210,17 @@ class PackageResult:
     deployed_bytes: int | None = None  # what goes on the device when it is not the converted model (ethos-u)
 
 
-class Backend:
-    """Base class of every backend. Subclass, set the class attributes, override as needed."""
+class Backend(Messages, Display, ABC):
+    """Base class of every backend. Subclass, set the class attributes, define the abstract methods.
 
-    name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
-    recipe_rule: ClassVar[str] = ""  # one line: how the recipe is chosen
-    allowed_recipes: ClassVar[tuple[str, ...]] = ()
-    default_io_dtype: ClassVar[str | None] = None
-    weight_dtypes: ClassVar[tuple[str, ...]] = ()
-    activation_dtypes: ClassVar[tuple[str, ...]] = ()
-    io_dtypes: ClassVar[tuple[str, ...]] = ()
-    options: ClassVar[tuple[BackendOption, ...]] = ()
-    support: ClassVar[OpSupport | None] = None
-    artifact_name: ClassVar[str] = "model.tflite"
-    tools: ClassVar[tuple[str, ...]] = ()  # executables the packaging step needs (for `targets`)
+    The abstract methods are what a target must decide itself: its default recipe, what runs where
+    (``check``) and what it writes (``package``). The others have defaults that add nothing.
+    """
 
     # -- recipe ------------------------------------------------------------------------------
+    @abstractmethod
     def default_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[str, list[str]]:
         """The recipe name chosen when the user names none, with the reasons."""
-        raise NotImplementedError
 
     def choose_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[Recipe, list[str]]:
         """Resolve the recipe: the user's choice if this target allows it, else the default rule."""
@@ -199,14 +232,7 @@ class Backend:
         else:
             name, reasons = self.default_recipe(facts, options)
             if name not in self.allowed_recipes:
-                from hwquant.plugin.manager import registry
-
-                raise ToolchainError(
-                    f"backend {self.name!r} (plugin {registry().plugin_of(type(self))}, class "
-                    f"{type(self).__qualname__}) chose default "
-                    f"recipe {name!r}, which is not in its allowed_recipes ({', '.join(self.allowed_recipes)})",
-                    hint="a bug in that plugin: report it to its authors, or pass --recipe with an allowed one",
-                )
+                raise default_not_allowed(self, name)
             recipe = preset(name)
         io = options.io_dtype or (self.default_io_dtype if recipe.io_dtype != "float32" else None)
         if io and self.io_dtypes and io not in self.io_dtypes:
@@ -221,44 +247,14 @@ class Backend:
             raise self.missing_data_error(recipe)
         return recipe, reasons
 
-    def refused(self, name: str) -> UsageError:
-        why = self.recipe_refusal(name)
-        return UsageError(
-            f"target {self.name!r} does not allow recipe {name!r}" + (f": {why}" if why else ""),
-            hint=f"{self.name} allows: {', '.join(self.allowed_recipes)}",
-        )
-
-    def recipe_refusal(self, name: str) -> str:
-        """Why this target refuses recipe ``name`` (shown with the error); empty when there is no reason to add."""
-        return ""
-
-    def missing_data_error(self, recipe: Recipe):
-        from hwquant.common.errors import InputError
-
-        return InputError(
-            f"recipe {recipe.name!r} needs representative data to calibrate activation ranges",
-            hint="pass --data FILE.npz|FILE.npy|IMAGE_DIR|module:function (or random:N for a smoke test)",
-        )
-
     # -- op checks ---------------------------------------------------------------------------
-    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
+    @abstractmethod
+    def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
         """Per-op report: supported on this target, falls back, or unsupported, with reasons.
 
-        ``options`` carries the build's backend options (e.g. compiler flags that change the mapping).
-        """
-        verdicts = []
-        for op in model.ops:
-            if self.support is None:
-                verdicts.append(OpVerdict(op.index, op.subgraph, op.name, op.dtype, "target", "supported"))
-                continue
-            ok, reasons = self.support.check_op(op)
-            placement = "target" if ok else "unsupported"
-            verdicts.append(
-                OpVerdict(
-                    op.index, op.subgraph, op.name, op.dtype, placement, "supported" if ok else "unsupported", reasons
-                )
-            )
-        return OpReport(self.name, verdicts)
+        ``request`` carries what of the build may change the mapping (this backend's options, e.g.
+        compiler flags). A backend with an op table returns ``self.support.report(self.name, model)``,
+        with its own notes added."""
 
     # -- stages after conversion ---------------------------------------------------------------
     def candidate_report(self, artifact: bytes, options: BuildOptions) -> dict[str, Any]:
@@ -270,14 +266,14 @@ class Backend:
         """Target-specific verification beyond the core LiteRT check (e.g. TFLM). Returns report data."""
         return {}
 
+    @abstractmethod
     def package(self, ctx: BuildContext) -> PackageResult:
-        """Write target files into ``ctx.out_dir`` (the core has written ``model.tflite``)."""
-        return PackageResult()
+        """Write target files into ``ctx.out_dir`` (the core has written ``artifact_name``)."""
 
     # -- build cache ---------------------------------------------------------------------------
     def own_options(self, options: BuildOptions) -> dict[str, Any]:
         """The values given for the options this backend declares (others' options are not its)."""
-        declared = {o.key for o in self.options}
+        declared = {o.key for o in self.backend_options}
         return {k: v for k, v in sorted(options.backend_options.items()) if k in declared}
 
     def cache_key_extras(self, options: BuildOptions) -> dict[str, Any]:
@@ -289,33 +285,6 @@ class Backend:
         version, a compiler image ID, the content of a file an option names); call super().
         """
         return {"options": self.own_options(options), "toolchain": self.toolchain().detail}
-
-    # -- description ---------------------------------------------------------------------------
-    def toolchain(self) -> ToolchainStatus:
-        """Whether the tools packaging needs are available on this machine."""
-        missing = [t for t in self.tools if shutil.which(t) is None]
-        if missing:
-            return ToolchainStatus(False, f"missing: {', '.join(missing)}")
-        return ToolchainStatus(True, "nothing extra needed" if not self.tools else "found: " + ", ".join(self.tools))
-
-    def describe(self) -> dict[str, Any]:
-        tc = self.toolchain()
-        return {
-            "name": self.name,
-            "description": self.description,
-            "recipe_rule": self.recipe_rule,
-            "recipes": list(self.allowed_recipes),
-            "weights": list(self.weight_dtypes),
-            "activations": list(self.activation_dtypes),
-            "io": list(self.io_dtypes),
-            "toolchain": {"available": tc.available, "detail": tc.detail},
-            "options": [o.name for o in self.options],
-        }
-
-    def op_table(self) -> dict[str, Any]:
-        if self.support is None:
-            return {"generic": [], "ops": []}
-        return {"generic": self.support.generic_rules(), "ops": self.support.table()}
 
 
 def dtypes(*names: str) -> frozenset[str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 
@@ -97,3 +99,28 @@ class BuildOptions:
     @property
     def random_data(self) -> bool:
         return bool(self.data) and str(self.data).startswith("random:")
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What a backend's ``check`` may read of the build: narrower than BuildOptions, so a caller
+    with only a model (a test, a tool) writes ``CheckRequest()`` rather than faking a build.
+
+    ``backend_options`` holds this backend's option values (parsed, defaults filled, keyed by
+    ``BackendOption.key``) when the pipeline builds the request; read one with ``opt``.
+    """
+
+    recipe: str | None = None  # the recipe the user asked for (None: the backend's rule decides)
+    io_dtype: str | None = None  # the IO dtype the user asked for
+    backend_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    verbose: bool = False  # the user asked for the tools' own output (-v)
+
+    @classmethod
+    def of(cls, options: BuildOptions) -> CheckRequest:
+        """The request for one target's build (its ``backend_options`` are that target's own)."""
+        return cls(options.recipe, options.io_dtype, MappingProxyType(dict(options.backend_options)), options.verbose)
+
+    def opt(self, key: str, default: Any = None) -> Any:
+        """This backend's option ``key`` (dashes or underscores); ``default`` when not given."""
+        v = self.backend_options.get(key.replace("-", "_"))
+        return default if v is None else v

@@ -15,12 +15,15 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from hwquant.common.errors import UsageError, first_line
+from hwquant.common.errors import UsageError
 from hwquant.plugin import hookspecs
+
+if TYPE_CHECKING:
+    from hwquant.plugin.backend import Backend
 
 DISABLE_ENV = "HWQUANT_DISABLE_PLUGINS"
 OWN_DISTRIBUTION = "hwquant"
@@ -45,10 +48,11 @@ class BackendRegistry:
     """Holds Backend classes by name; the hook calls ``add``. Each class's plugin is read off the class."""
 
     def __init__(self, plugins: list[Plugin] | None = None) -> None:
-        self._backends: dict[str, type] = {}
+        self._backends: dict[str, type[Backend]] = {}
         self.plugins: list[Plugin] = list(plugins or [])
         self.skipped: list[tuple[str, str]] = []  # (plugin, why) for plugins that failed and were left out
         self.disabled: list[str] = []  # plugins named in $HWQUANT_DISABLE_PLUGINS
+        self.refused: dict[str, UsageError] = {}  # target name -> why its class was refused at registration
 
     def plugin_of(self, cls: type) -> str:
         """The plugin a backend class comes from: the loaded plugin owning ``cls.__module__``."""
@@ -56,13 +60,43 @@ class BackendRegistry:
         return str(max(owners, key=lambda p: len(p.module))) if owners else cls.__module__
 
     def add(self, cls: type) -> None:
+        """Register a Backend subclass; a class that is incomplete or inconsistent is refused here,
+        at registration, with the plugin named (exit 2), not halfway through a build."""
         from hwquant.plugin.backend import Backend
         from hwquant.plugin.recipe import PRESETS
 
         if not (isinstance(cls, type) and issubclass(cls, Backend)):
             raise TypeError(f"{cls!r} is not a hwquant.Backend subclass")
+        where = f"backend class {cls.__qualname__} (plugin {self.plugin_of(cls)})"
+        missing = sorted(getattr(cls, "__abstractmethods__", ()))
+        if missing:
+            raise self._refuse(
+                cls,
+                UsageError(
+                    f"{where} does not define {', '.join(m + '()' for m in missing)}, which every backend must",
+                    hint="a bug in that plugin: report it to its authors (see docs/backend-interface.md), "
+                    f"or disable it with {DISABLE_ENV}",
+                ),
+            )
         if not cls.name:
             raise TypeError(f"{cls.__name__} has no name")
+        legacy = vars(cls).get("options")
+        if isinstance(legacy, tuple) and legacy:
+            raise self._refuse(
+                cls,
+                UsageError(
+                    f"{where} declares its options as `options`; the attribute is now `backend_options`",
+                    hint="a bug in that plugin: rename the class attribute (docs/backend-interface.md)",
+                ),
+            )
+        if callable(vars(cls).get("recipe_refusal")):
+            raise self._refuse(
+                cls,
+                UsageError(
+                    f"{where} defines recipe_refusal(); the reasons are now the `recipe_refusals` mapping",
+                    hint="a bug in that plugin: declare recipe_refusals = {recipe: why} (docs/backend-interface.md)",
+                ),
+            )
         unknown = [r for r in cls.allowed_recipes if r not in PRESETS]
         if unknown:
             raise TypeError(f"{cls.__name__}.allowed_recipes names unknown recipes: {', '.join(unknown)}")
@@ -73,6 +107,13 @@ class BackendRegistry:
             )
         self._backends[cls.name] = cls
 
+    def _refuse(self, cls: type, exc: UsageError) -> UsageError:
+        """Remember why ``cls`` was refused, so that asking for its target later says so (exit 2)."""
+        name = getattr(cls, "name", "")
+        if isinstance(name, str) and name:
+            self.refused[name] = exc
+        return exc
+
     @property
     def sources(self) -> dict[str, str]:
         return {name: self.plugin_of(cls) for name, cls in self._backends.items()}
@@ -80,16 +121,19 @@ class BackendRegistry:
     def names(self) -> list[str]:
         return list(self._backends)
 
-    def get(self, name: str):
+    def get(self, name: str) -> Backend:
         try:
             return self._backends[name]()
         except KeyError:
+            if name in self.refused:
+                refused = self.refused[name]
+                raise UsageError(f"target {name!r} is not available: {refused.message}", hint=refused.hint) from None
             raise UsageError(
                 f"unknown target {name!r}",
                 hint=f"available targets: {', '.join(self._backends) or 'none'} (see `hwquant targets`)",
             ) from None
 
-    def all(self):
+    def all(self) -> list[Backend]:
         return [cls() for cls in self._backends.values()]
 
 
@@ -135,7 +179,7 @@ class PluginManager:
         return True
 
     def skip(self, name: str, exc: BaseException) -> None:
-        self.registry.skipped.append((name, f"{type(exc).__name__}: {first_line(str(exc)) or '(no message)'}"))
+        self.registry.skipped.append((name, f"{type(exc).__name__}: {_first_line(exc)}"))
 
     def load(self) -> BackendRegistry:
         off = disabled_names()
@@ -185,8 +229,13 @@ class PluginManager:
 
 def _fresh(old: BackendRegistry) -> BackendRegistry:
     new = BackendRegistry(old.plugins)
-    new.skipped, new.disabled = old.skipped, old.disabled
+    new.skipped, new.disabled, new.refused = old.skipped, old.disabled, old.refused
     return new
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else "(no message)"
 
 
 @lru_cache(maxsize=1)

@@ -68,7 +68,7 @@ def _convert(backend: str, o: BackendOption, value: Any) -> Any:
         raise UsageError(f"{where} takes {o.type.__name__}, got {type(value).__name__} {value!r}")
     if o.choices and value not in o.choices:
         raise UsageError(f"{where}: {value!r} is not one of {', '.join(o.choices)}")
-    if o.minimum is not None and not value >= o.minimum:  # NaN fails too
+    if o.minimum is not None and isinstance(value, (int, float)) and not value >= o.minimum:  # NaN fails too
         raise UsageError(f"{where} must be at least {o.minimum:g}, got {value!r}")
     return value
 

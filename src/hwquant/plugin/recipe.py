@@ -15,6 +15,7 @@ chose it. Preset names follow the scheme `<activations>[x<weights>][-<fallback>]
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -82,7 +83,7 @@ class Recipe:
     def with_io(self, io_dtype: str | None) -> Recipe:
         return self if io_dtype is None else replace(self, io_dtype=io_dtype)
 
-    def with_float_layers(self, layers) -> Recipe:
+    def with_float_layers(self, layers: Iterable[str]) -> Recipe:
         return replace(self, float_layers=tuple(sorted(set(layers))))
 
     @property

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from hwquant import PRESETS, Backend, BuildOptions, ModelFacts, OpReport, OpVerdict, TfliteModel, hookimpl
-
-from .ops import SUPPORT, explain
+from hwquant import (
+    PRESETS,
+    Backend,
+    BackendRegistry,
+    BuildContext,
+    BuildOptions,
+    CheckRequest,
+    ModelFacts,
+    OpReport,
+    OpVerdict,
+    PackageResult,
+    TfliteModel,
+    hookimpl,
+)
+from hwquant_backends._litert.ops import SUPPORT, explain
 
 
 class CpuBackend(Backend):
@@ -31,7 +43,7 @@ class CpuBackend(Backend):
             return "int8-float-fallback", why
         return "dynamic-int8", ["no representative data: dynamic range quantization (int8 weights) needs none"]
 
-    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
+    def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
         """The table explains, LiteRT decides: an op the table does not list is not refused but marked
         "unverified" and left to the verify stage's invoke; only Flex ops are refused up front."""
         verdicts, unverified = [], []
@@ -52,7 +64,11 @@ class CpuBackend(Backend):
         )
         return OpReport(self.name, verdicts, notes)
 
+    def package(self, ctx: BuildContext) -> PackageResult:
+        """Nothing beyond the converted model (``model.tflite``, written by the core): LiteRT runs it as is."""
+        return PackageResult()
+
 
 @hookimpl
-def hwquant_register_backends(registry):
+def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(CpuBackend)

@@ -14,13 +14,16 @@ from typing import Any
 from hwquant import (
     Backend,
     BackendOption,
+    BackendRegistry,
     BuildContext,
     BuildOptions,
+    CheckRequest,
     HwquantError,
     InputError,
     ModelFacts,
     OpReport,
     PackageResult,
+    Recipe,
     TfliteModel,
     ToolchainStatus,
     hookimpl,
@@ -94,14 +97,14 @@ class EdgeTpuBackend(Backend):
     weight_dtypes = ("int8",)
     activation_dtypes = ("int8",)
     io_dtypes = ("uint8", "int8")
-    options = OPTIONS
+    backend_options = OPTIONS
     support = SUPPORT
 
     # -- recipe --------------------------------------------------------------------------------
     def default_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[str, list[str]]:
         return "int8-only", ["the Edge TPU executes only 8-bit quantized ops: every op int8, no float fallback"]
 
-    def choose_recipe(self, facts: ModelFacts, options: BuildOptions):
+    def choose_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[Recipe, list[str]]:
         recipe, reasons = super().choose_recipe(facts, options)
         if not options.io_dtype:
             reasons.append(
@@ -110,7 +113,7 @@ class EdgeTpuBackend(Backend):
             )
         return recipe, reasons
 
-    def missing_data_error(self, recipe) -> InputError:
+    def missing_data_error(self, recipe: Recipe) -> InputError:
         return InputError(
             "the Edge TPU needs representative data: it runs only full-integer (int8) models, and the converter "
             "can fix each activation's int8 range only by running real samples through the float model",
@@ -119,16 +122,15 @@ class EdgeTpuBackend(Backend):
         )
 
     # -- preflight -----------------------------------------------------------------------------
-    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
+    def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
         """Predicted mapping: "target" for ops on the Edge TPU, "fallback" for ops on the CPU.
 
-        The compiler flags -a, -i and -m change the mapping, so they are read from ``options``."""
-        o = dict(options.backend_options) if options is not None else {}
+        The compiler flags -a, -i and -m change the mapping, so they are read from the request."""
         return predict(
             model,
-            runtime=o.get("min_runtime_version"),
-            multiple_subgraphs=bool(o.get("enable_multiple_subgraphs")),
-            intermediate_tensors=_tensor_names(o.get("intermediate_tensors")),
+            runtime=request.opt("min-runtime-version"),
+            multiple_subgraphs=bool(request.opt("enable-multiple-subgraphs")),
+            intermediate_tensors=_tensor_names(request.opt("intermediate-tensors")),
         )
 
     # -- verify and package --------------------------------------------------------------------
@@ -167,8 +169,8 @@ class EdgeTpuBackend(Backend):
             for f in result.files:  # leave no compiled model behind
                 f.unlink(missing_ok=True)
             raise
-        op_report = ctx.op_report or self.check(ctx.model, ctx.options)
-        report = {
+        op_report = ctx.op_report or self.check(ctx.model, CheckRequest.of(ctx.options))
+        report: dict[str, Any] = {
             "toolchain": result.toolchain,
             "argv": result.argv,
             "compiler": result.log.to_dict(),
@@ -212,5 +214,5 @@ class EdgeTpuBackend(Backend):
 
 
 @hookimpl
-def hwquant_register_backends(registry):
+def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(EdgeTpuBackend)

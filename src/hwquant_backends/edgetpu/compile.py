@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hwquant import ToolchainError, UsageError
 
@@ -138,7 +139,7 @@ def compile_models(
             rc, console = _run_docker(image, args, stage_in, stage_out, timeout)
             label = f"docker:{image}"
         else:
-            exe = shutil.which(EXECUTABLE)
+            exe = shutil.which(EXECUTABLE) or EXECUTABLE  # _pick chose native: it is on PATH
             args = [a if not a.startswith("/in/") else str(stage_in / a[4:]) for a in args]
             args[args.index("/out")] = str(stage_out)
             rc, console = _run_native(exe, args, timeout)
@@ -156,7 +157,7 @@ def compile_models(
     return CompileResult(label, [EXECUTABLE, *args], rc, console, log, files, by_model)
 
 
-def check_timeout(timeout) -> None:
+def check_timeout(timeout: object) -> None:
     """The compiler timeout is a positive, finite number of seconds."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
         raise UsageError(
@@ -208,7 +209,7 @@ def compiler_identity(toolchain: str = "auto", image: str | None = None) -> str:
     return f"native {exe}: {version}"
 
 
-def _docker_client(image: str):
+def _docker_client(image: str) -> Any:
     """A docker SDK client that reached the engine and holds ``image`` (else a ToolchainError)."""
     try:
         import docker
@@ -304,7 +305,7 @@ def _run_native(exe: str, args: list[str], timeout: float) -> tuple[int, str]:
     return p.returncode, out.decode("utf-8", "replace")
 
 
-def _kill_group(p: subprocess.Popen) -> None:
+def _kill_group(p: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(p.pid, signal.SIGKILL)  # the session leader's pid is the group id
     except (ProcessLookupError, PermissionError):

@@ -128,7 +128,7 @@ def _reduced_axes(op: Op, consts: dict[int, np.ndarray] | None, axis_input: int 
 # -- generic constraints (every op) -----------------------------------------------------------
 
 
-def quantized_tensors(op: Op, consts=None) -> tuple[bool, str]:
+def quantized_tensors(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """Every activation tensor is 8-bit quantized (int8 or uint8).
 
     The Edge TPU computes in 8-bit fixed point only; constant int32 biases and shape/axis
@@ -142,7 +142,7 @@ def quantized_tensors(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def static_shapes(op: Op, consts=None) -> tuple[bool, str]:
+def static_shapes(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """Tensor sizes are constant at compile time (no dynamic dimensions, so batch size 1).
 
     The compiler refuses the whole model otherwise: "Attempting to use a delegate that only
@@ -155,7 +155,7 @@ def static_shapes(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def constant_parameters(op: Op, consts=None) -> tuple[bool, str]:
+def constant_parameters(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """Model parameters (weights and biases) are constant at compile time.
 
     Applies to the filter and bias inputs of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and
@@ -168,7 +168,7 @@ def constant_parameters(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def three_innermost_dims(op: Op, consts=None) -> tuple[bool, str]:
+def three_innermost_dims(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """Tensors have at most 3 dimensions larger than 1, and those are the 3 innermost.
 
     A tensor with more than 3 dimensions maps only when every dimension outside the innermost
@@ -185,19 +185,19 @@ def three_innermost_dims(op: Op, consts=None) -> tuple[bool, str]:
 # -- per-op constraints ------------------------------------------------------------------------
 
 
-def same_dilation(op: Op, consts=None) -> tuple[bool, str]:
+def same_dilation(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """Convolutions use the same dilation in x and y."""
     h, w = op.option("dilationHFactor", 1), op.option("dilationWFactor", 1)
     return (h == w), f"dilation differs in x and y ({w} vs {h})"
 
 
-def no_fused_activation(op: Op, consts=None) -> tuple[bool, str]:
+def no_fused_activation(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """No fused activation function (pooling and concatenation)."""
     act = op.fused_activation
     return act in ("NONE", "0"), f"fused activation {act}"
 
 
-def concat_constant_inputs(op: Op, consts=None) -> tuple[bool, str]:
+def concat_constant_inputs(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """If any input is a compile-time constant, there are exactly 2 inputs and the constant is all zeros.
 
     That is, a constant input is allowed only as zero padding.
@@ -215,7 +215,7 @@ def concat_constant_inputs(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def fc_default_format(op: Op, consts=None) -> tuple[bool, str]:
+def fc_default_format(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """Fully-connected weights use the default format, and the output is one-dimensional.
 
     One-dimensional: at most one output dimension is larger than 1.
@@ -228,7 +228,7 @@ def fc_default_format(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def no_batch_reduction(op: Op, consts=None) -> tuple[bool, str]:
+def no_batch_reduction(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """No reduction in (or operation on) the batch dimension (axis 0 of a 4-D tensor)."""
     axes = _reduced_axes(op, consts)
     if axes is not None and len(op.inputs[0].shape) == 4 and 0 in axes:
@@ -236,7 +236,7 @@ def no_batch_reduction(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def mean_z_multiple_of_4(op: Op, consts=None) -> tuple[bool, str]:
+def mean_z_multiple_of_4(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """If MEAN reduces the z (innermost, channel) dimension, its size is a multiple of 4."""
     axes = _reduced_axes(op, consts)
     shape = op.inputs[0].shape if op.inputs else ()
@@ -245,7 +245,7 @@ def mean_z_multiple_of_4(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def no_batch_padding(op: Op, consts=None) -> tuple[bool, str]:
+def no_batch_padding(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """No padding in the batch dimension."""
     pads = (consts or {}).get(1)
     if pads is not None and np.asarray(pads).ndim == 2 and len(op.inputs[0].shape) == 4 and np.any(pads[0] != 0):
@@ -253,12 +253,12 @@ def no_batch_padding(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def no_batch_pack(op: Op, consts=None) -> tuple[bool, str]:
+def no_batch_pack(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """No packing in the batch dimension (axis 0)."""
     return op.option("axis", 0) != 0, "packs along axis 0 (batch)"
 
 
-def no_batch_split(op: Op, consts=None) -> tuple[bool, str]:
+def no_batch_split(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """No splitting in the batch dimension (SPLIT's constant axis is not 0 of a 4-D tensor)."""
     axis = (consts or {}).get(0)
     if axis is not None and len(op.inputs) > 1 and len(op.inputs[1].shape) == 4 and int(np.ravel(axis)[0]) % 4 == 0:
@@ -266,7 +266,7 @@ def no_batch_split(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def softmax_1d(op: Op, consts=None) -> tuple[bool, str]:
+def softmax_1d(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """SOFTMAX input is a 1-D tensor (one dimension larger than 1) with at most 16,000 elements."""
     shape = op.inputs[0].shape if op.inputs else ()
     n = int(np.prod(shape)) if shape else 1
@@ -277,7 +277,7 @@ def softmax_1d(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def unit_strides(op: Op, consts=None) -> tuple[bool, str]:
+def unit_strides(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """STRIDED_SLICE has all strides 1 (effectively a SLICE), ellipsis_mask 0 and new_axis_mask 0."""
     if op.option("ellipsisMask", 0) or op.option("newAxisMask", 0):
         return False, "ellipsis_mask or new_axis_mask is set"
@@ -287,7 +287,7 @@ def unit_strides(op: Op, consts=None) -> tuple[bool, str]:
     return True, ""
 
 
-def squeeze_leading_ones(op: Op, consts=None) -> tuple[bool, str]:
+def squeeze_leading_ones(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """SQUEEZE removes only leading 1s (no relayout): [1, 5, 10] -> [5, 10] maps, [5, 1, 10] does not."""
     shape = list(op.inputs[0].shape) if op.inputs else []
     dims = op.option("squeezeDims", None)
@@ -301,12 +301,12 @@ def squeeze_leading_ones(op: Op, consts=None) -> tuple[bool, str]:
     return (not bad), f"squeezes axis {bad[0] if bad else ''} after a dimension larger than 1 (needs a relayout)"
 
 
-def three_d_resize(op: Op, consts=None) -> tuple[bool, str]:
+def three_d_resize(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """Resize input and output are 3-dimensional tensors (batch 1)."""
     return three_innermost_dims(op)
 
 
-def prelu_alpha(op: Op, consts=None) -> tuple[bool, str]:
+def prelu_alpha(op: Op, consts: dict[int, np.ndarray] | None = None) -> tuple[bool, str]:
     """PRELU alpha is constant and 1-dimensional (only the innermost dimension may exceed 1).
 
     With Keras PReLU on 4-D input use shared_axes=[1, 2] so each channel has one parameter.
@@ -321,7 +321,7 @@ def prelu_alpha(op: Op, consts=None) -> tuple[bool, str]:
 
 
 GENERIC = [quantized_tensors, static_shapes, constant_parameters, three_innermost_dims]
-SPECIFIC: dict[str, list[Callable]] = {
+SPECIFIC: dict[str, list[Callable[..., tuple[bool, str]]]] = {
     "AVERAGE_POOL_2D": [no_fused_activation],
     "MAX_POOL_2D": [no_fused_activation],
     "CONCATENATION": [no_fused_activation, concat_constant_inputs],
@@ -410,7 +410,7 @@ def citation(op: str) -> str:
 
 
 # Which compiler status a failed constraint produces; anything not listed reads UNSPECIFIED.
-STATUS_OF: dict[Callable, str] = {
+STATUS_OF: dict[Callable[..., tuple[bool, str]], str] = {
     quantized_tensors: UNSUPPORTED_DTYPE,
     three_innermost_dims: UNSUPPORTED_RANK,
     three_d_resize: UNSUPPORTED_RANK,

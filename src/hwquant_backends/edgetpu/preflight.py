@@ -66,7 +66,7 @@ def predict(
     after_i = _downstream(ops, intermediate_tensors)
     verdicts: list[OpVerdict] = []
     ended: dict[int, OpVerdict] = {}  # subgraph -> the op that ended its Edge TPU segment
-    segments: Counter = Counter()
+    segments: Counter[int] = Counter()
     for k, op in enumerate(ops):
         problems = O.evaluate(op, constants(model, op), runtime)
         if k in after_i:
@@ -126,7 +126,14 @@ def _rejected(ops: list[Op], blockers: dict[int, list[str]], first: str) -> OpRe
     return OpReport("edgetpu", verdicts, [f"edgetpu_compiler would refuse this model: {first}; {hint}"])
 
 
-def _notes(ops, verdicts, ended, segments, runtime, multiple) -> list[str]:
+def _notes(
+    ops: list[Op],
+    verdicts: list[OpVerdict],
+    ended: dict[int, OpVerdict],
+    segments: Counter[int],
+    runtime: int,
+    multiple: bool,
+) -> list[str]:
     c = Counter(v.placement for v in verdicts)
     notes = [
         (
@@ -162,11 +169,11 @@ def format_table(report: OpReport, reasons: bool = True) -> str:
 
 def compare(report: OpReport, compiled: Any) -> dict[str, Any]:
     """Where the compiler's mapping (a parsed CompilerLog) differs from the prediction."""
-    pred: dict[str, Counter] = {}
+    pred: dict[str, Counter[str]] = {}
     for v in report.verdicts:
         pred.setdefault(v.op, Counter())["tpu" if v.placement == "target" else "cpu"] += 1
     if compiled.table:
-        got: dict[str, Counter] = {}
+        got: dict[str, Counter[str]] = {}
         statuses: dict[str, list[str]] = {}
         for row in compiled.table:
             got.setdefault(row.operator, Counter())["tpu" if row.status == O.MAPPED else "cpu"] += row.count
@@ -197,7 +204,7 @@ def compare(report: OpReport, compiled: Any) -> dict[str, Any]:
             "note": "the compiler printed neither an operator table nor op counts",
         }
     c = report.counts()
-    p = {"tpu": c["target"], "cpu": c["fallback"] + c["unsupported"]}
-    agree = p == {"tpu": tpu, "cpu": cpu}
-    diffs = [] if agree else [{"operator": "(all)", "predicted": p, "compiler": {"tpu": tpu, "cpu": cpu}}]
+    predicted = {"tpu": c["target"], "cpu": c["fallback"] + c["unsupported"]}
+    agree = predicted == {"tpu": tpu, "cpu": cpu}
+    diffs = [] if agree else [{"operator": "(all)", "predicted": predicted, "compiler": {"tpu": tpu, "cpu": cpu}}]
     return {"basis": "op counts", "agree": agree, "differences": diffs}

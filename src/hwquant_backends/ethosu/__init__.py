@@ -3,22 +3,25 @@
 Vela decides what runs on the NPU (its op check runs on the int8 model in the check stage, in a
 temporary folder); the ops it leaves on the CPU need a TFLM kernel. Packaging compiles again into
 the target folder (model_vela.tflite, Vela's summary and per-layer CSVs), checks the compiled
-file, and emits the C array, model_settings.h and the TFLM project through the mcu backend's
-packaging code, with ``AddEthosU()`` in the resolver. Verification runs the int8 model in TFLM and
+file, and emits the C array, model_settings.h and the TFLM project through the TFLM packaging code
+shared with mcu (``hwquant_backends._tflm``), with ``AddEthosU()`` in the resolver. Verification runs the int8 model in TFLM and
 LiteRT's reference kernels, as for mcu; the NPU op itself cannot run without the NPU.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hwquant import (
     Backend,
     BackendOption,
+    BackendRegistry,
     BuildContext,
     BuildOptions,
+    CheckRequest,
     IncompatibleError,
     InputError,
     ModelFacts,
@@ -32,13 +35,13 @@ from hwquant import (
     hookimpl,
     tree_sha256,
 )
+from hwquant_backends import _tflm
+from hwquant_backends._tflm import arena as arena_mod
+from hwquant_backends._tflm import crosscheck, integer_io, settings
+from hwquant_backends._tflm import footprint as budget
+from hwquant_backends._tflm.carray import check_symbol, symbol_for, write_carray
+from hwquant_backends._tflm.project import PROJECT_KINDS, TEMPLATES, ProjectInputs, resolver_ops, write_project
 from hwquant_backends.ethosu.project_parts import TEMPLATES as NPU_TEMPLATES
-from hwquant_backends.mcu import arena as arena_mod
-from hwquant_backends.mcu import boards as mcu_boards
-from hwquant_backends.mcu import crosscheck, integer_io, settings
-from hwquant_backends.mcu import project as mcu_project
-from hwquant_backends.mcu.carray import check_symbol, symbol_for, write_carray
-from hwquant_backends.mcu.project import PROJECT_KINDS, TEMPLATES, ProjectInputs, resolver_ops, write_project
 
 from . import boards, config, constraints, mapping, package, vela_run
 from .project_parts import npu_parts
@@ -61,7 +64,7 @@ class EthosUBackend(Backend):
     activation_dtypes = ("int8", "int16")
     io_dtypes = ("int8", "int16")
     artifact_name = "model.tflite"
-    options = (
+    backend_options = (
         BackendOption(
             "accelerator-config",
             f"Ethos-U configuration (Vela's; default {config.DEFAULT_ACCELERATOR})",
@@ -97,13 +100,13 @@ class EthosUBackend(Backend):
     )
 
     # -- configuration -----------------------------------------------------------------------
-    def vela_config(self, options: BuildOptions) -> config.VelaConfig:
+    def vela_config(self, o: Mapping[str, Any]) -> config.VelaConfig:
+        """The Vela configuration from this backend's option values ``o`` (keyed by option key)."""
         if not vela_run.available():
             raise ToolchainError(
                 "target ethos-u needs Vela (the ethos-u-vela package), which is not installed",
                 hint="pip install 'hwquant[ethos-u]'",
             )
-        o = options.backend_options
         board = boards.get_board(o["board"]) if o.get("board") else None
         return config.resolve(
             o.get("accelerator_config"),
@@ -116,13 +119,13 @@ class EthosUBackend(Backend):
         )
 
     def cache_key_extras(self, options: BuildOptions) -> dict[str, Any]:
-        """Adds Vela's version, the tflite-micro version (verification, expected outputs), the mcu
+        """Adds Vela's version, the tflite-micro version (verification, expected outputs), the shared TFLM
         packaging code and templates this backend generates with, and the --vela-config file's content."""
         extras = super().cache_key_extras(options)
         extras["vela"] = vela_run.version()
         extras["tflite_micro"] = arena_mod.runtime_version()
         extras["templates"] = "+".join(tree_sha256(d) if d.is_dir() else "missing" for d in (TEMPLATES, NPU_TEMPLATES))
-        extras["mcu_packaging"] = tree_sha256(Path(mcu_project.__file__).parent)
+        extras["tflm_packaging"] = tree_sha256(Path(_tflm.__file__).parent)
         vendor = extras["options"].get("vela_config")
         if vendor:
             f = Path(vendor)
@@ -145,13 +148,13 @@ class EthosUBackend(Backend):
                 f"the model has {len(facts.signatures)} signatures; TFLM runs one",
                 hint="export the model with a single serving signature",
             )
-        self.vela_config(options)  # a bad option is a usage error before anything is converted
+        self.vela_config(options.backend_options)  # a bad option is a usage error before anything is converted
         recipe, reasons = super().choose_recipe(facts, options)
         if recipe.activations == "int16":
             reasons.append("int16x8 builds only when Vela places every op on the NPU (checked on the converted model)")
         return integer_io(recipe, options, reasons), reasons
 
-    def missing_data_error(self, recipe: Recipe):
+    def missing_data_error(self, recipe: Recipe) -> InputError:
         return InputError(
             f"target ethos-u needs representative data: recipe {recipe.name!r} quantizes every tensor to integers "
             "(the Ethos-U has no float datapath), and the converter calibrates each activation's range by running "
@@ -161,9 +164,9 @@ class EthosUBackend(Backend):
         )
 
     # -- op checks: Vela itself ------------------------------------------------------------------
-    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
-        cfg = self.vela_config(options or BuildOptions(model=Path(), target=self.name))
-        verbose = (lambda text: print(text, file=sys.stderr)) if options is not None and options.verbose else None
+    def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
+        cfg = self.vela_config(request.backend_options)
+        verbose = (lambda text: print(text, file=sys.stderr)) if request.verbose else None
         run, compiled, _ = vela_run.preflight(model.content, cfg, verbose)
         report = mapping.op_report(self.name, model, run, compiled)
         if any(op.dtype == "int16" for op in model.ops):
@@ -188,7 +191,7 @@ class EthosUBackend(Backend):
 
     # -- package -----------------------------------------------------------------------------
     def package(self, ctx: BuildContext) -> PackageResult:
-        cfg = self.vela_config(ctx.options)
+        cfg = self.vela_config(ctx.options.backend_options)
         run = vela_run.compile_model(ctx.artifact, ctx.out_dir, cfg, verbose=ctx.log if ctx.options.verbose else None)
         compiled = run.compiled()
         checks = package.check_compiled(compiled, ctx.model)
@@ -201,10 +204,10 @@ class EthosUBackend(Backend):
         board_name = ctx.opt("board")
         if board_name:
             board = boards.get_board(board_name)
-            footprint = mcu_boards.check_budget(compiled.size_bytes, arena["bytes"], board.budget)
+            footprint = budget.check_budget(compiled.size_bytes, arena["bytes"], board.budget)
             footprint["board"] = board.to_dict()
         else:
-            footprint = mcu_boards.footprint(compiled.size_bytes, arena["bytes"])
+            footprint = budget.footprint(compiled.size_bytes, arena["bytes"])
 
         source = Path(ctx.options.model).name or "model"
         symbol = ctx.opt("symbol")
@@ -324,5 +327,5 @@ def host_arena(model: TfliteModel) -> int:
 
 
 @hookimpl
-def hwquant_register_backends(registry):
+def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(EthosUBackend)

@@ -2,7 +2,7 @@
 
 A profile names the NPU configuration (Vela's accelerator config), the closest system config and
 memory mode from Vela's ``Arm/vela.ini``, and the memory budgets the footprint is checked against
-(through the mcu backend's budget check: compiled model + flash allowance, arena + RAM allowance).
+(through the TFLM budget check shared with mcu: compiled model + flash allowance, arena + RAM allowance).
 Numbers come from the vendors' public product pages / briefs named in ``source``; the system
 config is the shipped one nearest the part (vela.ini has no per-vendor entries), so Vela's
 estimates are for that reference system, not a measurement of the part. Explicit
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hwquant import UsageError
-from hwquant_backends.mcu.boards import Board, KiB
+from hwquant_backends._tflm.footprint import Board, KiB
 
 MiB = 1024 * KiB
 
@@ -26,7 +26,7 @@ class NpuBoard:
     accelerator: str
     system_config: str
     memory_mode: str
-    budget: Board  # RAM / flash budgets, the mcu backend's Board
+    budget: Board  # RAM / flash budgets (the TFLM footprint's Board)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,7 +38,7 @@ class NpuBoard:
         }
 
 
-def _b(name, accel, system, mode, desc, ram, flash, source) -> NpuBoard:
+def _b(name: str, accel: str, system: str, mode: str, desc: str, ram: int, flash: int, source: str) -> NpuBoard:
     return NpuBoard(name, accel, system, mode, Board(name, desc, ram, flash, source))
 
 

@@ -22,8 +22,12 @@ from __future__ import annotations
 import configparser
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hwquant import InputError, UsageError
+
+if TYPE_CHECKING:
+    from .boards import NpuBoard
 
 DEFAULT_ACCELERATOR = "ethos-u55-128"
 FAMILY_DEFAULTS = {
@@ -113,7 +117,7 @@ class VelaConfig:
             args += ["--arena-cache-size", str(self.arena_cache_size)]
         return args
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "accelerator_config": self.accelerator,
             "system_config": self.system_config,
@@ -130,8 +134,8 @@ def resolve(
     memory_mode: str | None,
     vela_config: str | None,
     optimise: str | None,
-    arena_cache_size,
-    board=None,
+    arena_cache_size: int | None,
+    board: NpuBoard | None = None,
 ) -> VelaConfig:
     """The configuration from the options (then the board profile, then the family defaults), checked
     against the .ini files so a typo is a usage error here rather than a Vela traceback."""

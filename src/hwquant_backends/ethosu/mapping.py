@@ -4,14 +4,14 @@ Vela's output model is its final word: every op it compiled for the NPU is insid
 custom op, and every op it left on the CPU stays a builtin op in ``model_vela.tflite``. An op of
 the int8 model is matched to the compiled model by its output tensor names (Vela keeps them).
 The reasons for a CPU op are the ones Vela printed ("Warning (supported operators) ...").
-A CPU op then runs in TFLM on the Cortex-M, so it needs a TFLM kernel for its dtype (the mcu
-backend's op table); without one the op is unsupported and the build stops (exit 3).
+A CPU op then runs in TFLM on the Cortex-M, so it needs a TFLM kernel for its dtype (TFLM's op
+table, ``_tflm.ops``); without one the op is unsupported and the build stops (exit 3).
 """
 
 from __future__ import annotations
 
 from hwquant import OpReport, OpVerdict, TfliteModel
-from hwquant_backends.mcu.ops import SUPPORT as TFLM_SUPPORT
+from hwquant_backends._tflm.ops import SUPPORT as TFLM_SUPPORT
 
 from .vela_run import VelaRun
 

@@ -19,69 +19,30 @@ and ops, the NPU part replaced by one ethos-u op, so that figure bounds the comp
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-import tempfile
 from typing import Any
 
-from hwquant import IncompatibleError, TfliteModel, ToolchainError
-from hwquant_backends.mcu.arena import ALIGN, with_margin
+from hwquant import IncompatibleError, Tensor, TfliteModel, ToolchainError
+from hwquant_backends._tflm import arena as arena_mod
+from hwquant_backends._tflm.arena import ALIGN, with_margin
 
 from .mapping import NPU_OP
 
 FAST_SCRATCH = "scratch_fast"
 PROBE_TIMEOUT_S = 300
-_TAIL = re.compile(r"Arena allocation tail (\d+) bytes")
-# The child: allocate and invoke the int8 model in TFLM, then print the recording allocator's figures.
-_PROBE = r"""
-import sys
-import numpy as np
-from tflite_micro.python.tflite_micro import runtime
-it = runtime.Interpreter.from_bytes(open(sys.argv[1], "rb").read(), arena_size=int(sys.argv[2]))
-for i in range(int(sys.argv[3])):
-    d = it.get_input_details(i)
-    it.set_input(np.zeros(d["shape"], d["dtype"]), i)
-it.invoke()
-it.print_allocations()
-"""
 
 
 def tflm_structures(int8: TfliteModel, host_arena: int) -> int:
     """Bytes of TFLM's persistent structures for the int8 model (see module docstring)."""
-    fd, path = tempfile.mkstemp(suffix=".tflite", prefix="hwquant-ethosu-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(int8.content)
-        p = subprocess.run(
-            [sys.executable, "-c", _PROBE, path, str(host_arena), str(len(int8.io(0)[0]))],
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ToolchainError(f"the TFLM interpreter did not finish within {PROBE_TIMEOUT_S} s") from exc
-    finally:
-        os.unlink(path)
-    m = _TAIL.search(p.stderr or "")
-    if p.returncode != 0 or not m:
-        last = (p.stderr or "").strip().splitlines()[-1:] or [f"exit code {p.returncode}"]
-        raise ToolchainError(
-            f"the TFLM interpreter could not allocate the int8 model: {last[0]}",
-            hint="rerun with -v; check `hwquant targets mcu --ops` for the CPU ops",
-        )
-    return int(m.group(1))
+    return arena_mod.structures_bytes(int8.content, len(int8.io(0)[0]), host_arena, PROBE_TIMEOUT_S)
 
 
 def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-def _io_signature(model: TfliteModel) -> list[tuple]:
+def _io_signature(model: TfliteModel) -> list[tuple[object, ...]]:
     ins, outs = model.io(0)
-    sig = []
+    sig: list[tuple[object, ...]] = []
     for t in [*ins, *outs]:
         q = (
             None
@@ -145,7 +106,7 @@ def arena(compiled: TfliteModel, margin: str, structures: int) -> dict[str, Any]
     return out
 
 
-def _nbytes(t) -> int:
+def _nbytes(t: Tensor) -> int:
     width = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8, "bool": 1}.get(t.dtype, 4)
     n = 1
     for d in t.shape:

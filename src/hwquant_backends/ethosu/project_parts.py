@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwquant_backends.mcu.project import NpuParts, fill, template
+from hwquant_backends._tflm.project import NpuParts, fill, template
 
 from .config import VelaConfig
 

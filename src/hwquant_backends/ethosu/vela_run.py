@@ -104,7 +104,7 @@ class VelaRun:
         return read_csv(self.per_layer_path) if self.per_layer_path.is_file() else []
 
 
-def _number(text: str):
+def _number(text: str) -> int | float | str:
     try:
         f = float(text)
     except ValueError:

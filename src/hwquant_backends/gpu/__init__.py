@@ -14,8 +14,10 @@ import numpy as np
 
 from hwquant import (
     Backend,
+    BackendRegistry,
     BuildContext,
     BuildOptions,
+    CheckRequest,
     ModelFacts,
     OpReport,
     OpVerdict,
@@ -25,7 +27,7 @@ from hwquant import (
     ToolchainStatus,
     hookimpl,
 )
-from hwquant_backends.cpu.ops import explain as cpu_explain
+from hwquant_backends._litert.ops import explain as cpu_explain
 
 from . import analyzer_text, gpu_check
 from .ops import EXPENSIVE, SOURCE, SUPPORT, citation
@@ -61,10 +63,9 @@ class GpuBackend(Backend):
     io_dtypes = ("float32",)
     support = SUPPORT
 
-    # -- recipe ------------------------------------------------------------------------------
-    def recipe_refusal(self, name: str) -> str:
-        return _REFUSED.get(name, "")
+    recipe_refusals = _REFUSED
 
+    # -- recipe ------------------------------------------------------------------------------
     def choose_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[Recipe, list[str]]:
         recipe, reasons = super().choose_recipe(facts, options)
         reasons.append(PRECISION_NOTE)
@@ -80,7 +81,7 @@ class GpuBackend(Backend):
         return "float16", why
 
     # -- preflight -----------------------------------------------------------------------------
-    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
+    def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
         """Per op: on the GPU, falls back to the CPU, or unsupported anywhere; merges TFLite's analysis."""
         analysis = analyzer_text.analyze(model.content)
         verdicts = []
@@ -176,7 +177,7 @@ def _eval_samples(dataset: Any, limit: int) -> list[dict[str, np.ndarray]] | Non
     """Up to ``limit`` input dicts from the held-out DataSet ((signature, {name: array}) samples)."""
     if dataset is None:
         return None
-    items: Iterable = getattr(dataset, "samples", dataset)
+    items: Iterable[Any] = getattr(dataset, "samples", dataset)
     out = []
     for item in items:
         inputs = item[1] if isinstance(item, tuple) and len(item) == 2 else item
@@ -188,5 +189,5 @@ def _eval_samples(dataset: Any, limit: int) -> list[dict[str, np.ndarray]] | Non
 
 
 @hookimpl
-def hwquant_register_backends(registry):
+def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(GpuBackend)

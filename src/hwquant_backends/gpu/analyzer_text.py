@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 _SUBGRAPH = re.compile(r"^Subgraph#(\d+)\b")
 _OP = re.compile(r"^\s+Op#(\d+)\s+([A-Za-z0-9_\-]+)\(")
@@ -44,7 +45,7 @@ class AnalyzerReport:
     error: str = ""
     text: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "available": self.available,
             "source": self.source,
@@ -103,7 +104,7 @@ def gpu_compatibility_report(model_bytes: bytes) -> tuple[str, str]:
 
         source = "ai_edge_litert._pywrap_analyzer_wrapper"
     except ImportError:
-        from tflite_runtime import _pywrap_analyzer_wrapper as wrapper  # type: ignore
+        from tflite_runtime import _pywrap_analyzer_wrapper as wrapper
 
         source = "tflite_runtime._pywrap_analyzer_wrapper"
     # ModelAnalyzer(model, input_is_filepath, check_gpu_compatibility) -> text

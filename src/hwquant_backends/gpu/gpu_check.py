@@ -7,7 +7,7 @@ result instead of failing: a build for the GPU target is still verified on the C
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -23,12 +23,12 @@ def probe_model() -> bytes:
     import flatbuffers
     from ai_edge_litert import schema_py_generated as s
 
-    def tensor(name: str):
+    def tensor(name: str) -> Any:
         t = s.TensorT()
         t.shape, t.type, t.buffer, t.name = [1, 4], s.TensorType.FLOAT32, 0, name
         return t
 
-    def tmap(name: str, idx: int):
+    def tmap(name: str, idx: int) -> Any:
         x = s.TensorMapT()
         x.name, x.tensorIndex = name, idx
         return x
@@ -72,7 +72,7 @@ def _probe() -> dict[str, Any]:
     }
 
 
-def _mean_ms(fn, runs: int) -> float:
+def _mean_ms(fn: Callable[[], object], runs: int) -> float:
     fn()
     t0 = time.perf_counter_ns()
     for _ in range(runs):

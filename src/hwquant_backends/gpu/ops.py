@@ -11,7 +11,7 @@ first paragraph is the rule printed by ``hwquant targets gpu --ops``.
 
 from __future__ import annotations
 
-from hwquant import Op, OpSupport
+from hwquant import Op, OpSupport, Tensor
 
 FLOAT = frozenset({"float32", "float16"})
 # Quantized ops are accepted: the delegate dequantizes int8/uint8 tensors and computes in float.
@@ -275,7 +275,7 @@ def citation(op: str) -> str:
     return f"{SOURCE}:{CITATIONS[op]}"
 
 
-def _runtime_inputs(op: Op) -> list:
+def _runtime_inputs(op: Op) -> list[Tensor]:
     return [t for t in op.inputs if not t.is_constant]
 
 

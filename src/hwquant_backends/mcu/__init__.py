@@ -16,8 +16,10 @@ import numpy as np
 from hwquant import (
     Backend,
     BackendOption,
+    BackendRegistry,
     BuildContext,
     BuildOptions,
+    CheckRequest,
     IncompatibleError,
     InputError,
     ModelFacts,
@@ -31,22 +33,13 @@ from hwquant import (
     hookimpl,
     tree_sha256,
 )
+from hwquant_backends._tflm import arena as arena_mod
+from hwquant_backends._tflm import crosscheck, integer_io, project, settings
+from hwquant_backends._tflm.carray import check_symbol, symbol_for, write_carray
+from hwquant_backends._tflm.ops import SOURCE_ONLY, SUPPORT, UNVERIFIED, alternatives, layer_name, missing_int16_kernels
+from hwquant_backends._tflm.project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
 
-from . import arena as arena_mod
-from . import boards, crosscheck, fpu, project, settings
-from .carray import check_symbol, symbol_for, write_carray
-from .ops import SOURCE_ONLY, SUPPORT, UNVERIFIED, alternatives, layer_name, missing_int16_kernels
-from .project import PROJECT_KINDS, ProjectInputs, resolver_ops, write_project
-
-
-def integer_io(recipe: Recipe, options: BuildOptions, reasons: list[str]) -> Recipe:
-    """16x8 recipes get int16 inputs and outputs unless --io-dtype says otherwise (firmware feeds integers).
-
-    Shared by every TFLM-based target (mcu, ethos-u)."""
-    if recipe.activations == "int16" and recipe.io_dtype == "float32" and not options.io_dtype:
-        reasons.append("int16 inputs and outputs: firmware feeds the model integers")
-        return recipe.with_io("int16")
-    return recipe
+from . import boards, fpu
 
 
 class McuBackend(Backend):
@@ -62,7 +55,7 @@ class McuBackend(Backend):
     activation_dtypes = ("int8", "int16")
     io_dtypes = ("int8", "int16")
     support = SUPPORT
-    options = (
+    backend_options = (
         BackendOption("symbol", "C name of the model array (default: derived from the model name)"),
         BackendOption("project", "project to generate around the model", default="cmake", choices=PROJECT_KINDS),
         BackendOption(
@@ -111,7 +104,7 @@ class McuBackend(Backend):
             reasons.append(fpu.reason(options))
         return integer_io(recipe, options, reasons), reasons
 
-    def missing_data_error(self, recipe: Recipe):
+    def missing_data_error(self, recipe: Recipe) -> InputError:
         return InputError(
             f"target mcu needs representative data: recipe {recipe.name!r} quantizes every tensor to integers, "
             "and the converter calibrates each activation's range (scale and zero point) by running samples "
@@ -121,8 +114,8 @@ class McuBackend(Backend):
         )
 
     # -- op checks ---------------------------------------------------------------------------
-    def check(self, model: TfliteModel, options: BuildOptions | None = None) -> OpReport:
-        report = super().check(model, options)
+    def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
+        report = SUPPORT.report(self.name, model)
         unverified = sorted(
             {
                 f"{v.op} ({v.dtype})"
@@ -163,7 +156,8 @@ class McuBackend(Backend):
                 "measured_with": "tflite-micro Python interpreter (64-bit host), bisection in "
                 f"{arena_mod.ALIGN}-byte steps",
             }
-        return ctx.report["tensor_arena"]
+        arena: dict[str, Any] = ctx.report["tensor_arena"]
+        return arena
 
     def candidate_report(self, artifact: bytes, options: BuildOptions) -> dict[str, Any]:
         """The exact tensor arena a search candidate needs (int16x8 costs about twice int8's)."""
@@ -274,5 +268,5 @@ def _templates_sha256() -> str | None:
 
 
 @hookimpl
-def hwquant_register_backends(registry):
+def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(McuBackend)

@@ -1,15 +1,27 @@
 """A third-party backend, registered through the `hwquant.backends` entry-point group.
 
 It runs int8 models only, supports a few ops, and writes a manifest file when packaging. It sets
-every class attribute of ``hwquant.Backend`` and overrides or uses every method, so the tests
-exercise the whole interface the way an outside plugin sees it (docs/backend-interface.md).
+every class attribute of ``hwquant.Backend`` and defines every method (the abstract ones because it
+must, the others to add to them), so the tests exercise the whole interface the way an outside
+plugin sees it (docs/backend-interface.md; tests/test_backend_interface.py checks it by introspection).
 """
 
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
-from hwquant import Backend, BackendOption, InputError, OpSupport, PackageResult, ToolchainStatus, hookimpl
+from hwquant import (
+    Backend,
+    BackendOption,
+    CheckRequest,
+    InputError,
+    OpSupport,
+    PackageResult,
+    TfliteModel,
+    ToolchainStatus,
+    hookimpl,
+)
 
 
 def small_filters(op):
@@ -27,11 +39,14 @@ class ToyBackend(Backend):
     description = "Toy NPU (third-party test plugin)"
     recipe_rule = "always int8-only"
     allowed_recipes = ("int8-only",)
+    recipe_refusals: ClassVar[dict[str, str]] = dict.fromkeys(
+        ("float32", "float16", "dynamic-int8", "int8-float-fallback"), "the toy NPU has no float units"
+    )
     default_io_dtype = "int8"
     weight_dtypes = ("int8",)
     activation_dtypes = ("int8",)
     io_dtypes = ("int8",)
-    options = (
+    backend_options = (
         BackendOption("label", "text written into toy_manifest.json", default="toy-build"),
         BackendOption("cores", "NPU cores to plan for", type=int, default=1, choices=()),
     )
@@ -54,15 +69,14 @@ class ToyBackend(Backend):
         exc.hint = f"{exc.hint} (toy NPU)"
         return exc
 
-    def recipe_refusal(self, name):
-        return "the toy NPU has no float units"
-
     def missing_data_error(self, recipe):
         return InputError("the toy NPU needs representative data", hint="pass --data (random:N for a smoke test)")
 
-    def check(self, model, options=None):
-        report = super().check(model, options)
-        report.notes.append(f"toy: {len(report.verdicts)} op(s) checked against the toy table")
+    def check(self, model: TfliteModel, request: CheckRequest):
+        report = self.support.report(self.name, model)
+        report.notes.append(
+            f"toy: {len(report.verdicts)} op(s) checked against the toy table for {request.opt('cores', 1)} core(s)"
+        )
         return report
 
     def candidate_report(self, artifact, options):

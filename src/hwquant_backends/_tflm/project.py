@@ -5,7 +5,7 @@ main.cc, a Cortex-M toolchain file and a README; the model files stay one level 
 ``--mcu-project arduino`` writes ``project/<name>/``, a sketch folder holding the same files.
 Templates live in ``templates/`` beside this module; ``@NAME@`` placeholders are filled here.
 
-The ethos-u backend generates its project through this same code: its model is Vela's output,
+The mcu and ethos-u backends both generate their project here; for ethos-u its model is Vela's output,
 whose resolver registers ``AddEthosU()`` for the NPU op plus the builtin ops Vela left on the CPU,
 and ``ProjectInputs.npu`` adds the NPU parts (Ethos-U driver in CMake, a README section).
 """
@@ -91,7 +91,7 @@ def template(rel: str, root: Path | None = None) -> str:
 def fill(text: str, values: dict[str, object]) -> str:
     """Replace every @NAME@; an unknown placeholder is a bug in the template."""
 
-    def sub(m: re.Match) -> str:
+    def sub(m: re.Match[str]) -> str:
         if m.group(1) not in values:
             raise KeyError(f"template placeholder @{m.group(1)}@ has no value")
         return str(values[m.group(1)])

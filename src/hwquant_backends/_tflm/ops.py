@@ -10,6 +10,7 @@ The dtype is the op's compute dtype as hwquant.tflite_model.Op.dtype reads it (f
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 
 from hwquant import Op, OpSupport
 
@@ -318,7 +319,7 @@ def static_shapes(op: Op) -> tuple[bool, str]:
 
 
 # -- per-op constraints ---------------------------------------------------------------------
-def _constant_input(position: int, what: str):
+def _constant_input(position: int, what: str) -> Callable[[Op], tuple[bool, str]]:
     def check(op: Op) -> tuple[bool, str]:
         if len(op.inputs) > position and not op.inputs[position].is_constant:
             return False, f"{op.name}: the {what} must be constant (TFLM has no dynamic tensors)"
@@ -329,7 +330,7 @@ def _constant_input(position: int, what: str):
     return check
 
 
-def _max_rank(limit: int):
+def _max_rank(limit: int) -> Callable[[Op], tuple[bool, str]]:
     def check(op: Op) -> tuple[bool, str]:
         rank = len(op.inputs[0].shape) if op.inputs else 0
         if rank > limit:
@@ -364,7 +365,7 @@ def int16_weights_are_int8(op: Op) -> tuple[bool, str]:
     return True, ""
 
 
-SPECIFIC = {
+SPECIFIC: dict[str, list[Callable[[Op], tuple[bool, str]]]] = {
     "RESIZE_BILINEAR": [_constant_input(1, "size")],
     "RESIZE_NEAREST_NEIGHBOR": [_constant_input(1, "size")],
     "PAD": [_constant_input(1, "paddings"), _max_rank(5)],
@@ -388,7 +389,7 @@ SPECIFIC = {
 SUPPORT = OpSupport(ops=dict(KERNEL_DTYPES), generic=[no_custom_ops, static_shapes], specific=SPECIFIC)
 
 
-def missing_int16_kernels(op_names) -> list[str]:
+def missing_int16_kernels(op_names: Iterable[str]) -> list[str]:
     """Ops (by builtin name) that TFLM cannot run with int16 activations."""
     skip = {"QUANTIZE", "DEQUANTIZE"}
     return sorted({n for n in op_names if n not in skip and n not in INT16_OPS})

@@ -88,7 +88,8 @@ def quantize(values: np.ndarray, t: IoTensor) -> np.ndarray:
     r = r + (a - r >= 0.5)  # roundf: half away from zero
     q = np.sign(x) * r + t.zero_point
     info = np.iinfo(t.dtype)
-    return np.clip(q, info.min, info.max).astype(t.dtype)
+    out: np.ndarray = np.clip(q, info.min, info.max).astype(t.dtype)
+    return out
 
 
 def dequantize(values: np.ndarray, t: IoTensor) -> np.ndarray:

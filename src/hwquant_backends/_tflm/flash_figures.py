@@ -184,5 +184,5 @@ def runtime_bytes(ops: Iterable[str]) -> dict[str, Any]:
         "kernel_bytes": kernels,
         "unmeasured_ops": [op for op in ops if op not in KERNEL_BYTES],
         "safety": SAFETY,
-        "method": "measured per kernel on Cortex-M4 (backends/mcu/flash_figures.py), summed: an upper bound",
+        "method": "measured per kernel on Cortex-M4 (hwquant_backends/_tflm/flash_figures.py), summed: an upper bound",
     }

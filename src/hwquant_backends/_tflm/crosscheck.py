@@ -25,6 +25,7 @@ the int8 tensor it dequantizes (a 1e-5 relative step would call one int8 step a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,7 @@ def output_names(model: TfliteModel) -> list[str]:
     return [by_index.get(t.index, t.name) for t in outs]
 
 
-def sample_inputs(model: TfliteModel, sample) -> list[np.ndarray]:
+def sample_inputs(model: TfliteModel, sample: tuple[str, dict[str, np.ndarray]]) -> list[np.ndarray]:
     """The raw (quantized) input arrays, in subgraph-0 order, for one DataSet sample."""
     key, feeds = sample
     ins, _ = io_tensors(model)
@@ -140,7 +141,7 @@ class LiteRtRunner:
         return [self.it.get_tensor(d["index"]).copy() for d in self.outs]
 
 
-def compare(model: TfliteModel, arena: int, samples) -> dict[str, Any]:
+def compare(model: TfliteModel, arena: int, samples: Iterable[tuple[str, dict[str, np.ndarray]]]) -> dict[str, Any]:
     """Per output: max difference in quantization steps, TFLM vs LiteRT reference kernels (the gate)
     and TFLM vs LiteRT's default XNNPACK path (reported)."""
     _, outs = io_tensors(model)

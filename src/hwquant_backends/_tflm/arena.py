@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from typing import Any
 
 from hwquant import ToolchainError, UsageError
 
@@ -32,9 +33,12 @@ START = 16 * 1024  # first upper bound tried; doubled until the model fits
 LIMIT = 256 * 1024 * 1024  # give up above this (no MCU has that much RAM)
 PROBE_TIMEOUT_S = 120
 _RECORDED_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
+_RECORDED_TAIL = re.compile(r"Arena allocation tail (\d+) bytes")
 
-# The child: exit 0 when the model allocates and invokes with the given arena, 3 when TFLM
-# reports it does not fit; a crash (negative return code) also means "does not fit".
+# The one probe script (arena measurement here, TFLM's structures for ethos-u): exit 0 when the
+# model allocates and invokes with the given arena, 3 when TFLM reports it does not fit; a crash
+# (negative return code) also means "does not fit". With a 4th argument it prints the recording
+# allocator's figures (to stderr, through TFLM's DebugLog).
 _PROBE = r"""
 import sys
 import numpy as np
@@ -72,7 +76,7 @@ def runtime_available() -> bool:
     return True
 
 
-def require_runtime():
+def require_runtime() -> Any:
     """The tflite_micro runtime module, or a ToolchainError saying how to get it."""
     try:
         from tflite_micro.python.tflite_micro import runtime
@@ -101,36 +105,17 @@ class ArenaProber:
         self.model, self.num_inputs = model, num_inputs
         self.probes: list[Probe] = []
 
-    def __enter__(self):
+    def __enter__(self) -> ArenaProber:
         fd, self.path = tempfile.mkstemp(suffix=".tflite", prefix="hwquant-arena-")
         with os.fdopen(fd, "wb") as f:
             f.write(self.model)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         os.unlink(self.path)
 
     def fits(self, arena: int, report: bool = False) -> bool:
-        try:
-            p = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    _PROBE,
-                    self.path,
-                    str(arena),
-                    str(self.num_inputs),
-                    *(["report"] if report else []),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=PROBE_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ToolchainError(
-                f"the TFLM interpreter did not finish within {PROBE_TIMEOUT_S} s (arena {arena} bytes)"
-            ) from exc
+        p = run_probe(self.path, arena, self.num_inputs, report, PROBE_TIMEOUT_S)
         lines = (p.stderr or "").strip().splitlines()
         detail = "ok" if p.returncode == 0 else (lines[-1] if lines else f"exit code {p.returncode}")
         self.probes.append(Probe(arena, p.returncode == 0, detail))
@@ -139,10 +124,39 @@ class ArenaProber:
         return p.returncode == 0
 
 
+def run_probe(path: str, arena: int, num_inputs: int, report: bool, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run the probe script on the model file ``path`` in a child process (see ``_PROBE``)."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", _PROBE, path, str(arena), str(num_inputs), *(["report"] if report else [])],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ToolchainError(f"the TFLM interpreter did not finish within {timeout:g} s (arena {arena} bytes)") from exc
+
+
 def fits(model: bytes, num_inputs: int, arena: int) -> bool:
     """Whether ``model`` allocates and invokes in TFLM with an arena of ``arena`` bytes."""
     with ArenaProber(model, num_inputs) as prober:
-        return prober.fits(arena)
+        return bool(prober.fits(arena))
+
+
+def structures_bytes(model: bytes, num_inputs: int, arena: int, timeout: float = PROBE_TIMEOUT_S) -> int:
+    """TFLM's own persistent structures for ``model`` run in ``arena`` bytes: the recording
+    allocator's tail (ethos-u adds it to the tensors Vela planned)."""
+    with ArenaProber(model, num_inputs) as prober:
+        p = run_probe(prober.path, arena, num_inputs, True, timeout)
+    m = _RECORDED_TAIL.search(p.stderr or "")
+    if p.returncode != 0 or not m:
+        last = (p.stderr or "").strip().splitlines()[-1:] or [f"exit code {p.returncode}"]
+        raise ToolchainError(
+            f"the TFLM interpreter could not allocate the int8 model: {last[0]}",
+            hint="rerun with -v; check `hwquant targets mcu --ops` for the CPU ops",
+        )
+    return int(m.group(1))
 
 
 def measure(model: bytes, num_inputs: int) -> tuple[int, int]:
@@ -178,7 +192,7 @@ def measure(model: bytes, num_inputs: int) -> tuple[int, int]:
         return hi_steps * ALIGN, len(prober.probes)
 
 
-def parse_margin(spec) -> tuple[float, int]:
+def parse_margin(spec: object) -> tuple[float, int]:
     """'10%' -> (0.10, 0); '512' -> (0.0, 512). Negative margins are refused."""
     text = str(spec).strip()
     try:
@@ -196,7 +210,7 @@ def parse_margin(spec) -> tuple[float, int]:
     return frac, fixed
 
 
-def with_margin(exact: int, spec) -> int:
+def with_margin(exact: int, spec: object) -> int:
     """The arena to allocate in firmware: exact plus margin, rounded up to ALIGN bytes."""
     frac, fixed = parse_margin(spec)
     total = exact + math.ceil(exact * frac) + fixed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from hwquant import UsageError, __version__, bytes_sha256
 
@@ -134,11 +135,9 @@ def c_identifier(name: str) -> str:
 GENERIC_STEMS = frozenset({"model", "saved_model", "savedmodel", "keras_model", "export"})
 
 
-def symbol_for(model_path) -> str:
+def symbol_for(model_path: Path) -> str:
     """The default symbol for a model path: its file or folder name, or the folder above a
     generic name (``examples/digits/model.keras`` -> ``digits``)."""
-    from pathlib import Path
-
     p = Path(model_path)
     stem = p.name[: -len(p.suffix)] if p.suffix in (".keras", ".h5", ".hdf5", ".tflite") else p.name
     if c_identifier(stem) in GENERIC_STEMS and p.parent.name:
@@ -225,7 +224,7 @@ const unsigned int {names.length} = {len(content)};
 
 
 def write_carray(
-    out_dir, content: bytes, symbol: str, source_name: str, target: str = "mcu"
+    out_dir: Path, content: bytes, symbol: str, source_name: str, target: str = "mcu"
 ) -> tuple[ArrayNames, list[str]]:
     """Write model_data.h and model_data.cc into ``out_dir``; returns the names and file names.
 
