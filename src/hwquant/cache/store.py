@@ -60,6 +60,7 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from hwquant.common.files import checked
 from hwquant.common.files import limit as _size_limit
 from hwquant.common.hashing import file_sha256, tree_sha256
 
@@ -108,8 +109,8 @@ def data_hash(spec: str | None) -> str | None:
     if spec.startswith("random:"):
         return "spec:" + spec
     p = Path(spec)
-    if p.exists():
-        return tree_sha256(p)
+    if p.exists() or p.is_symlink():
+        return tree_sha256(checked(p, "data", folder_ok=True))  # never a FIFO or a device
     return None  # module:function
 
 
@@ -124,7 +125,7 @@ def key_inputs(options, backend, versions: dict[str, Any]) -> dict[str, Any] | N
     backend_src = _source_hash(src.parent) if src.name == "__init__.py" else file_sha256(src)
     return {
         "format": ENTRY_FORMAT,
-        "model": tree_sha256(Path(options.model)),
+        "model": tree_sha256(checked(Path(options.model), "model", folder_ok=True)),
         "data": data,
         "eval_data": eval_data,
         "target": backend.name,
