@@ -43,7 +43,7 @@ def _publish(out: Path, target: str, content: bytes = b"m") -> Path:
 def test_every_published_folder_carries_the_marker_and_can_be_replaced(tmp_path):
     folder = _publish(tmp_path / "out", "cpu", b"one")
     meta = json.loads((folder / outpath.MARKER).read_text())
-    assert meta["tool"] == "hwquant" and meta["version"] and meta["time"].endswith("Z")
+    assert meta["tool"] == "hwquant" and meta["version"] and "time" not in meta  # reproducible
     assert outpath.owner_problem(folder) is None
     _publish(tmp_path / "out", "cpu", b"two")
     assert (folder / "model.tflite").read_bytes() == b"two"

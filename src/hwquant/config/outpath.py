@@ -8,7 +8,8 @@ the build at the repository it lives in. A manifest's own `out` must stay inside
 folder (after symlinks are resolved); only `--out` on the command line may point elsewhere.
 
 Ownership: hwquant replaces or deletes only folders it wrote itself. Every target folder carries
-a marker file, ``.hwquant-build`` (a small JSON: tool, version, time), written by
+a marker file, ``.hwquant-build`` (a small JSON: tool, version; no time, so that builds stay
+byte-reproducible), written by
 ``pipeline.staging`` with every build and every cache restore. Before OUT/<name> is replaced its
 marker is checked: anything else there (a folder without the marker, a file, a symlink, a FIFO)
 is exit 2 naming it, and nothing is renamed or deleted. Two jobs of one plan or workspace that
@@ -109,13 +110,11 @@ def check_targets(out: Path, folders: Iterable[str], model: object, *data: objec
 
 
 def marker_content() -> str:
-    """The marker's JSON: which tool wrote the folder, its version, and when (UTC)."""
-    import time
-
+    """The marker's JSON: which tool wrote the folder and its version. No timestamp, on purpose: the same
+    inputs give a byte-identical output folder (reproducible builds; the folder's mtime tells when)."""
     from hwquant.common.version import __version__
 
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return json.dumps({"tool": "hwquant", "version": __version__, "time": stamp}) + "\n"
+    return json.dumps({"tool": "hwquant", "version": __version__, "marker": 1}) + "\n"
 
 
 def owner_problem(folder: Path) -> str | None:
