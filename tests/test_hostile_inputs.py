@@ -306,3 +306,32 @@ def test_a_fifo_manifest_is_exit_2(tmp_path):
 def test_seed_must_be_non_negative(tmp_path, keras_model):
     r = _cli("build", keras_model, "--data", "random:10", "--seed", "-1", "--no-cache", "-o", tmp_path / "o")
     assert r.exit_code == 2 and "--seed" in r.output, r.output
+
+
+# -- labels are class indices of the model's output -------------------------------------------------------
+CLASSIFIER = ModelFacts(
+    "m.keras",
+    "keras",
+    "tf2-keras",
+    (
+        SignatureSpec(
+            "serving_default",
+            (TensorSpec("image", (-1, 8, 8, 1), "float32"),),
+            (TensorSpec("probs", (-1, 10), "float32"),),
+        ),
+    ),
+    1000,
+)
+
+
+@pytest.mark.parametrize(
+    "labels, words", [([0, -1, 2], "label -1 is negative"), ([0, 10, 2], "label 10 is not a class")]
+)
+def test_labels_outside_the_models_classes_are_refused(tmp_path, labels, words):
+    p = tmp_path / "eval.npz"
+    np.savez(p, image=np.zeros((3, 8, 8, 1), np.float32), labels=np.array(labels))
+    with pytest.raises(InputError, match=words) as err:
+        data._npz(p, CLASSIFIER)
+    assert str(p) in err.value.message
+    np.savez(p, image=np.zeros((3, 8, 8, 1), np.float32), labels=np.array([0, 9, 2]))
+    assert list(data._npz(p, CLASSIFIER).labels) == [0, 9, 2]

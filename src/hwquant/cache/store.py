@@ -58,7 +58,7 @@ import shutil
 import stat
 import uuid
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from hwquant.common.files import checked
 from hwquant.common.files import limit as _size_limit
@@ -114,7 +114,7 @@ def data_hash(spec: str | None) -> str | None:
     return None  # module:function
 
 
-def key_inputs(options, backend, versions: dict[str, Any]) -> dict[str, Any] | None:
+def key_inputs(options: Any, backend: Any, versions: dict[str, Any]) -> dict[str, Any] | None:
     """The plain data the key hashes, or None when the build cannot be cached."""
     data, eval_data = data_hash(options.data), data_hash(options.eval_data)
     if data is None or eval_data is None:
@@ -175,10 +175,11 @@ def _files_of(meta: Any) -> dict[str, str]:
             raise CorruptEntry(f"entry.json has no sha256 for {rel!r}")
     if "report.json" not in files:
         raise CorruptEntry("the entry holds no report.json")
-    return files
+    checked_files: dict[str, str] = files
+    return checked_files
 
 
-def _open_regular(path: Path):
+def _open_regular(path: Path) -> BinaryIO:
     """Open a regular file for reading without following a symlink (CorruptEntry otherwise)."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # a FIFO never blocks
     try:

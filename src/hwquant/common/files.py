@@ -20,6 +20,7 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from hwquant.common.errors import InputError
 
@@ -150,7 +151,7 @@ def checked(
     return p
 
 
-def _open(p: Path, kind: str, what: str, cap: int):
+def _open(p: Path, kind: str, what: str, cap: int) -> BinaryIO:
     """Open a checked path without blocking and check the opened file again (a swap since the check)."""
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -174,7 +175,7 @@ def read_bytes(
     p = checked(path, kind, max_bytes=cap, what=what)
     with _open(p, kind, what, cap) as f:
         try:
-            content = f.read(cap + 1)
+            content: bytes = f.read(cap + 1)
         except OSError as exc:
             raise InputError(f"{what} {_show(p)} cannot be read: {os_problem(exc)}") from None
     if len(content) > cap:

@@ -61,7 +61,7 @@ def _env_number(name: str, default: float, kind: type = int) -> float:
         raise UsageError(
             f"{name}={raw!r} is not a positive number", hint=f"unset it, or set e.g. {name}={default:g}"
         ) from None
-    return value
+    return float(value)
 
 
 def max_samples() -> int:
@@ -185,7 +185,7 @@ def _exists(p: Path) -> Path:
     return files.checked(p, "data", hint="pass a .npz, a .npy, a folder of images, module:function or random:N")
 
 
-def _npy_header(f) -> tuple[tuple[int, ...], np.dtype]:
+def _npy_header(f: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """(shape, dtype) from a .npy header, without reading the array."""
     version = np.lib.format.read_magic(f)
     if version == (1, 0):
@@ -195,7 +195,7 @@ def _npy_header(f) -> tuple[tuple[int, ...], np.dtype]:
     return tuple(int(d) for d in shape), np.dtype(dtype)
 
 
-def _check_headers(p: Path, headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+def _check_headers(p: Path, headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]]) -> None:
     """Sample count and memory from the arrays' headers, before any array is read."""
     n = max((shape[0] for shape, _ in headers.values() if shape), default=0)
     total = sum(math.prod(shape) * dtype.itemsize for shape, dtype in headers.values())
@@ -220,7 +220,7 @@ def _split_batch(name: str, arr: np.ndarray, spec_shape: tuple[int, ...], source
     return [arr[i : i + 1] for i in range(arr.shape[0])]
 
 
-def _fmt(shape) -> str:
+def _fmt(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join("N" if i == 0 else ("?" if d < 0 else str(d)) for i, d in enumerate(shape)) + ")"
 
 
@@ -286,7 +286,7 @@ def _npz(p: Path, facts: ModelFacts) -> DataSet:
             notes.append(f"array {key[1]!r} used for the model's only input {single.inputs[0].name!r}")
             columns = {(single.key, single.inputs[0].name): arr}
     ds = DataSet(_columns_to_samples(columns, facts, str(p)), str(p), "npz", file_sha256(p), labels, notes)
-    _check_labels(ds)
+    _check_labels(ds, facts)
     return ds
 
 
@@ -311,7 +311,9 @@ def _npy(p: Path, facts: ModelFacts) -> DataSet:
     return DataSet(samples, str(p), "npy", file_sha256(p))
 
 
-def _check_labels(ds: DataSet) -> None:
+def _check_labels(ds: DataSet, facts: ModelFacts | None = None) -> None:
+    """One integer class index per sample, each a valid class of the model's output (0 <= label < classes,
+    where the first output's last dimension gives the class count)."""
     if ds.labels is None:
         return
     labels = np.asarray(ds.labels)
@@ -327,6 +329,20 @@ def _check_labels(ds: DataSet) -> None:
         raise InputError(
             f"{ds.source}: labels must be integer class indices, got {labels.dtype} values",
             hint="store the class index of each sample (0, 1, 2, ...)",
+        )
+    low, high = int(labels.min(initial=0)), int(labels.max(initial=0))
+    if low < 0:
+        raise InputError(
+            f"{ds.source}: label {low} is negative; labels are class indices",
+            hint="store the class index of each sample (0, 1, 2, ...)",
+        )
+    outputs = facts.signatures[0].outputs if facts is not None and facts.signatures else ()
+    classes = outputs[0].shape[-1] if outputs and outputs[0].shape else -1
+    if classes > 1 and high >= classes:
+        raise InputError(
+            f"{ds.source}: label {high} is not a class of the model's output {outputs[0].name!r} "
+            f"({classes} classes: 0 to {classes - 1})",
+            hint="store the class index of each sample, as the model's output numbers them",
         )
 
 
@@ -360,12 +376,15 @@ def _random(spec: str, facts: ModelFacts, seed: int) -> DataSet:
     )
 
 
-def _random_array(rng, shape, dtype: str) -> np.ndarray:
+def _random_array(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     shape = tuple(1 if d < 0 else d for d in shape)
+    out: np.ndarray
     if dtype.startswith("float"):
-        return rng.random(shape, dtype=np.float32).astype(dtype)
+        out = rng.random(shape, dtype=np.float32).astype(dtype)
+        return out
     info = np.iinfo(dtype)
-    return rng.integers(max(info.min, -128), min(info.max, 127), size=shape, endpoint=True).astype(dtype)
+    out = rng.integers(max(info.min, -128), min(info.max, 127), size=shape, endpoint=True).astype(dtype)
+    return out
 
 
 def _images(folder: Path, facts: ModelFacts, options: BuildOptions) -> DataSet:
@@ -390,7 +409,7 @@ def _images(folder: Path, facts: ModelFacts, options: BuildOptions) -> DataSet:
     return ds
 
 
-def _import_source(spec: str):
+def _import_source(spec: str) -> Any:
     """The function of a ``module:function`` spec. The module's file is checked (type, size) before it is
     imported; anything its import raises (a syntax error, an exception, even ``sys.exit``) is an
     InputError naming the source and the error's first line."""
@@ -426,7 +445,7 @@ def _import_source(spec: str):
         raise InputError(f"cannot import {spec} (module {modname!r} has no {fname!r})", hint=hint) from None
 
 
-def _consume(spec: str, fn, facts: ModelFacts) -> list[Any]:
+def _consume(spec: str, fn: Any, facts: ModelFacts) -> list[Any]:
     """Run a data function and collect what it yields, bounded: at most max_samples() items, a memory
     estimate under memory_budget(), and timeout_s() of wall clock; it runs in a helper thread so a
     generator stuck inside one item is abandoned at the deadline too (the build then exits 2)."""
@@ -481,7 +500,8 @@ def _consume(spec: str, fn, facts: ModelFacts) -> list[Any]:
         if isinstance(exc, KeyboardInterrupt):
             raise exc
         raise InputError(f"{spec}() raised {type(exc).__name__}: {first_line(exc, 200)}") from exc
-    return box["items"]
+    items: list[Any] = box["items"]
+    return items
 
 
 def _item_bytes(item: Any) -> int:

@@ -32,7 +32,9 @@ def check_size(h: int, w: int, what: str = "--image-size") -> None:
             )
 
 
-def load_folder(folder: Path, spec: TensorSpec, options: BuildOptions):
+def load_folder(
+    folder: Path, spec: TensorSpec, options: BuildOptions
+) -> tuple[np.ndarray, np.ndarray | None, list[str], str]:
     """-> (array N x H x W x C float32, labels or None, class names, sha256).
 
     Sub-folders are classes (labels are their sorted index). Pixels are scaled by --scale
@@ -64,7 +66,7 @@ def load_folder(folder: Path, spec: TensorSpec, options: BuildOptions):
                 hint=f"pass one value, or one per channel ({c})",
             )
     subdirs = sorted({p.parent.relative_to(folder).parts[0] for p in files if p.parent != folder})
-    labels = [] if subdirs and all(p.parent != folder for p in files) else None
+    labels: list[int] | None = [] if subdirs and all(p.parent != folder for p in files) else None
     from hwquant.config.data import check_bounds
 
     check_bounds(str(folder), len(files), h * w * c * 4)
@@ -79,7 +81,7 @@ def load_folder(folder: Path, spec: TensorSpec, options: BuildOptions):
                         f"{p}: {src.width}x{src.height} pixels, over the {MAX_PIXELS:,}-pixel limit per image",
                         hint="downscale the image before using it as representative data",
                     )
-                img = src.convert(mode).resize((w, h), Image.BILINEAR)
+                img = src.convert(mode).resize((w, h), Image.Resampling.BILINEAR)
         except InputError:
             raise
         except Exception as exc:

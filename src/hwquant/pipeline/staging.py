@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hwquant.common import interrupts
@@ -25,7 +25,7 @@ from hwquant.config import outpath
 
 
 @contextlib.contextmanager
-def staging(out: Path, target: str):
+def staging(out: Path, target: str) -> Iterator[Path]:
     """A temporary target folder inside ``out``, moved to ``out/target`` on success only.
 
     The folder is yielded as an absolute path: backends run tools in it (Vela with cwd set there,
@@ -67,7 +67,7 @@ def _check_owned(final: Path) -> None:
 
 
 @contextlib.contextmanager
-def output_lock(out: Path, log: Callable[[str], None] = print):
+def output_lock(out: Path, log: Callable[[str], None] = print) -> Iterator[None]:
     """Serialize builds into the same output folder (across processes).
 
     The lock file lives in the temp dir, named by the folder's resolved path, so the output
