@@ -178,3 +178,20 @@ def test_two_jobs_writing_one_folder_are_refused(tmp_path):
         with pytest.raises(UsageError, match=what) as err:
             outpath.check_unique_destinations([*ok, _job("c:mcu", second)])
         assert err.value.exit_code == 2 and "'a:cpu'" in err.value.message and "'c:mcu'" in err.value.message
+
+
+def test_nested_workspace_models_are_refused_with_real_jobs(tmp_path):
+    """ws/a writes ws/a/build/cpu; ws/a/build/cpu/x (a model whose folder lies in a's output) writes inside it:
+    a's next build would replace b's output. Both manifests are valid alone; together they are refused."""
+    from hwquant.config import workspace
+
+    a, b = tmp_path / "ws" / "a", tmp_path / "ws" / "a" / "build" / "cpu" / "x"
+    b.mkdir(parents=True)
+    for folder in (a, b):
+        (folder / "m.keras").write_bytes(b"")
+        (folder / "hwquant.toml").write_text('model = "m.keras"\nout = "build"\n[targets.cpu]\n')
+    jobs = workspace.jobs(workspace.load([a / "hwquant.toml", b / "hwquant.toml"]))
+    assert {str(j.out.relative_to(tmp_path)) for j in jobs} == {"ws/a/build/cpu", "ws/a/build/cpu/x/build/cpu"}
+    with pytest.raises(UsageError, match="nested") as err:
+        outpath.check_unique_destinations(jobs)
+    assert err.value.exit_code == 2
