@@ -37,6 +37,8 @@ LIMITS: dict[str, int] = {
     "report": 64 * MiB,  # a report.json read by `check`
     "cache-entry": 16 * MiB,  # a cache entry's entry.json
     "plan": 64 * MiB,  # a `--plan` JSON file
+    "tflite": 2 * GiB,  # a .tflite for `inspect` / `bench` (a flatbuffer cannot be larger)
+    "config": 4 * MiB,  # a tool's configuration file (Vela's .ini)
 }
 
 _WHAT = {
@@ -49,6 +51,8 @@ _WHAT = {
     "report": "report",
     "cache-entry": "cache entry",
     "plan": "plan file",
+    "tflite": ".tflite model",
+    "config": "configuration file",
 }
 
 
