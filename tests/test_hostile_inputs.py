@@ -335,3 +335,12 @@ def test_labels_outside_the_models_classes_are_refused(tmp_path, labels, words):
     assert str(p) in err.value.message
     np.savez(p, image=np.zeros((3, 8, 8, 1), np.float32), labels=np.array([0, 9, 2]))
     assert list(data._npz(p, CLASSIFIER).labels) == [0, 9, 2]
+
+
+def test_an_npz_of_thousands_of_arrays_is_refused_before_any_is_read(tmp_path):
+    p = tmp_path / "many.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        for i in range(data.MAX_NPZ_ARRAYS + 1):
+            z.writestr(f"a{i}.npy", _npy_header_only((1,)))
+    with pytest.raises(InputError, match="arrays; a data file holds one per model input"):
+        data._npz(p, FACTS)

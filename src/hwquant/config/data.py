@@ -46,6 +46,7 @@ Sample = tuple[str, dict[str, np.ndarray]]
 
 DEFAULT_MAX_SAMPLES = 100_000  # per data source; HWQUANT_MAX_SAMPLES overrides (a BuildOptions field later)
 DEFAULT_TIMEOUT_S = 300.0  # wall clock for a module:function source; HWQUANT_DATA_TIMEOUT_S overrides
+MAX_NPZ_ARRAYS = 1000  # arrays in one .npz (one per input, plus labels)
 SAMPLE_OVERHEAD = 512  # bytes of Python objects per sample (tuple, dict, array header), for the estimate
 
 
@@ -258,10 +259,17 @@ def _npz(p: Path, facts: ModelFacts) -> DataSet:
     try:
         with zipfile.ZipFile(p) as zf:
             headers = {}
-            for info in zf.infolist()[:10_000]:
+            if len(zf.infolist()) > MAX_NPZ_ARRAYS:
+                raise InputError(
+                    f"{p}: holds {len(zf.infolist()):,} arrays; a data file holds one per model input (and labels)",
+                    hint="store one stacked (N, ...) array per input",
+                )
+            for info in zf.infolist():
                 if info.filename.endswith(".npy"):
                     with zf.open(info) as f:
                         headers[info.filename] = _npy_header(f)
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(f"{p}: cannot read as .npz ({first_line(exc, 200)})") from None
     _check_headers(p, headers)
