@@ -344,3 +344,48 @@ def test_an_npz_of_thousands_of_arrays_is_refused_before_any_is_read(tmp_path):
             z.writestr(f"a{i}.npy", _npy_header_only((1,)))
     with pytest.raises(InputError, match="arrays; a data file holds one per model input"):
         data._npz(p, FACTS)
+
+
+# -- the class, not the example: any hostile file kind in any input slot -----------------------------------
+def _kind(kind: str, p):
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "devzero":
+        p.symlink_to("/dev/zero")
+    elif kind == "dir":
+        p.mkdir()
+    elif kind == "loop":
+        p.symlink_to(p.name)
+    elif kind == "dangling":
+        p.symlink_to(p.parent / "nowhere")
+    elif kind == "chain-to-fifo":
+        os.mkfifo(p.parent / "real")
+        (p.parent / "mid").symlink_to(p.parent / "real")
+        p.symlink_to(p.parent / "mid")
+    return p
+
+
+@given(
+    slot=st.sampled_from(["model", "--data", "--eval-data", "--manifest"]),
+    kind=st.sampled_from(["fifo", "devzero", "dir", "loop", "dangling", "chain-to-fifo"]),
+    suffix=st.sampled_from([".keras", ".h5", ".npz", ".npy", ".toml"]),
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_hostile_file_in_any_slot_is_exit_2_quickly_writing_nothing(
+    tmp_path_factory, keras_model, slot, kind, suffix
+):
+    work = tmp_path_factory.mktemp("slot")
+    hostile = _kind(kind, work / f"input{suffix}")
+    args = ["build", "--no-cache", "-o", work / "out"]
+    if slot == "model":
+        args += [hostile]
+    elif slot == "--manifest":
+        args += ["--manifest", hostile]
+    else:
+        args += [keras_model, slot, hostile]
+    before = sorted(p.name for p in work.iterdir())
+    t0 = time.monotonic()
+    r = _cli(*args, seconds=30)
+    assert r.exit_code == 2, (slot, kind, r.output)
+    assert time.monotonic() - t0 < 30
+    assert sorted(p.name for p in work.iterdir()) == before  # nothing written, nothing removed
