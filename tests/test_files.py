@@ -43,6 +43,18 @@ def _within(fn, seconds: float = 5.0):
     return box.get("value")
 
 
+_SOCKET_DIRS: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_socket_dirs():
+    yield
+    import shutil
+
+    for d in _SOCKET_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def _make(kind: str, where: Path, size: int = 0) -> Path:
     p = where / f"x-{kind}"
     if kind == "regular":
@@ -52,7 +64,9 @@ def _make(kind: str, where: Path, size: int = 0) -> Path:
     elif kind == "fifo":
         os.mkfifo(p)
     elif kind == "socket":
-        p = Path(tempfile.mkdtemp(prefix="s", dir="/tmp")) / "s"  # AF_UNIX paths are short
+        short = tempfile.mkdtemp(prefix="hq-sock-", dir="/tmp")  # AF_UNIX paths are short
+        _SOCKET_DIRS.append(short)
+        p = Path(short) / "s"
         s = socket.socket(socket.AF_UNIX)
         s.bind(str(p))
         s.close()
