@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hwquant.cache.store import Cache
+from hwquant.cache.store import Cache, make_key
 
-KEYS = [f"{i:02x}" + "ab" * 31 for i in range(12)]
+KEYS = [make_key({"job": i}) for i in range(12)]  # an entry's recorded inputs must hash to its key
 
 WRITER = """
 import sys, tempfile
@@ -19,14 +19,14 @@ from hwquant.cache.store import Cache
 cache, me = Cache(Path(sys.argv[1])), sys.argv[2]
 keys = sys.argv[3].split(",")
 for round in range(3):
-    for key in keys:
+    for job, key in enumerate(keys):
         with tempfile.TemporaryDirectory() as d:
             d = Path(d)
             (d / "sub").mkdir()
             for i in range(6):  # several files, so a half-copied entry would show
                 (d / ("sub" if i % 2 else ".") / f"f{i}.bin").write_bytes((me + key).encode() * 4000)
-            (d / "report.json").write_text('{"writer": "%s"}' % me)
-            cache.store(key, d, {"writer": me})
+            (d / "report.json").write_text('{"writer": "%s", "artifacts": ["f0.bin", "f2.bin", "f4.bin", "sub"]}' % me)
+            cache.store(key, d, {"job": job})
 """
 
 READER = """
@@ -86,10 +86,10 @@ def test_a_killed_writers_leftover_is_never_an_entry(tmp_path):
     assert cache.lookup(key) == (None, None) and not cache.holds(key)
     src = tmp_path / "src"
     src.mkdir()
-    (src / "report.json").write_text('{"whole": true}')
-    cache.store(key, src, {})
+    (src / "report.json").write_text('{"whole": true, "artifacts": []}')
+    cache.store(key, src, {"job": 0})
     entry, why = cache.lookup(key)
-    assert why is None and (entry.path / "files" / "report.json").read_text() == '{"whole": true}' and cache.holds(key)
+    assert why is None and json.loads((entry.path / "files" / "report.json").read_text())["whole"] and cache.holds(key)
 
 
 def test_a_published_entry_is_kept_when_another_writer_stores_the_same_key(tmp_path):
@@ -98,8 +98,8 @@ def test_a_published_entry_is_kept_when_another_writer_stores_the_same_key(tmp_p
     for content in (b"first", b"second"):
         src = tmp_path / content.decode()
         src.mkdir()
-        (src / "report.json").write_text(json.dumps({"content": content.decode()}))
-        cache.store(key, src, {})
+        (src / "report.json").write_text(json.dumps({"content": content.decode(), "artifacts": []}))
+        cache.store(key, src, {"job": 1})
     entry, _ = cache.lookup(key)
-    assert json.loads((entry.path / "files" / "report.json").read_text()) == {"content": "first"}
+    assert json.loads((entry.path / "files" / "report.json").read_text())["content"] == "first"
     assert [p.name for p in Path(cache.entry(key)).parent.iterdir()] == [key]

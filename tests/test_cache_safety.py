@@ -22,7 +22,8 @@ from hwquant.pipeline.many import build_many
 from hwquant.plugin.facts import BuildOptions
 from hwquant.plugin.manager import registry
 
-KEY = "ab" + "0" * 62
+INPUTS = {"target": "cpu", "recipe": "int8"}
+KEY = cache_mod.make_key(INPUTS)
 
 
 def _sha(b: bytes) -> str:
@@ -32,6 +33,19 @@ def _sha(b: bytes) -> str:
 _SOUND = object()
 
 
+def _meta(files: dict[str, bytes]) -> dict:
+    """entry.json as Cache.store writes it for ``files`` (report.json parsed for the artifact facts)."""
+    meta = {"format": cache_mod.ENTRY_FORMAT, "key": KEY, "files": {r: _sha(c) for r, c in files.items()}}
+    meta["inputs"] = INPUTS
+    meta["artifact"] = (
+        {"name": "model.tflite", "sha256": _sha(files["model.tflite"]), "size": len(files["model.tflite"])}
+        if "model.tflite" in files
+        else None
+    )
+    meta["recipe"] = "int8"
+    return meta
+
+
 def _entry(root: Path, files: dict[str, bytes], meta=_SOUND) -> Path:
     """A cache entry as Cache.store writes it (or with ``meta`` as its entry.json)."""
     entry = root / KEY[:2] / KEY
@@ -39,12 +53,24 @@ def _entry(root: Path, files: dict[str, bytes], meta=_SOUND) -> Path:
         (entry / "files" / rel).parent.mkdir(parents=True, exist_ok=True)
         (entry / "files" / rel).write_bytes(content)
     if meta is _SOUND:
-        meta = {"key": KEY, "files": {rel: _sha(c) for rel, c in files.items()}}
+        meta = _meta(files)
     (entry / "entry.json").write_text(json.dumps(meta))
     return entry
 
 
-REPORT = json.dumps({"target": "cpu"}).encode()
+def _report(artifact: bytes = b"model", **extra) -> bytes:
+    report = {
+        "target": "cpu",
+        "recipe": {"name": "int8"},
+        "artifact_name": "model.tflite",
+        "artifacts": ["model.tflite", "report.json", "sub"],
+        "size_bytes": {"artifact": len(artifact)},
+        **extra,
+    }
+    return json.dumps(report).encode()
+
+
+REPORT = _report()
 
 
 def test_a_sound_entry_is_restored_by_copying_bytes(tmp_path):
@@ -124,7 +150,7 @@ def test_entry_json_of_the_wrong_shape_is_discarded(tmp_path, meta):
 
 @pytest.mark.parametrize("report", [b"[]", b"not json", b"null"])
 def test_a_report_that_is_not_an_object_is_a_corrupt_entry(tmp_path, report):
-    _entry(tmp_path / "c", {"report.json": report})
+    _entry(tmp_path / "c", {"report.json": report, "model.tflite": b"model"})
     got, why = cache_mod.Cache(tmp_path / "c").lookup(KEY)
     assert got is None and "corrupted" in why
 

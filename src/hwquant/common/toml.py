@@ -1,4 +1,8 @@
-"""One TOML reader for manifests and boards files: tomllib on 3.11+, tomli on 3.10."""
+"""One TOML reader for manifests and boards files: tomllib on 3.11+, tomli on 3.10.
+
+Files are read through ``common.files`` (a regular file within the size limit of its kind, never a
+FIFO or a device); nesting too deep for the parser is a TOMLDecodeError like any other bad TOML.
+"""
 
 from __future__ import annotations
 
@@ -21,22 +25,22 @@ TOMLDecodeError = tomllib.TOMLDecodeError if tomllib is not None else ValueError
 def loads(text: str) -> dict[str, Any]:
     if tomllib is None:  # pragma: no cover
         raise UsageError("reading TOML needs Python 3.11+ or the tomli package", hint="pip install tomli")
-    return tomllib.loads(text)
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise TOMLDecodeError("arrays or tables nested too deeply") from None
 
 
 def read_text(path: Path, what: str) -> str:
-    """The file's text, or an InputError naming ``what`` (missing, a folder, not UTF-8)."""
+    """The file's text, or an InputError naming ``what`` (missing, a folder, a FIFO or device, too large,
+    not UTF-8). Boards files (``what`` mentions boards) have their own size limit."""
+    from hwquant.common import files
+
+    kind = "boards" if "boards" in what else "manifest"
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{what} {path} is a folder, not a TOML file")
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{what} {path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{what} {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+    return files.read_text(path, kind, what=what)
 
 
 def load(path: Path, what: str) -> dict[str, Any]:

@@ -3,14 +3,29 @@
 A DataSet holds samples ``(signature_key, {input_name: array})``, each array with a batch
 dimension of 1, exactly as the TFLite guide's representative_dataset yields them. No
 TensorFlow here.
+
+Every source is bounded before its arrays are built: files are checked by type and size
+(``common.files``: never a FIFO or a device), at most ``max_samples()`` samples
+(``HWQUANT_MAX_SAMPLES``, default 100,000), and an estimate of the memory the samples need
+(from .npy/.npz headers, the model's input shapes, image sizes) must fit ``memory_budget()``
+(half the machine's memory, or ``HWQUANT_MAX_DATA_MEMORY_BYTES``). A ``module:function`` source
+runs under the same sample and memory limits and a wall-clock limit (``HWQUANT_DATA_TIMEOUT_S``,
+default 300 s); a generator that never ends is stopped there. Each breach is an InputError (exit 2)
+naming the source, raised before a MemoryError could happen.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
+import math
+import os
 import sys
+import threading
+import time
 import warnings
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from hwquant.common.errors import InputError
+from hwquant.common import files
+from hwquant.common.errors import InputError, UsageError, first_line
 from hwquant.common.hashing import file_sha256
 from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec
 
@@ -27,6 +43,76 @@ LABEL_KEYS = ("labels", "label", "y")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
 
 Sample = tuple[str, dict[str, np.ndarray]]
+
+DEFAULT_MAX_SAMPLES = 100_000  # per data source; HWQUANT_MAX_SAMPLES overrides (a BuildOptions field later)
+DEFAULT_TIMEOUT_S = 300.0  # wall clock for a module:function source; HWQUANT_DATA_TIMEOUT_S overrides
+MAX_NPZ_ARRAYS = 1000  # arrays in one .npz (one per input, plus labels)
+SAMPLE_OVERHEAD = 512  # bytes of Python objects per sample (tuple, dict, array header), for the estimate
+
+
+def _env_number(name: str, default: float, kind: type = int) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError
+    except ValueError:
+        raise UsageError(
+            f"{name}={raw!r} is not a positive number", hint=f"unset it, or set e.g. {name}={default:g}"
+        ) from None
+    return float(value)
+
+
+def max_samples() -> int:
+    """The most samples one data source may give (HWQUANT_MAX_SAMPLES, default 100,000)."""
+    return int(_env_number("HWQUANT_MAX_SAMPLES", DEFAULT_MAX_SAMPLES))
+
+
+def memory_budget() -> int:
+    """The most bytes the samples of one source may take: HWQUANT_MAX_DATA_MEMORY_BYTES, else half of RAM."""
+    try:
+        phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        phys = 16 << 30
+    return int(_env_number("HWQUANT_MAX_DATA_MEMORY_BYTES", max(phys // 2, 1 << 30)))
+
+
+def timeout_s() -> float:
+    return float(_env_number("HWQUANT_DATA_TIMEOUT_S", DEFAULT_TIMEOUT_S, float))
+
+
+def _gib(n: float) -> str:
+    return f"{n / (1 << 30):.2f} GiB" if n >= 1 << 28 else f"{n / (1 << 20):.1f} MiB"
+
+
+def check_bounds(source: str, n: int, sample_bytes: int) -> None:
+    """InputError (exit 2) when ``n`` samples of ``sample_bytes`` each exceed the sample limit or the memory
+    budget: checked before any array is built."""
+    limit = max_samples()
+    if n > limit:
+        raise InputError(
+            f"{source}: {n:,} samples, over the limit of {limit:,} per data source",
+            hint="calibration needs 100-500 representative samples: pass fewer, "
+            "or raise the limit with HWQUANT_MAX_SAMPLES",
+        )
+    need = n * (sample_bytes + SAMPLE_OVERHEAD)
+    budget = memory_budget()
+    if need > budget:
+        raise InputError(
+            f"{source}: {n:,} samples of {sample_bytes:,} bytes would need about {_gib(need)} of memory, "
+            f"over the {_gib(budget)} budget",
+            hint="pass fewer or smaller samples, or raise HWQUANT_MAX_DATA_MEMORY_BYTES",
+        )
+
+
+def sample_bytes(shapes_dtypes: Iterable[tuple[tuple[int, ...], str]]) -> int:
+    """Bytes of one sample (batch 1; dynamic dimensions counted as 1)."""
+    total = 0
+    for shape, dtype in shapes_dtypes:
+        total += math.prod(max(1, int(d)) if i else 1 for i, d in enumerate(shape)) * np.dtype(dtype).itemsize
+    return total
 
 
 @dataclass
@@ -75,7 +161,7 @@ def load(spec: str, facts: ModelFacts, options: BuildOptions) -> DataSet:
     else:
         p = Path(spec)
         if p.is_dir():
-            ds = _images(p, facts, options)
+            ds = _images(files.checked(p, "data", folder_ok=True, what="image folder"), facts, options)
         elif p.suffix == ".npz":
             ds = _npz(_exists(p), facts)
         elif p.suffix == ".npy":
@@ -95,9 +181,26 @@ def load(spec: str, facts: ModelFacts, options: BuildOptions) -> DataSet:
 
 
 def _exists(p: Path) -> Path:
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         raise InputError(f"{p}: no such data file", hint="check the --data / --eval-data path")
-    return p
+    return files.checked(p, "data", hint="pass a .npz, a .npy, a folder of images, module:function or random:N")
+
+
+def _npy_header(f: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """(shape, dtype) from a .npy header, without reading the array."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+def _check_headers(p: Path, headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]]) -> None:
+    """Sample count and memory from the arrays' headers, before any array is read."""
+    n = max((shape[0] for shape, _ in headers.values() if shape), default=0)
+    total = sum(math.prod(shape) * dtype.itemsize for shape, dtype in headers.values())
+    check_bounds(str(p), n, total // max(n, 1))
 
 
 def _digest(*arrays: np.ndarray) -> str:
@@ -118,7 +221,7 @@ def _split_batch(name: str, arr: np.ndarray, spec_shape: tuple[int, ...], source
     return [arr[i : i + 1] for i in range(arr.shape[0])]
 
 
-def _fmt(shape) -> str:
+def _fmt(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join("N" if i == 0 else ("?" if d < 0 else str(d)) for i, d in enumerate(shape)) + ")"
 
 
@@ -154,6 +257,23 @@ def _keys_hint(facts: ModelFacts) -> str:
 
 def _npz(p: Path, facts: ModelFacts) -> DataSet:
     try:
+        with zipfile.ZipFile(p) as zf:
+            headers = {}
+            if len(zf.infolist()) > MAX_NPZ_ARRAYS:
+                raise InputError(
+                    f"{p}: holds {len(zf.infolist()):,} arrays; a data file holds one per model input (and labels)",
+                    hint="store one stacked (N, ...) array per input",
+                )
+            for info in zf.infolist():
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as f:
+                        headers[info.filename] = _npy_header(f)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{p}: cannot read as .npz ({first_line(exc, 200)})") from None
+    _check_headers(p, headers)
+    try:
         z = np.load(p, allow_pickle=False)
         arrays = {k: z[k] for k in z.files}
     except Exception as exc:
@@ -174,7 +294,7 @@ def _npz(p: Path, facts: ModelFacts) -> DataSet:
             notes.append(f"array {key[1]!r} used for the model's only input {single.inputs[0].name!r}")
             columns = {(single.key, single.inputs[0].name): arr}
     ds = DataSet(_columns_to_samples(columns, facts, str(p)), str(p), "npz", file_sha256(p), labels, notes)
-    _check_labels(ds)
+    _check_labels(ds, facts)
     return ds
 
 
@@ -186,6 +306,12 @@ def _npy(p: Path, facts: ModelFacts) -> DataSet:
             hint="use a .npz with one array per input: " + _keys_hint(facts),
         )
     try:
+        with open(p, "rb") as f:
+            header = _npy_header(f)
+    except Exception as exc:
+        raise InputError(f"{p}: cannot read as .npy ({first_line(exc, 200)})") from None
+    _check_headers(p, {"array": header})
+    try:
         arr = np.load(p, allow_pickle=False)
     except Exception as exc:
         raise InputError(f"{p}: cannot read as .npy ({exc})") from exc
@@ -193,7 +319,9 @@ def _npy(p: Path, facts: ModelFacts) -> DataSet:
     return DataSet(samples, str(p), "npy", file_sha256(p))
 
 
-def _check_labels(ds: DataSet) -> None:
+def _check_labels(ds: DataSet, facts: ModelFacts | None = None) -> None:
+    """One integer class index per sample, each a valid class of the model's output (0 <= label < classes,
+    where the first output's last dimension gives the class count)."""
     if ds.labels is None:
         return
     labels = np.asarray(ds.labels)
@@ -210,6 +338,20 @@ def _check_labels(ds: DataSet) -> None:
             f"{ds.source}: labels must be integer class indices, got {labels.dtype} values",
             hint="store the class index of each sample (0, 1, 2, ...)",
         )
+    low, high = int(labels.min(initial=0)), int(labels.max(initial=0))
+    if low < 0:
+        raise InputError(
+            f"{ds.source}: label {low} is negative; labels are class indices",
+            hint="store the class index of each sample (0, 1, 2, ...)",
+        )
+    outputs = facts.signatures[0].outputs if facts is not None and facts.signatures else ()
+    classes = outputs[0].shape[-1] if outputs and outputs[0].shape else -1
+    if classes > 1 and high >= classes:
+        raise InputError(
+            f"{ds.source}: label {high} is not a class of the model's output {outputs[0].name!r} "
+            f"({classes} classes: 0 to {classes - 1})",
+            hint="store the class index of each sample, as the model's output numbers them",
+        )
 
 
 def _random(spec: str, facts: ModelFacts, seed: int) -> DataSet:
@@ -221,6 +363,9 @@ def _random(spec: str, facts: ModelFacts, seed: int) -> DataSet:
         raise InputError(
             f"bad data spec {spec!r}", hint="random:N with N a positive integer, e.g. random:100"
         ) from None
+    for sig in facts.signatures:
+        check_bounds(spec, n, sample_bytes((t.shape, t.dtype) for t in sig.inputs))
+    check_bounds(spec, n * len(facts.signatures), 0)
     rng = np.random.default_rng(seed)
     samples: list[Sample] = []
     for sig in facts.signatures:
@@ -239,12 +384,15 @@ def _random(spec: str, facts: ModelFacts, seed: int) -> DataSet:
     )
 
 
-def _random_array(rng, shape, dtype: str) -> np.ndarray:
+def _random_array(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     shape = tuple(1 if d < 0 else d for d in shape)
+    out: np.ndarray
     if dtype.startswith("float"):
-        return rng.random(shape, dtype=np.float32).astype(dtype)
+        out = rng.random(shape, dtype=np.float32).astype(dtype)
+        return out
     info = np.iinfo(dtype)
-    return rng.integers(max(info.min, -128), min(info.max, 127), size=shape, endpoint=True).astype(dtype)
+    out = rng.integers(max(info.min, -128), min(info.max, 127), size=shape, endpoint=True).astype(dtype)
+    return out
 
 
 def _images(folder: Path, facts: ModelFacts, options: BuildOptions) -> DataSet:
@@ -269,21 +417,118 @@ def _images(folder: Path, facts: ModelFacts, options: BuildOptions) -> DataSet:
     return ds
 
 
-def _callable(spec: str, facts: ModelFacts) -> DataSet:
+def _import_source(spec: str) -> Any:
+    """The function of a ``module:function`` spec. The module's file is checked (type, size) before it is
+    imported; anything its import raises (a syntax error, an exception, even ``sys.exit``) is an
+    InputError naming the source and the error's first line."""
     modname, _, fname = spec.partition(":")
+    hint = "pass module:function importable from the current directory, returning an iterable of samples"
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")
     try:
-        fn = getattr(importlib.import_module(modname), fname)
-    except (ImportError, AttributeError) as exc:
+        found = importlib.util.find_spec(modname)
+    except (ImportError, ValueError) as exc:
+        raise InputError(f"cannot import {spec} ({first_line(exc, 200)})", hint=hint) from None
+    except Exception as exc:  # a parent package's import failed: user code
+        raise InputError(f"importing {spec} raised {type(exc).__name__}: {first_line(exc, 200)}", hint=hint) from exc
+    if found is None:
+        raise InputError(f"cannot import {spec} (no module named {modname!r})", hint=hint)
+    if found.origin and found.has_location:
+        files.checked(found.origin, "module", what=f"data module {modname}")
+    try:
+        module = importlib.import_module(modname)
+    except SyntaxError as exc:
         raise InputError(
-            f"cannot import {spec} ({exc})",
-            hint="pass module:function importable from the current directory, returning an iterable of samples",
+            f"{spec}: {exc.filename or modname}:{exc.lineno}: syntax error: {exc.msg}", hint="fix the data module"
+        ) from None
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as exc:  # user code: SystemExit, any exception raised at import time
+        raise InputError(
+            f"importing {spec} raised {type(exc).__name__}: {first_line(exc, 200)}", hint="fix the data module"
         ) from exc
     try:
-        produced = list(fn())
-    except Exception as exc:
-        raise InputError(f"{spec}() raised {type(exc).__name__}: {exc}") from exc
+        return getattr(module, fname)
+    except AttributeError:
+        raise InputError(f"cannot import {spec} (module {modname!r} has no {fname!r})", hint=hint) from None
+
+
+def _consume(spec: str, fn: Any, facts: ModelFacts) -> list[Any]:
+    """Run a data function and collect what it yields, bounded: at most max_samples() items, a memory
+    estimate under memory_budget(), and timeout_s() of wall clock; it runs in a helper thread so a
+    generator stuck inside one item is abandoned at the deadline too (the build then exits 2)."""
+    limit, budget, deadline = max_samples(), memory_budget(), time.monotonic() + timeout_s()
+    box: dict[str, Any] = {"items": []}
+    stop = threading.Event()
+
+    def run() -> None:
+        used = 0
+        try:
+            for item in fn():
+                if stop.is_set():
+                    return
+                box["items"].append(item)
+                if len(box["items"]) > limit:
+                    box["over"] = "samples"
+                    return
+                used += _item_bytes(item) + SAMPLE_OVERHEAD
+                if used > budget:
+                    box["over"] = "memory"
+                    box["used"] = used
+                    return
+                if time.monotonic() > deadline:
+                    return
+            box["done"] = True
+        except BaseException as exc:  # user code: handed to the caller, which names the source
+            box["error"] = exc
+
+    t = threading.Thread(target=run, name=f"hwquant-data {spec}", daemon=True)
+    t.start()
+    while t.is_alive() and time.monotonic() < deadline:
+        t.join(0.1)
+    stop.set()
+    if t.is_alive() or not ("done" in box or "error" in box or "over" in box):
+        raise InputError(
+            f"{spec}() did not finish within {timeout_s():g} s (it yielded {len(box['items']):,} samples so far)",
+            hint="yield a finite number of samples (100-500 calibrate well), or raise HWQUANT_DATA_TIMEOUT_S",
+        )
+    if box.get("over") == "samples":
+        raise InputError(
+            f"{spec}() yields more than {limit:,} samples (the limit per data source); stopped there",
+            hint="yield a finite number of samples (100-500 calibrate well), or raise HWQUANT_MAX_SAMPLES",
+        )
+    if box.get("over") == "memory":
+        raise InputError(
+            f"{spec}(): {len(box['items']):,} samples already take about {_gib(box['used'])}, "
+            f"over the {_gib(budget)} budget; stopped there",
+            hint="yield fewer or smaller samples, or raise HWQUANT_MAX_DATA_MEMORY_BYTES",
+        )
+    if "error" in box:
+        exc = box["error"]
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        raise InputError(f"{spec}() raised {type(exc).__name__}: {first_line(exc, 200)}") from exc
+    items: list[Any] = box["items"]
+    return items
+
+
+def _item_bytes(item: Any) -> int:
+    """Bytes of the arrays in one yielded item, without converting anything (0 for what is not an array)."""
+    if isinstance(item, np.ndarray):
+        return int(item.nbytes)
+    if isinstance(item, dict):
+        return sum(_item_bytes(v) for v in list(item.values())[:64])
+    if isinstance(item, (list, tuple)):
+        return sum(_item_bytes(v) for v in list(item)[:64])
+    nbytes = getattr(item, "nbytes", 0)
+    return int(nbytes) if isinstance(nbytes, (int, np.integer)) else 0
+
+
+def _callable(spec: str, facts: ModelFacts) -> DataSet:
+    fn = _import_source(spec)
+    if not callable(fn):
+        raise InputError(f"{spec} is a {type(fn).__name__}, not a function", hint="name a function that yields samples")
+    produced = _consume(spec, fn, facts)
     samples = [_normalize(item, facts, spec, i) for i, item in enumerate(produced)]
     if not samples:
         raise InputError(f"{spec}() yielded no samples")
@@ -324,7 +569,15 @@ def _normalize(item: Any, facts: ModelFacts, spec: str, i: int) -> Sample:
         )
     out = {}
     for name, a in d.items():
-        a = np.asarray(a)
+        try:
+            a = np.asarray(a)
+        except (ValueError, TypeError) as exc:  # ragged (inhomogeneous) lists, objects numpy cannot convert
+            raise InputError(
+                f"{spec}: sample {i} input {name!r} is not an array ({first_line(exc, 200)})",
+                hint="yield numpy arrays of the input's shape, or equal-length nested lists",
+            ) from None
+        if a.dtype == object:
+            raise InputError(f"{spec}: sample {i} input {name!r} holds Python objects, not numbers")
         t = sig.input(name)
         if t is not None and a.ndim == len(t.shape) - 1:
             a = a[None]  # the guide's samples carry a batch of 1; accept them without it too

@@ -191,6 +191,7 @@ def load(path: Path) -> Manifest:
         if key in doc:
             setattr(base, key, doc[key] if str(doc[key]).startswith("random:") else rel(doc[key]))
     why = outpath.out_problem(base.out, outpath.input_paths(base.model, base.data, base.eval_data), root)
+    why = why or outpath.manifest_out_problem(base.out, root)  # a manifest's out stays in its tree (issue 20)
     if why:
         chk.fail("", "out", why, hint='write the build into its own folder, e.g. out = "build"')
     for key in ("eval_fraction", "max_eval_samples", "seed", "scale"):

@@ -3,7 +3,9 @@
 - the model path has a format hwquant reads (``hwquant build /usr`` must not hash /usr first);
 - ``--out`` can hold a build: not a regular file, not below one (``/dev/null/x``), writable;
 - numeric options are in range: ``--eval-fraction`` in (0, 1], ``--mean``/``--std``/``--scale`` finite
-  (and ``--std`` non-zero).
+  (and ``--std`` non-zero), ``--seed`` a non-negative integer, ``--image-size`` at most 8192 per side;
+- the data specs: a file or folder is checked by type and size (never a FIFO or a device), and
+  ``random:N`` is within the sample limit (``random:1000000000`` is exit 2 at once).
 """
 
 from __future__ import annotations
@@ -21,7 +23,30 @@ from hwquant.plugin.facts import BuildOptions
 def check(options: BuildOptions) -> None:
     check_numbers(options)
     detect_format(Path(options.model))
+    for spec in (options.data, options.eval_data):
+        check_data_spec(spec)
     check_output(Path(options.out))
+
+
+def check_data_spec(spec: object) -> None:
+    """A data spec that names a file or folder is checked by type and size; random:N by the sample limit.
+    (module:function is bounded when it runs: see config.data.)"""
+    from hwquant.common import files
+    from hwquant.config import data
+
+    if spec is None:
+        return
+    spec = str(spec)
+    if spec.startswith("random:"):
+        try:
+            n = int(spec.split(":", 1)[1])
+        except ValueError:
+            return  # the loader's message names the bad spec
+        data.check_bounds(spec, n, 0)
+        return
+    p = Path(spec)
+    if p.exists() or p.is_symlink():
+        files.checked(p, "data", folder_ok=True, hint="pass a .npz, a .npy, a folder of images or random:N")
 
 
 def check_numbers(options: BuildOptions) -> None:
@@ -41,6 +66,20 @@ def check_numbers(options: BuildOptions) -> None:
             raise UsageError("--std must not be 0 (pixels are divided by it)")
     if options.scale is not None and not math.isfinite(options.scale):
         raise UsageError(f"--scale must be a finite number, got {options.scale}")
+    seed = options.seed
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise UsageError(f"--seed must be an integer from 0 to 2**63-1, got {seed!r}", hint="e.g. --seed 0")
+    m = options.max_eval_samples
+    if not isinstance(m, int) or isinstance(m, bool) or m < 1:
+        raise UsageError(f"--max-eval-samples must be a positive integer, got {m!r}")
+    if options.image_size:
+        from hwquant.config.images import check_size
+
+        h, w = options.image_size
+        try:
+            check_size(h, w)
+        except Exception as exc:
+            raise UsageError(str(getattr(exc, "message", exc)), hint=getattr(exc, "hint", None)) from None
 
 
 def check_output(out: Path) -> None:
