@@ -44,6 +44,7 @@ def test_corrupt_model(tmp_path):
     bad_sm = tmp_path / "sm"
     bad_sm.mkdir()
     (bad_sm / "saved_model.pb").write_bytes(b"\x00garbage")
+    (bad_sm / "variables").mkdir()
     assert_fails(run("build", bad_sm, "-o", tmp_path / "o"), 2, "tried:", "TF2", "TF1", out=tmp_path / "o")
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -80,6 +80,7 @@ def test_unreadable_savedmodel_is_bad_input(tmp_path):
     sm = tmp_path / "sm"
     sm.mkdir()
     (sm / "saved_model.pb").write_bytes(np.random.default_rng(0).bytes(64))
+    (sm / "variables").mkdir()
     r = run("build", sm, "-o", tmp_path / "o", "--no-cache")
     assert r.exit_code == 2, r.output
     assert "cannot read SavedModel" in r.output
