@@ -52,7 +52,8 @@ def test_artifact_failing_at_prepare_fails_with_interpreter_message(keras_model,
         [("serving_default", {"image": np.random.default_rng(0).random((1, 8, 8, 1), np.float32)})], "t", "random", "x"
     )
     ok = compare(ref, good, ds, facts)
-    assert ok["outputs"]["output_0"]["cosine"] > 0.9
+    assert ok.outputs["output_0"].cosine > 0.9
+    assert ok.to_dict()["outputs"]["output_0"]["cosine"] == ok.outputs["output_0"].cosine
     with pytest.raises(ToolchainError) as err:
         compare(ref, _break_softmax_scale(good), ds, facts)
     assert "failed to allocate tensors" in str(err.value)
