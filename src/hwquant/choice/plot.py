@@ -1,6 +1,7 @@
 """search.png: the search's candidates, size against fidelity (and latency where measured).
 
-matplotlib is optional (the `dev` extra): without it the build writes no plot and says so once.
+matplotlib is optional (the `dev` extra): without it the build writes no plot and says so once (per
+process: the note is not repeated for every target of a build, nor for later builds in the same process).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 from hwquant.choice.search import Candidate
 
+_noted_missing = False  # the missing-matplotlib note was given
+
 
 def write(path: Path, candidates: list[Candidate], log: Callable[[str], None]) -> list[str]:
     """Plot ``candidates`` into ``path``; returns the file names written (none without matplotlib)."""
@@ -20,7 +23,10 @@ def write(path: Path, candidates: list[Candidate], log: Callable[[str], None]) -
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        log("note: matplotlib is not installed, so no search.png (pip install matplotlib)")
+        global _noted_missing
+        if not _noted_missing:
+            _noted_missing = True
+            log("note: matplotlib is not installed, so no search.png (pip install matplotlib)")
         return []
     measured = [c for c in candidates if c.size is not None and c.fidelity is not None]
     if not measured:
