@@ -71,7 +71,8 @@ class OutputComparison:
     mean_abs_error: float | None
     snr_db: float | None
     cosine: float | None
-    top1_agreement: float | None = None  # class-score outputs only
+    class_scores: bool = False  # a vector of class scores per sample: top-1 agreement applies
+    top1_agreement: float | None = None  # class-score outputs only (None there when an output is not finite)
     collapsed: bool = False  # the artifact's top-1 is one class for every sample, the float model's is not
     non_finite: int = 0  # NaN/inf values in the artifact's output
     reference_non_finite: int = 0  # NaN/inf values in the float model's output
@@ -86,6 +87,7 @@ class OutputComparison:
             mean_abs_error=m.get("mean_abs_error"),
             snr_db=m.get("snr_db"),
             cosine=m.get("cosine"),
+            class_scores="top1_agreement" in m,
             top1_agreement=m.get("top1_agreement"),
             collapsed=bool(m.get("collapsed", False)),
             non_finite=int(m.get("non_finite", 0)),
@@ -102,7 +104,7 @@ class OutputComparison:
             "snr_db": self.snr_db,
             "cosine": self.cosine,
         }
-        if self.top1_agreement is not None:
+        if self.class_scores:
             d["top1_agreement"] = self.top1_agreement
         if self.collapsed:
             d["collapsed"] = True
