@@ -176,5 +176,8 @@ def test_prepared_computes_each_shared_step_once_and_owns_its_memos(prep, monkey
     assert calls.count("outputs") == before + 2  # the artifact each time; the float reference is shared
     with pytest.raises(AttributeError):
         prep.calibrated = None  # read-only: the memo belongs to Prepared
+    with pytest.raises(AttributeError, match="fixed once prepared"):
+        prep.float_model = b""
+    prep.measure_latency = prep.measure_latency  # the caller's settings stay assignable
     for old in ("converted", "reference_outputs", "range_warnings_memo"):
         assert not hasattr(prep, old)

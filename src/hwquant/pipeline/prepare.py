@@ -56,7 +56,8 @@ class Prepared:
     Memoized steps, each computed on first use and shared by every target: ``artifact(recipe)``,
     ``calibration_result()``, ``reference()``, ``sensitivity()``, ``range_warnings()``; ``compare()``
     measures an artifact against the shared reference. Their memos are private: nothing outside
-    assigns them (``calibrated`` reads the calibration memo without computing it).
+    assigns them (``calibrated`` and ``calibration_fallback`` read the calibration memo without
+    computing it). Assigning anything but the two settings raises AttributeError.
     """
 
     def __init__(
@@ -85,6 +86,18 @@ class Prepared:
         self._reference: dict[str, np.ndarray] | None = None
         self._sensitivity: list[dict[str, Any]] | None = None
         self._range_warnings: list[str] | None = None
+        self._sealed = True
+
+    _SETTINGS = frozenset({"cache_keys", "measure_latency"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """After ``__init__`` only the caller's settings may be assigned; the inputs are fixed and the
+        memos (private) belong to the methods that compute them."""
+        if getattr(self, "_sealed", False) and not name.startswith("_") and name not in self._SETTINGS:
+            raise AttributeError(
+                f"Prepared.{name} is fixed once prepared (settable: {', '.join(sorted(self._SETTINGS))})"
+            )
+        object.__setattr__(self, name, value)
 
     @property
     def calibrated(self) -> Calibrated | None:
