@@ -38,9 +38,11 @@ def build(
     Raises UsageError (exit 2) when ``target`` names several targets.
     """
     names = _target_names(target)
-    if len(names) != 1:
+    if not names:
+        raise UsageError("no target given", hint="target='cpu' (see `hwquant targets`)")
+    if len(names) > 1:
         raise UsageError(
-            f"hwquant.build() builds one target, got {len(names)}: {', '.join(names) or '(none)'}",
+            f"hwquant.build() builds one target, got {len(names)}: {', '.join(names)}",
             hint=f"call hwquant.build_many(model, {','.join(names)!r}, ...): it returns a dict of BuildResult "
             "keyed by target folder",
         )
