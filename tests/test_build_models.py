@@ -248,11 +248,13 @@ def test_build_many_takes_a_keras_object_and_arrays_and_returns_one_result_per_t
 
 
 def test_build_takes_a_representative_dataset_generator_and_a_list_of_samples(keras_model, tmp_path):
+    import tensorflow as tf
+
     x = models.keras_samples(30)
 
-    def representative_dataset():  # the TFLite guide's form: a list of one batch-of-1 array per sample
-        for i in range(len(x)):
-            yield [x[i : i + 1]]
+    def representative_dataset():  # the TFLite guide's own example, word for word
+        for data in tf.data.Dataset.from_tensor_slices(x).batch(1).take(100):
+            yield [tf.dtypes.cast(data, tf.float32)]
 
     r = hwquant.build(
         keras_model,
