@@ -181,3 +181,17 @@ def test_prepared_computes_each_shared_step_once_and_owns_its_memos(prep, monkey
     prep.measure_latency = prep.measure_latency  # the caller's settings stay assignable
     for old in ("converted", "reference_outputs", "range_warnings_memo"):
         assert not hasattr(prep, old)
+
+
+def test_a_decisions_warnings_are_its_own_not_the_builds_shared_memo(prep):
+    """A warning one target adds (e.g. 'no recipe meets the default budget') must not reach the next
+    target through the shared range-warnings memo (it did when Decision held the memo's list)."""
+    from hwquant.choice import decide
+
+    cpu = registry().get("cpu")
+    recipe, reasons = cpu.choose_recipe(prep.facts, prep.options)
+    d = decide.decide(prep, cpu, prep.options, recipe, reasons, prep.artifact(recipe), log=lambda s: None)
+    shared = list(prep.range_warnings())
+    d.warnings.append("a warning of this target only")
+    assert prep.range_warnings() == shared and d.warnings is not prep.range_warnings()
+    assert d.sections["budget"]["source"] == "default" and d.fidelity == d.comparison.to_dict()
