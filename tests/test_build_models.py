@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hwquant
 import models
+from hwquant.common.hashing import file_sha256
+from hwquant.config import memory_data
+from hwquant.report.result import BuildResult
 
 
 def test_digits_int8_accuracy_within_one_point(digits_dir, tmp_path):
@@ -202,3 +207,81 @@ def test_keras_export_aliases_convert_as_one_signature(keras_export_savedmodel, 
     r = hwquant.build(keras_export_savedmodel, target="mcu", data="random:20", out=tmp_path)
     assert [s["key"] for s in r.model["signatures"]] == ["serving_default"]
     assert "signature 'serve' is an alias of 'serving_default'; converted once" in r.model["notes"]
+
+
+# -- the Python API: one target or several; a Keras model object and data in memory ------------------------
+def _api_temp_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("hwquant-api-*"))
+
+
+def test_build_takes_one_target_and_names_build_many_for_several(keras_model, tmp_path):
+    with pytest.raises(hwquant.UsageError) as err:
+        hwquant.build(keras_model, target="cpu,mcu", out=tmp_path)
+    assert err.value.exit_code == 2 and "hwquant.build_many(model, 'cpu,mcu'" in err.value.hint
+    with pytest.raises(hwquant.UsageError, match="must be a path or a Keras model"):
+        hwquant.build(object(), out=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_build_many_takes_a_keras_object_and_arrays_and_returns_one_result_per_target(tmp_path):
+    before = _api_temp_dirs()
+    labels = np.arange(24) % models.N_CLASSES
+    results = hwquant.build_many(
+        models.build_keras_cnn(),
+        ["cpu", "mcu"],
+        data=models.keras_samples(64),
+        eval_data={models.KERAS_INPUT: models.keras_samples(24, seed=1), "labels": labels},
+        out=tmp_path,
+    )
+    assert list(results) == ["cpu", "mcu"]
+    for folder, r in results.items():
+        assert isinstance(r, BuildResult) and r.target_dir == tmp_path / folder and r.artifact_path.is_file()
+        assert (r.inputs["data"]["kind"], r.inputs["data"]["samples"]) == ("npz", 64)
+        assert r.inputs["eval_data"]["samples"] == 24 and r.inputs["eval_data"]["labelled"]
+        assert "accuracy" in r.fidelity["outputs"][next(iter(r.fidelity["outputs"]))]
+        report = (r.target_dir / "report.json").read_text()  # names the arguments, not removed temporary files
+        assert "hwquant-api-" not in report and "hwquant-api-" not in json.dumps(r.report)
+        assert r.inputs["model"]["path"].endswith("object given as model") and r.inputs["model"]["sha256"]
+        assert r.inputs["data"]["source"] == "data= (numpy array (64, 8, 8, 1))"
+    assert _api_temp_dirs() == before  # the saved model and the .npz files are gone
+
+
+def test_build_takes_a_representative_dataset_generator_and_a_list_of_samples(keras_model, tmp_path):
+    import tensorflow as tf
+
+    x = models.keras_samples(30)
+
+    def representative_dataset():  # the TFLite guide's own example, word for word
+        for data in tf.data.Dataset.from_tensor_slices(x).batch(1).take(100):
+            yield [tf.dtypes.cast(data, tf.float32)]
+
+    r = hwquant.build(
+        keras_model,
+        data=representative_dataset,
+        eval_data=[{models.KERAS_INPUT: s} for s in models.keras_samples(10, seed=2)],  # no batch axis
+        recipe="int8-only",
+        out=tmp_path,
+    )
+    assert isinstance(r, BuildResult) and r.recipe["name"] == "int8-only"
+    assert r.inputs["data"]["samples"] == 30 and r.inputs["eval_data"]["samples"] == 10
+
+
+def test_in_memory_data_errors_name_the_argument_not_a_temporary_file(keras_model, tmp_path):
+    before = _api_temp_dirs()
+    with pytest.raises(hwquant.UsageError, match="does not say which array feeds which input"):
+        hwquant.build(keras_model, data=[[np.zeros((1, 2)), np.zeros((1, 2))]], out=tmp_path)
+    with pytest.raises(hwquant.InputError) as err:
+        hwquant.build(keras_model, data=np.zeros((5, 3), np.float32), out=tmp_path)
+    assert "data= (numpy array (5, 3))" in err.value.message and "hwquant-api-" not in str(err.value)
+    assert _api_temp_dirs() == before
+
+
+def test_in_memory_data_is_written_deterministically_so_its_hash_follows_its_content(tmp_path):
+    x = models.keras_samples(8)
+    a = memory_data.write_npz(x, tmp_path / "a.npz")
+    b = memory_data.write_npz(list(x), tmp_path / "b.npz")  # the same samples, as a list
+    c = memory_data.write_npz(x + 1e-3, tmp_path / "c.npz")
+    assert file_sha256(a) == file_sha256(b) != file_sha256(c)
+    with np.load(a) as z:
+        np.testing.assert_array_equal(z[memory_data.SINGLE], x)

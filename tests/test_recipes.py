@@ -28,8 +28,8 @@ def prep(tmp_path_factory):
 
 
 def _build(prep, recipe, io=None):
-    prep.options = replace(prep.options, recipe=recipe, io_dtype=io)
-    res = build_target(prep, registry().get("cpu"), log=lambda s: None)
+    options = replace(prep.options, recipe=recipe, io_dtype=io)
+    res = build_target(prep, registry().get("cpu"), log=lambda s: None, options=options)
     return res, TfliteModel(res.artifact_path.read_bytes())
 
 
@@ -147,3 +147,51 @@ def test_recipe_validates_itself():
         preset("int4")
     with pytest.raises(UsageError, match="representative data"):
         Recipe("x", "int8", "int8", optimize=True)
+
+
+def test_prepared_computes_each_shared_step_once_and_owns_its_memos(prep, monkeypatch):
+    """Prepared's steps are methods computed once per build; nothing outside assigns their memos."""
+    from hwquant.choice import verify
+    from hwquant.convert import converter
+
+    calls: list[str] = []
+
+    def counted(module, name):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, **k: calls.append(name) or real(*a, **k))
+
+    for name in ("convert", "calibrate", "quantize_calibrated", "layer_sensitivity"):
+        counted(converter, name)
+    counted(verify, "outputs")
+    int8, dynamic = preset("int8-float-fallback"), preset("dynamic-int8")
+    first = (prep.artifact(int8), prep.artifact(dynamic), prep.calibration_result(), prep.reference())
+    rows = prep.sensitivity()
+    made = list(calls)
+    again = (prep.artifact(int8), prep.artifact(dynamic), prep.calibration_result(), prep.reference())
+    assert all(a is b for a, b in zip(first, again)) and prep.sensitivity() is rows
+    assert calls == made, f"recomputed: {calls[len(made) :]}"
+    assert prep.calibrated is first[2] and prep.sensitivity_computed and rows
+    before = calls.count("outputs")
+    assert prep.compare(first[0]).to_dict() == prep.compare(first[0]).to_dict()
+    assert calls.count("outputs") == before + 2  # the artifact each time; the float reference is shared
+    with pytest.raises(AttributeError):
+        prep.calibrated = None  # read-only: the memo belongs to Prepared
+    with pytest.raises(AttributeError, match="fixed once prepared"):
+        prep.float_model = b""
+    prep.measure_latency = prep.measure_latency  # the caller's settings stay assignable
+    for old in ("converted", "reference_outputs", "range_warnings_memo"):
+        assert not hasattr(prep, old)
+
+
+def test_a_decisions_warnings_are_its_own_not_the_builds_shared_memo(prep):
+    """A warning one target adds (e.g. 'no recipe meets the default budget') must not reach the next
+    target through the shared range-warnings memo (it did when Decision held the memo's list)."""
+    from hwquant.choice import decide
+
+    cpu = registry().get("cpu")
+    recipe, reasons = cpu.choose_recipe(prep.facts, prep.options)
+    d = decide.decide(prep, cpu, prep.options, recipe, reasons, prep.artifact(recipe), log=lambda s: None)
+    shared = list(prep.range_warnings())
+    d.warnings.append("a warning of this target only")
+    assert prep.range_warnings() == shared and d.warnings is not prep.range_warnings()
+    assert d.sections["budget"]["source"] == "default" and d.fidelity == d.comparison.to_dict()

@@ -7,6 +7,7 @@ activation tensor is dominated by a constant channel (tests/models_search.py).
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -340,3 +341,42 @@ def test_mcu_on_a_board_without_fpu_does_not_try_float_layers_and_says_why(outli
     assert "not tried: int8-float-fallback (board 'rp2040' has no single-precision FPU" in r.output
     assert "float layer" not in r.output.split("not tried")[0]  # no mixed-precision candidate was measured
     assert not (tmp_path / "mcu").exists()
+
+
+def _without_matplotlib(monkeypatch):
+    from hwquant.choice import plot
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    monkeypatch.setattr(plot, "_noted_missing", False)
+    return plot
+
+
+def test_without_matplotlib_no_plot_is_written_and_the_note_comes_once(monkeypatch, tmp_path):
+    from hwquant.choice.search import Candidate
+    from hwquant.plugin.recipe import preset
+
+    plot = _without_matplotlib(monkeypatch)
+    lines: list[str] = []
+    candidates = [Candidate(preset("int8-float-fallback"), "rule proposal", b"\0" * 64)]
+    assert plot.write(tmp_path / "search.png", candidates, lines.append) == []
+    assert plot.write(tmp_path / "search.png", candidates, lines.append) == []
+    assert lines == ["note: matplotlib is not installed, so no search.png (pip install matplotlib)"]
+    assert not (tmp_path / "search.png").exists()
+
+
+@pytest.mark.slow
+def test_a_search_build_without_matplotlib_still_builds_every_target(monkeypatch, repo_root, tmp_path):
+    _without_matplotlib(monkeypatch)
+    ex = repo_root / "examples" / "digits"
+    args = ["--target", "cpu,mcu", "--recipe", "auto", "--data", ex / "calibration.npz", "--eval-data", ex / "eval.npz"]
+    r = CliRunner().invoke(
+        main, ["build", str(ex / "model.keras"), *map(str, args), "--out", str(tmp_path), "--no-cache"]
+    )
+    assert r.exit_code == 0, r.output
+    assert r.output.count("matplotlib is not installed") == 1
+    for target in ("cpu", "mcu"):
+        rep = json.loads((tmp_path / target / "report.json").read_text())
+        assert rep["search"]["candidates"] and "search.png" not in rep["artifacts"]
+        assert not (tmp_path / target / "search.png").exists()

@@ -52,9 +52,40 @@ def test_artifact_failing_at_prepare_fails_with_interpreter_message(keras_model,
         [("serving_default", {"image": np.random.default_rng(0).random((1, 8, 8, 1), np.float32)})], "t", "random", "x"
     )
     ok = compare(ref, good, ds, facts)
-    assert ok["outputs"]["output_0"]["cosine"] > 0.9
+    assert ok.outputs["output_0"].cosine > 0.9
+    assert ok.to_dict()["outputs"]["output_0"]["cosine"] == ok.outputs["output_0"].cosine
     with pytest.raises(ToolchainError) as err:
         compare(ref, _break_softmax_scale(good), ds, facts)
     assert "failed to allocate tensors" in str(err.value)
     assert "scale" in str(err.value).lower() or "softmax" in str(err.value).lower()
     assert err.value.exit_code == 4 and err.value.hint
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["classifier", "collapsed", "non-finite", "regression", "labelled"],
+)
+def test_typed_comparison_reproduces_the_report_json_form(kind):
+    """OutputComparison is the typed form of report.json's fidelity output; the JSON stays the same."""
+    from hwquant.choice.verify import Comparison, OutputComparison
+    from hwquant.device import metrics
+
+    rng = np.random.default_rng(0)
+    ref = rng.random((20, 5 if kind != "regression" else 1), np.float32)
+    got = {
+        "classifier": ref + 0.01,
+        "collapsed": np.tile(np.eye(5, dtype=np.float32)[0], (20, 1)),
+        "non-finite": np.where(ref > 0.9, np.nan, ref),  # (inf: metrics.snr_db raises a math domain error)
+        "regression": ref * 0.5,
+        "labelled": ref[:, ::-1],
+    }[kind]
+    m = metrics.json_safe(metrics.compare_output(ref, got))
+    if kind == "labelled":
+        m["accuracy"] = {"float": 0.75, "quantized": 0.5, "delta_points": -25.0}
+    typed = OutputComparison.from_dict(m)
+    assert typed.to_dict() == m and list(typed.to_dict()) == list(m)  # same keys, same order
+    assert typed.class_scores == (kind != "regression")
+    assert (typed.top1_agreement is None) == (kind in ("regression", "non-finite"))  # NaN is null in JSON
+    assert typed.collapsed == (kind == "collapsed") and (typed.non_finite > 0) == (kind == "non-finite")
+    whole = Comparison({"out": typed}, 20)
+    assert whole.to_dict() == {"outputs": {"out": m}, "samples": 20}

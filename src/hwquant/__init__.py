@@ -13,10 +13,13 @@ This module is the public API. Backends, built-in and third-party, import only f
 - the device side: ``TfliteModel`` (the .tflite reader, with ``Op``, ``Tensor``, ``Quant``), and the
   ``runtime``, ``metrics`` and ``bench_inputs`` modules (LiteRT helpers, fidelity measures, inputs);
 - helpers: ``bytes_sha256``, ``tree_sha256``, ``load_toml``, ``first_line``;
-- ``build()``: the whole pipeline from Python.
+- ``build()`` (one target -> one BuildResult) and ``build_many()`` (several -> a dict keyed by target
+  folder): the whole pipeline from Python.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from hwquant.common.errors import (
     GateError,
@@ -40,6 +43,9 @@ from hwquant.plugin.hookspecs import hookimpl
 from hwquant.plugin.manager import BackendRegistry
 from hwquant.plugin.options import BackendOption
 from hwquant.plugin.recipe import PRESETS, Recipe, preset
+
+if TYPE_CHECKING:
+    from hwquant.report.result import BuildResult
 
 __all__ = [
     "PRESETS",
@@ -71,6 +77,7 @@ __all__ = [
     "__version__",
     "bench_inputs",
     "build",
+    "build_many",
     "builtin_op_names",
     "bytes_sha256",
     "first_line",
@@ -83,12 +90,36 @@ __all__ = [
 ]
 
 
-def build(model, target: str = "cpu", **kwargs):
-    """Build ``model`` for ``target``; returns a BuildResult with the content of report.json.
+def build(model: Any, target: str = "cpu", **kwargs: Any) -> BuildResult:
+    """Build ``model`` for ONE target; returns its BuildResult (the content of report.json).
 
-    Keyword arguments are the fields of hwquant.BuildOptions (data, recipe, io_dtype, out, ...);
-    backend options go in ``backend_options``.
+    ``model``: the path of a .keras/.h5 file or SavedModel folder, or a Keras model object (saved to a
+    temporary .keras file that hwquant removes after the build). ``target``: one target name; for
+    several, use ``build_many()`` (``build()`` raises UsageError, exit 2, naming it).
+
+    Keyword arguments are the fields of hwquant.BuildOptions (data, eval_data, recipe, io_dtype, out,
+    ...); backend options go in ``backend_options``. ``data`` and ``eval_data`` take what the CLI takes
+    (a path, ``random:N``, ``module:function``) or data in memory, as the TFLite guide's examples give
+    it: a numpy array (the samples of the single input), a dict ``{input_name: array}`` (``labels`` for
+    class labels), a list of samples, or a ``representative_dataset`` generator function.
+
+    Example::
+
+        result = hwquant.build(keras_model, "cpu", data=x_train[:200], out="build")
+        result.artifact_path  # build/cpu/model.tflite
     """
     from hwquant.pipeline.api import build as _build
 
     return _build(model, target=target, **kwargs)
+
+
+def build_many(model: Any, target: str | list[str] | tuple[str, ...] = "cpu", **kwargs: Any) -> dict[str, BuildResult]:
+    """Build ``model`` for several targets (``"cpu,mcu"`` or ``["cpu", "mcu"]``) from one load, one float
+    conversion and one calibration; returns ``{target folder: BuildResult}`` in the order given.
+
+    Arguments as for ``build()``. When some targets fail, the others still build and
+    ``hwquant.common.errors.TargetsFailed`` (exit of the first failure) is raised after them.
+    """
+    from hwquant.pipeline.api import build_many as _build_many
+
+    return _build_many(model, target=target, **kwargs)

@@ -20,10 +20,13 @@ fidelity claim means anything, so the default budget is not applied (the report 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hwquant.choice.verify import Comparison
 from hwquant.common.errors import UsageError
+from hwquant.config.data import DataSet
 from hwquant.report import measures
 from hwquant.report.gates import FIDELITY_MEASURES, fidelity_misses
 
@@ -46,10 +49,11 @@ class Budget:
     def is_default(self) -> bool:
         return self.source == "default"
 
-    def misses(self, fidelity: dict[str, Any]) -> list[str]:
+    def misses(self, fidelity: Comparison | dict[str, Any] | None) -> list[str]:
         """Lines naming every limit the artifact misses, plus what the doctor found (collapse,
-        non-finite values). Empty when within budget."""
-        outputs = measures.of({"fidelity": fidelity or {}}, "fidelity").outputs
+        non-finite values). Empty when within budget. ``fidelity``: the verify comparison, or its
+        report.json form."""
+        outputs = measures.of({"fidelity": _as_dict(fidelity)}, "fidelity").outputs
         lines = list(doctor_findings(fidelity))
         if not self.applied:
             return lines
@@ -76,11 +80,15 @@ def _default_scope(measure: str, o: measures.OutputMeasures) -> bool:
     return o.classifier if measure in ("min_agreement", "max_accuracy_drop") else not o.classifier
 
 
-def doctor_findings(fidelity: dict[str, Any], collapse: bool = True) -> list[str]:
+def _as_dict(fidelity: Comparison | dict[str, Any] | None) -> dict[str, Any]:
+    return fidelity.to_dict() if isinstance(fidelity, Comparison) else (fidelity or {})
+
+
+def doctor_findings(fidelity: Comparison | dict[str, Any] | None, collapse: bool = True) -> list[str]:
     """What makes an artifact unusable whatever the budget: non-finite outputs, a collapsed top-1
     (``collapse=False`` leaves collapses out, for callers that only warn about them)."""
     lines = []
-    for out, m in ((fidelity or {}).get("outputs") or {}).items():
+    for out, m in (_as_dict(fidelity).get("outputs") or {}).items():
         if m.get("reference_non_finite"):
             continue  # the float model's own fault: reference_faults() reports it
         if m.get("non_finite"):
@@ -96,16 +104,18 @@ def doctor_findings(fidelity: dict[str, Any], collapse: bool = True) -> list[str
     return lines
 
 
-def reference_faults(fidelity: dict[str, Any]) -> list[str]:
+def reference_faults(fidelity: Comparison | dict[str, Any] | None) -> list[str]:
     """Outputs where the float model itself gives NaN or inf on the eval data."""
     return [
         f"output {out}: {m['reference_non_finite']} non-finite value(s)"
-        for out, m in ((fidelity or {}).get("outputs") or {}).items()
+        for out, m in (_as_dict(fidelity).get("outputs") or {}).items()
         if m.get("reference_non_finite")
     ]
 
 
-def resolve(given: dict[str, float | None], source: str, calibration, evaluation) -> Budget:
+def resolve(
+    given: Mapping[str, float | None], source: str, calibration: DataSet | None, evaluation: DataSet | None
+) -> Budget:
     """The budget for a build: the fidelity limits the user gave, else the default (when data allows)."""
     limits = {k: v for k, v in (given or {}).items() if k in FIDELITY_MEASURES and v is not None}
     labelled = evaluation is not None and evaluation.labels is not None

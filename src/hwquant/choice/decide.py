@@ -21,78 +21,77 @@ import numpy as np
 
 from hwquant.choice import budget as budget_mod
 from hwquant.choice import search as search_mod
+from hwquant.choice.shared import SharedBuild, StageTimer
+from hwquant.choice.verify import Comparison
 from hwquant.common.errors import GateError, HwquantError, InputError, UsageError
+from hwquant.config.data import DataSet
 from hwquant.device.tflite_model import TfliteModel
-from hwquant.plugin.facts import CheckRequest
+from hwquant.plugin.backend import Backend
+from hwquant.plugin.facts import BuildOptions, CheckRequest
 from hwquant.plugin.recipe import Recipe
 
 RANGE_MARGIN = 0.10  # eval inputs beyond the calibration range by more than 10 % of it: warning
 
 
 @dataclass
+class SearchSummary:
+    """report.json's ``search`` section: why the search ran, every candidate, the one chosen."""
+
+    objective: str
+    why: str
+    candidates: list[search_mod.Candidate]
+    chosen: str | None  # the chosen candidate's recipe label; None when none is within budget
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "objective": self.objective,
+            "why": self.why,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "chosen": self.chosen,
+        }
+
+
+@dataclass
 class Decision:
+    """The measured choice for one target: the recipe, its artifact and how it compares with float."""
+
     recipe: Recipe
     reasons: list[str]
     artifact: bytes
-    fidelity: dict[str, Any]
-    sections: dict[str, Any] = field(default_factory=dict)  # report.json: budget, search, sensitivity
+    comparison: Comparison
+    budget: budget_mod.Budget
     warnings: list[str] = field(default_factory=list)
     candidates: list[search_mod.Candidate] = field(default_factory=list)
+    search: SearchSummary | None = None  # when the search ran
+    sensitivity: list[dict[str, Any]] | None = None  # per-layer rows, when computed for this build
+
+    @property
+    def fidelity(self) -> dict[str, Any]:
+        """report.json's ``fidelity`` section."""
+        return self.comparison.to_dict()
+
+    @property
+    def sections(self) -> dict[str, Any]:
+        """report.json's sections from the choice: budget, and search and sensitivity when they ran."""
+        d: dict[str, Any] = {"budget": self.budget.to_dict()}
+        if self.search is not None:
+            d["search"] = self.search.to_dict()
+        if self.sensitivity:
+            d["sensitivity"] = self.sensitivity
+        return d
 
 
-def artifact_for(prep, recipe: Recipe, timer=None) -> bytes:
-    """Convert ``recipe`` once per build (shared across targets), from the shared calibration when
-    the recipe allows it (see convert.calibrates_once)."""
-    from hwquant.convert import converter as convert
-
-    if recipe.name == "float32" and recipe.io_dtype == "float32":
-        return prep.float_model
-    if recipe in prep.converted:
-        return prep.converted[recipe]
-    forms = _forms(prep) if recipe.needs_data else None
-    if convert.calibrates_once(recipe):  # byte-identical to a direct conversion, see convert.py
-        _calibrated(prep, forms, timer)
-        artifact = convert.quantize_calibrated(prep.loaded, prep.calibrated, recipe)
-    else:
-        artifact = convert.convert(prep.loaded, recipe, forms)
-    prep.converted[recipe] = artifact
-    return artifact
+def artifact_for(prep: SharedBuild, recipe: Recipe, timer: StageTimer | None = None) -> bytes:
+    """``prep.artifact(recipe, timer)``: kept for pipeline.target's call site."""
+    return prep.artifact(recipe, timer)
 
 
-def _forms(prep):
-    from hwquant.convert import converter as convert
-
-    order = {s.key: [t.name for t in s.inputs] for s in prep.facts.signatures}
-    return convert.representative_forms(prep.loaded, prep.calibration.samples, order)
+def sensitivity(prep: SharedBuild) -> list[dict[str, Any]]:
+    """``prep.sensitivity()``: kept for pipeline.target's call site."""
+    return prep.sensitivity()
 
 
-def _calibrated(prep, forms=None, timer=None):
-    from hwquant.convert import converter as convert
-
-    if prep.calibrated is None:
-        forms = forms if forms is not None else _forms(prep)
-        if timer is not None:
-            with timer.stage("calibrate"):
-                prep.calibrated = convert.calibrate(prep.loaded, forms)
-        else:
-            prep.calibrated = convert.calibrate(prep.loaded, forms)
-    return prep.calibrated
-
-
-def sensitivity(prep) -> list[dict[str, Any]]:
-    """Per-layer sensitivity of int8 quantization (computed once per build)."""
-    from hwquant.convert import converter as convert
-
-    if prep.sensitivity is None:
-        if prep.calibration is None or prep.facts.multi_signature:
-            prep.sensitivity = []
-        else:
-            forms = _forms(prep)
-            prep.sensitivity = convert.layer_sensitivity(prep.loaded, _calibrated(prep, forms), forms)
-    return prep.sensitivity
-
-
-def validate_float_layers(prep, layers) -> None:
+def validate_float_layers(prep: SharedBuild, layers: tuple[str, ...] | list[str]) -> None:
     names = {o.name for op in TfliteModel(prep.float_model, "float32 reference").ops for o in op.outputs[:1]}
     unknown = [n for n in layers if n not in names]
     if unknown:
@@ -102,54 +101,56 @@ def validate_float_layers(prep, layers) -> None:
         )
 
 
-def budget_for(prep, options) -> budget_mod.Budget:
+def budget_for(prep: SharedBuild, options: BuildOptions) -> budget_mod.Budget:
     return budget_mod.resolve(
         options.budget or {}, options.budget_source or "command line", prep.calibration, prep.evaluation
     )
 
 
 def decide(
-    prep, backend, options, recipe: Recipe, reasons: list[str], artifact: bytes, log: Callable[[str], None], timer=None
+    prep: SharedBuild,
+    backend: Backend,
+    options: BuildOptions,
+    recipe: Recipe,
+    reasons: list[str],
+    artifact: bytes,
+    log: Callable[[str], None],
+    timer: StageTimer | None = None,
 ) -> Decision:
     """Measure the proposal; search when asked or when it misses the budget; apply the doctor."""
-    from hwquant.choice import verify
     from hwquant.device.bench import host_latency_ms
 
     budget = budget_for(prep, options)
     auto = options.recipe == "auto"
     pinned = bool(options.recipe) and not auto
 
-    def compare(a: bytes) -> dict[str, Any]:
-        if prep.reference_outputs is None:
-            prep.reference_outputs = verify.outputs(prep.float_model, prep.evaluation, prep.facts, "float32 reference")
-        return verify.compare(prep.float_model, a, prep.evaluation, prep.facts, reference=prep.reference_outputs)
-
-    fidelity = compare(artifact)
-    faults = budget_mod.reference_faults(fidelity)
+    comparison = prep.compare(artifact)
+    faults = budget_mod.reference_faults(comparison)
     if faults:
         raise InputError(
             "the float32 model itself outputs NaN or inf on the eval data (" + "; ".join(faults) + ")",
             hint="check the model and the data's preprocessing (e.g. log or sqrt of values <= 0)",
         )
-    d = Decision(recipe, reasons, artifact, fidelity, {"budget": budget.to_dict()}, range_warnings(prep))
-    misses = budget.misses(fidelity)
+    d = Decision(recipe, reasons, artifact, comparison, budget, list(prep.range_warnings()))
+    misses = budget.misses(comparison)
     if pinned or (not budget.applied and not auto) or (not misses and not auto):
-        d.warnings += _doctor(fidelity, recipe, random_data=prep.calibration is None or prep.calibration.random)
+        d.warnings += _doctor(comparison, recipe, random_data=prep.calibration is None or prep.calibration.random)
         return d
     if not auto:
         log(f"{backend.name}: the rule's {recipe.label} misses the {budget.describe()}: {misses[0]}; searching")
     measurer = search_mod.Measurer(
-        convert=lambda r: artifact_for(prep, r, timer),
+        convert=lambda r: prep.artifact(r, timer),
         check=lambda m: [
             f"{v.op} ({', '.join(v.reasons)})" for v in backend.check(m, CheckRequest.of(options)).unsupported
         ],
-        compare=compare,
+        compare=prep.compare,
         latency=(lambda a: host_latency_ms(a, num_threads=options.num_threads)["median"])
         if options.objective == "latency"
         else None,
         target=lambda a: backend.candidate_report(a, options),
     )
-    allowed, extra_reasons = [], {}
+    allowed: list[tuple[str, Recipe | None, str]] = []
+    extra_reasons: dict[Recipe, list[str]] = {}
     for name in backend.allowed_recipes:
         try:
             r, why = backend.choose_recipe(prep.facts, search_mod.options_for(options, name))
@@ -159,8 +160,8 @@ def decide(
             allowed.append((name, r, ""))
         except HwquantError as exc:
             allowed.append((name, None, exc.message))
-    proposal = search_mod.Candidate(recipe, "rule proposal", artifact, fidelity)
-    sens = (lambda: sensitivity(prep)) if prep.calibration is not None else None
+    proposal = search_mod.Candidate(recipe, "rule proposal", artifact, comparison)
+    sens = prep.sensitivity if prep.calibration is not None else None
     d.candidates = search_mod.search(
         proposal,
         allowed,
@@ -172,14 +173,14 @@ def decide(
         log,
     )
     chosen = search_mod.choose(d.candidates, options.objective)
-    d.sections["search"] = {
-        "objective": options.objective,
-        "why": "--recipe auto" if auto else f"the rule's {recipe.label} missed the budget: {'; '.join(misses)}",
-        "candidates": [c.to_dict() for c in d.candidates],
-        "chosen": chosen.recipe.label if chosen else None,
-    }
-    if prep.sensitivity:
-        d.sections["sensitivity"] = prep.sensitivity
+    d.search = SearchSummary(
+        options.objective,
+        "--recipe auto" if auto else f"the rule's {recipe.label} missed the budget: {'; '.join(misses)}",
+        d.candidates,
+        chosen.recipe.label if chosen else None,
+    )
+    if prep.sensitivity_computed:  # rows any target of this build computed: shown with every search
+        d.sensitivity = prep.sensitivity()
     if chosen is None:
         return _nothing_fits(prep, backend, budget, d, misses or proposal.misses)
     if chosen.recipe != recipe:
@@ -198,11 +199,12 @@ def decide(
             f"--recipe auto: {chosen.recipe.label} is the "
             f"{'smallest' if options.objective == 'size' else 'fastest'} within budget",
         ]
-    d.recipe, d.artifact, d.fidelity = chosen.recipe, chosen.artifact, chosen.fidelity
+    assert chosen.artifact is not None and chosen.fidelity is not None  # a candidate within budget has both
+    d.recipe, d.artifact, d.comparison = chosen.recipe, chosen.artifact, chosen.fidelity
     return d
 
 
-def _doctor(fidelity: dict[str, Any], recipe: Recipe, random_data: bool) -> list[str]:
+def _doctor(fidelity: Comparison, recipe: Recipe, random_data: bool) -> list[str]:
     """Fail a broken artifact (exit 5). A collapse after calibrating on random data is only a
     warning: such ranges are meaningless, and random data is for smoke tests."""
     findings = budget_mod.doctor_findings(fidelity, collapse=not random_data)
@@ -214,13 +216,15 @@ def _doctor(fidelity: dict[str, Any], recipe: Recipe, random_data: bool) -> list
     return [f"{line} (calibrated on random data)" for line in budget_mod.doctor_findings(fidelity)]
 
 
-def _nothing_fits(prep, backend, budget, d: Decision, misses: list[str]) -> Decision:
-    rows = sensitivity(prep) if any(c.recipe.activations == "int8" for c in d.candidates) else []
+def _nothing_fits(
+    prep: SharedBuild, backend: Backend, budget: budget_mod.Budget, d: Decision, misses: list[str]
+) -> Decision:
+    rows = prep.sensitivity() if any(c.recipe.activations == "int8" for c in d.candidates) else []
     if rows:
-        d.sections["sensitivity"] = rows
+        d.sensitivity = rows
     int16 = any(c.recipe.activations == "int16" and c.error is None for c in d.candidates)
     table = search_mod.table_lines(rows, int16)
-    broken = budget_mod.doctor_findings(d.fidelity)
+    broken = budget_mod.doctor_findings(d.comparison)
     if budget.is_default and not broken:
         d.warnings.append(
             f"no recipe allowed on {backend.name} meets the {budget.describe()}; kept the rule's "
@@ -248,33 +252,31 @@ def _tried(c: search_mod.Candidate) -> str:
     return c.recipe.label + (f" [{extra}]" if extra else "")
 
 
-def range_warnings(prep) -> list[str]:
-    """Eval inputs outside the calibration range by a clear margin (computed once per build)."""
-    if prep.calibration is None or prep.calibration is prep.evaluation or prep.calibration.random:
+def input_range_warnings(calibration: DataSet | None, evaluation: DataSet) -> list[str]:
+    """Eval inputs outside the calibration range by a clear margin (Prepared.range_warnings memoizes it)."""
+    if calibration is None or calibration is evaluation or calibration.random:
         return []
-    if prep.range_warnings is None:
-        lo_hi: dict[str, list[float]] = {}
-        for _, sample in prep.calibration.samples:
-            for n, v in sample.items():
-                r = lo_hi.setdefault(n, [np.inf, -np.inf])
-                r[0], r[1] = min(r[0], float(np.min(v))), max(r[1], float(np.max(v)))
-        out = []
-        for n, (lo, hi) in lo_hi.items():
-            ev = [s[n] for _, s in prep.evaluation.samples if n in s]
-            if not ev:
-                continue
-            elo, ehi = min(float(np.min(v)) for v in ev), max(float(np.max(v)) for v in ev)
-            margin = RANGE_MARGIN * max(hi - lo, 1e-12)
-            if elo < lo - margin or ehi > hi + margin:
-                out.append(
-                    f"eval input {n!r} spans [{elo:.4g}, {ehi:.4g}], beyond the calibration range "
-                    f"[{lo:.4g}, {hi:.4g}]: quantized activations will clip; calibrate with data like the "
-                    "real inputs"
-                )
-        prep.range_warnings = out
-    return prep.range_warnings
+    lo_hi: dict[str, list[float]] = {}
+    for _, sample in calibration.samples:
+        for n, v in sample.items():
+            r = lo_hi.setdefault(n, [np.inf, -np.inf])
+            r[0], r[1] = min(r[0], float(np.min(v))), max(r[1], float(np.max(v)))
+    out = []
+    for n, (lo, hi) in lo_hi.items():
+        ev = [s[n] for _, s in evaluation.samples if n in s]
+        if not ev:
+            continue
+        elo, ehi = min(float(np.min(v)) for v in ev), max(float(np.max(v)) for v in ev)
+        margin = RANGE_MARGIN * max(hi - lo, 1e-12)
+        if elo < lo - margin or ehi > hi + margin:
+            out.append(
+                f"eval input {n!r} spans [{elo:.4g}, {ehi:.4g}], beyond the calibration range "
+                f"[{lo:.4g}, {hi:.4g}]: quantized activations will clip; calibrate with data like the "
+                "real inputs"
+            )
+    return out
 
 
-def plain_options(options):
+def plain_options(options: BuildOptions) -> BuildOptions:
     """The options with the search-only settings removed (for the rule's proposal)."""
     return replace(options, recipe=None) if options.recipe == "auto" else options

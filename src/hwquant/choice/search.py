@@ -17,13 +17,15 @@ output; either way the damage stays.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hwquant.choice.budget import Budget
+from hwquant.choice.verify import Comparison
 from hwquant.common.errors import HwquantError
 from hwquant.device.tflite_model import TfliteModel
+from hwquant.plugin.facts import BuildOptions
 from hwquant.plugin.recipe import Recipe
 
 MAX_FLOAT_TENSORS = 3  # mixed-precision variants tried: the worst 1, 2, 3 tensors kept float
@@ -35,7 +37,7 @@ class Candidate:
     recipe: Recipe
     origin: str  # rule proposal | allowed recipe | mixed precision
     artifact: bytes | None = None
-    fidelity: dict[str, Any] | None = None
+    fidelity: Comparison | None = None
     latency_ms: float | None = None
     misses: list[str] = field(default_factory=list)
     error: str | None = None  # could not convert, or does not run on the target
@@ -52,15 +54,14 @@ class Candidate:
 
     def summary(self) -> dict[str, Any]:
         """Worst-output fidelity numbers, for tables and plots."""
-        outs = (self.fidelity or {}).get("outputs") or {}
-        pick = lambda key: [m[key] for m in outs.values() if m.get(key) is not None]  # noqa: E731
-        acc = [m["accuracy"] for m in outs.values() if m.get("accuracy")]
+        outs = list(self.fidelity.outputs.values()) if self.fidelity is not None else []
+        acc = [o.accuracy for o in outs if o.accuracy is not None]
         return {
-            "snr_db": min(pick("snr_db"), default=None),
-            "cosine": min(pick("cosine"), default=None),
-            "top1_agreement": min(pick("top1_agreement"), default=None),
-            "accuracy": acc[0]["quantized"] if acc else None,
-            "accuracy_delta_points": acc[0]["delta_points"] if acc else None,
+            "snr_db": min((o.snr_db for o in outs if o.snr_db is not None), default=None),
+            "cosine": min((o.cosine for o in outs if o.cosine is not None), default=None),
+            "top1_agreement": min((o.top1_agreement for o in outs if o.top1_agreement is not None), default=None),
+            "accuracy": acc[0].quantized if acc else None,
+            "accuracy_delta_points": acc[0].delta_points if acc else None,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,7 +87,7 @@ class Measurer:
 
     convert: Callable[[Recipe], bytes]
     check: Callable[[TfliteModel], list[str]]  # unsupported-op lines (empty when the target runs it)
-    compare: Callable[[bytes], dict[str, Any]]
+    compare: Callable[[bytes], Comparison]
     latency: Callable[[bytes], float] | None = None  # only with --objective latency
     target: Callable[[bytes], dict[str, Any]] | None = None  # Backend.candidate_report
 
@@ -111,7 +112,7 @@ class Measurer:
         return c
 
 
-def rank_key(objective: str) -> Callable[[Candidate], tuple]:
+def rank_key(objective: str) -> Callable[[Candidate], tuple[float, float]]:
     inf = float("inf")
     if objective == "latency":
         return lambda c: (c.latency_ms if c.latency_ms is not None else inf, c.size or inf)
@@ -144,7 +145,9 @@ def both_sides(float_model: TfliteModel, tensor: str) -> list[str]:
     return names
 
 
-def mixed_variants(base: Recipe, float_model: TfliteModel, sensitivity: list[dict[str, Any]]):
+def mixed_variants(
+    base: Recipe, float_model: TfliteModel, sensitivity: list[dict[str, Any]]
+) -> Iterator[tuple[int, Recipe]]:
     """Recipes keeping the worst 1, 2, ... tensors float on both sides (each a superset of the last)."""
     layers: set[str] = set()
     for k, row in enumerate(ranked_tensors(sensitivity), start=1):
@@ -261,5 +264,5 @@ def table_lines(sensitivity: list[dict[str, Any]], int16_possible: bool, n: int 
     return lines
 
 
-def options_for(options, name: str):
+def options_for(options: BuildOptions, name: str) -> BuildOptions:
     return replace(options, recipe=name, float_layers=())

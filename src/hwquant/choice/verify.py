@@ -7,17 +7,19 @@ zero point, so the comparison is always in real values.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hwquant.common.errors import ToolchainError, first_line
+from hwquant.config.data import DataSet
 from hwquant.device import metrics
 from hwquant.device.runtime import dequantize, make_interpreter, quantize, signature
 from hwquant.plugin.facts import ModelFacts
 
 
-def run_model(interp, key: str, inputs: dict[str, np.ndarray], what: str) -> dict[str, np.ndarray]:
+def run_model(interp: Any, key: str, inputs: dict[str, np.ndarray], what: str) -> dict[str, np.ndarray]:
     """One inference by signature key, real values in and out."""
     sig = signature(interp, key or None)
     try:
@@ -37,7 +39,7 @@ def run_model(interp, key: str, inputs: dict[str, np.ndarray], what: str) -> dic
     return {n: dequantize(v, sig.outputs[n]) for n, v in raw.items()}
 
 
-def outputs(model: bytes, evaluation, facts: ModelFacts, what: str) -> dict[str, np.ndarray]:
+def outputs(model: bytes, evaluation: DataSet, facts: ModelFacts, what: str) -> dict[str, np.ndarray]:
     """Real-valued outputs of ``model`` on every evaluation sample, stacked per output name."""
     interp = make_interpreter(model, source=what)  # quiet: it captures LiteRT's delegate notice
     stacked: dict[str, list[np.ndarray]] = {}
@@ -47,9 +49,93 @@ def outputs(model: bytes, evaluation, facts: ModelFacts, what: str) -> dict[str,
     return {name: np.concatenate(values) for name, values in stacked.items()}
 
 
+@dataclass(frozen=True)
+class Accuracy:
+    """Top-1 accuracy of both models on labelled eval data."""
+
+    float_model: float  # report.json: "float"
+    quantized: float
+    delta_points: float  # percentage points, quantized minus float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"float": self.float_model, "quantized": self.quantized, "delta_points": self.delta_points}
+
+
+@dataclass(frozen=True)
+class OutputComparison:
+    """One output of the artifact against the float reference. Values are JSON-safe: a measure that is
+    not finite (SNR of identical outputs, cosine of all-zero ones) is None, as in report.json."""
+
+    samples: int
+    max_abs_error: float | None
+    mean_abs_error: float | None
+    snr_db: float | None
+    cosine: float | None
+    class_scores: bool = False  # a vector of class scores per sample: top-1 agreement applies
+    top1_agreement: float | None = None  # class-score outputs only (None there when an output is not finite)
+    collapsed: bool = False  # the artifact's top-1 is one class for every sample, the float model's is not
+    non_finite: int = 0  # NaN/inf values in the artifact's output
+    reference_non_finite: int = 0  # NaN/inf values in the float model's output
+    accuracy: Accuracy | None = None  # with labelled eval data
+
+    @classmethod
+    def from_dict(cls, m: dict[str, Any]) -> OutputComparison:
+        acc = m.get("accuracy")
+        return cls(
+            samples=int(m["samples"]),
+            max_abs_error=m.get("max_abs_error"),
+            mean_abs_error=m.get("mean_abs_error"),
+            snr_db=m.get("snr_db"),
+            cosine=m.get("cosine"),
+            class_scores="top1_agreement" in m,
+            top1_agreement=m.get("top1_agreement"),
+            collapsed=bool(m.get("collapsed", False)),
+            non_finite=int(m.get("non_finite", 0)),
+            reference_non_finite=int(m.get("reference_non_finite", 0)),
+            accuracy=Accuracy(acc["float"], acc["quantized"], acc["delta_points"]) if acc else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report.json form: optional measures appear only when they apply."""
+        d: dict[str, Any] = {
+            "samples": self.samples,
+            "max_abs_error": self.max_abs_error,
+            "mean_abs_error": self.mean_abs_error,
+            "snr_db": self.snr_db,
+            "cosine": self.cosine,
+        }
+        if self.class_scores:
+            d["top1_agreement"] = self.top1_agreement
+        if self.collapsed:
+            d["collapsed"] = True
+        if self.non_finite:
+            d["non_finite"] = self.non_finite
+        if self.reference_non_finite:
+            d["reference_non_finite"] = self.reference_non_finite
+        if self.accuracy is not None:
+            d["accuracy"] = self.accuracy.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The verify stage's result: every output of the artifact against the float reference."""
+
+    outputs: dict[str, OutputComparison] = field(default_factory=dict)
+    samples: int = 0  # eval samples (per signature for multi-signature models)
+
+    def to_dict(self) -> dict[str, Any]:
+        """report.json's ``fidelity`` section."""
+        return {"outputs": {n: o.to_dict() for n, o in self.outputs.items()}, "samples": self.samples}
+
+
 def compare(
-    float_model: bytes, artifact: bytes, evaluation, facts: ModelFacts, reference: dict[str, np.ndarray] | None = None
-) -> dict[str, Any]:
+    float_model: bytes,
+    artifact: bytes,
+    evaluation: DataSet,
+    facts: ModelFacts,
+    reference: dict[str, np.ndarray] | None = None,
+) -> Comparison:
     """Per output: max/mean abs error, SNR dB, cosine, top-1 agreement (and accuracy with labels).
 
     ``reference`` holds the float model's outputs when they were already computed (several
@@ -59,19 +145,16 @@ def compare(
         reference = outputs(float_model, evaluation, facts, "float32 reference")
     got = outputs(artifact, evaluation, facts, "artifact")
     labels = evaluation.labels
-    result = {}
+    result: dict[str, OutputComparison] = {}
     for name, r in reference.items():
         g = got[name]
         m = metrics.compare_output(r, g)
         if labels is not None and not facts.multi_signature and "top1_agreement" in m:
             n = r.shape[0]
-            m["accuracy"] = {
-                "float": _accuracy(r.reshape(n, -1), labels),
-                "quantized": _accuracy(g.reshape(n, -1), labels),
-            }
-            m["accuracy"]["delta_points"] = round(100 * (m["accuracy"]["quantized"] - m["accuracy"]["float"]), 2)
-        result[name] = m
-    return metrics.json_safe({"outputs": result, "samples": len(evaluation)})
+            fl, q = _accuracy(r.reshape(n, -1), labels), _accuracy(g.reshape(n, -1), labels)
+            m["accuracy"] = {"float": fl, "quantized": q, "delta_points": round(100 * (q - fl), 2)}
+        result[name] = OutputComparison.from_dict(metrics.json_safe(m))
+    return Comparison(result, len(evaluation))
 
 
 def _accuracy(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -6,20 +6,26 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from hwquant.common.errors import UsageError
 from hwquant.common.hashing import tree_sha256
 from hwquant.common.interrupts import checkpoint
 from hwquant.config import data as data_mod
-from hwquant.device.tflite_model import TfliteModel
+from hwquant.device.tflite_model import Tensor, TfliteModel
 from hwquant.plugin.backend import Backend
 from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
 from hwquant.plugin.manager import registry
-from hwquant.plugin.recipe import preset
+from hwquant.plugin.recipe import Recipe, preset
+
+if TYPE_CHECKING:
+    from hwquant.choice.shared import StageTimer
+    from hwquant.choice.verify import Comparison
+    from hwquant.convert.converter import Calibrated, LoadedModel
 
 
 class Timer:
@@ -29,7 +35,7 @@ class Timer:
         self.timings: dict[str, float] = {}
 
     @contextlib.contextmanager
-    def stage(self, name: str):
+    def stage(self, name: str) -> Iterator[None]:
         t0 = time.perf_counter()
         try:
             yield
@@ -37,32 +43,156 @@ class Timer:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 4)
 
 
-@dataclass
 class Prepared:
-    """What every target of one build shares."""
+    """What every target of one build shares, and the steps it computes once for all of them.
 
-    options: BuildOptions
-    loaded: Any  # hwquant.convert.LoadedModel
-    float_model: bytes
-    facts: ModelFacts
-    calibration: data_mod.DataSet | None
-    evaluation: data_mod.DataSet
-    timings: dict[str, float]
-    inputs: dict[str, Any] = field(default_factory=dict)
-    converted: dict[Any, bytes] = field(default_factory=dict)  # recipe -> artifact, shared across targets
-    calibrated: Any = None  # hwquant.convert.Calibrated: one calibration for every int8-family recipe
-    cache_keys: dict[str, str] = field(default_factory=dict)  # target -> cache key (recorded in the report)
-    measure_latency: bool = False  # host latency in the report (for --max-latency-ms)
-    reference_outputs: Any = None  # the float model's outputs on the evaluation set, computed once
-    sensitivity: Any = None  # per-layer int8 sensitivity (choice.sensitivity), computed once
-    range_warnings: Any = None  # eval inputs beyond the calibration range (choice.range_warnings)
+    Inputs, set by ``prepare()``: ``options``, ``loaded`` (the converter's LoadedModel), ``float_model``
+    (the float32 reference), ``facts``, ``calibration`` and ``evaluation`` data, ``timings`` of the
+    shared stages, ``inputs`` (report.json's inputs section).
+
+    Settings of the caller (``build_many``), before any target builds: ``cache_keys`` (target folder ->
+    cache key, recorded in the report) and ``measure_latency`` (host latency in the report).
+
+    Memoized steps, each computed on first use and shared by every target: ``artifact(recipe)``,
+    ``calibration_result()``, ``reference()``, ``sensitivity()``, ``range_warnings()``; ``compare()``
+    measures an artifact against the shared reference. Their memos are private: nothing outside
+    assigns them (``calibrated`` and ``calibration_fallback`` read the calibration memo without
+    computing it). Assigning anything but the two settings raises AttributeError.
+    """
+
+    def __init__(
+        self,
+        options: BuildOptions,
+        loaded: LoadedModel,
+        float_model: bytes,
+        facts: ModelFacts,
+        calibration: data_mod.DataSet | None,
+        evaluation: data_mod.DataSet,
+        timings: dict[str, float],
+        inputs: dict[str, Any] | None = None,
+    ) -> None:
+        self.options = options
+        self.loaded = loaded
+        self.float_model = float_model
+        self.facts = facts
+        self.calibration = calibration
+        self.evaluation = evaluation
+        self.timings = timings
+        self.inputs: dict[str, Any] = inputs if inputs is not None else {}
+        self.cache_keys: dict[str, str] = {}
+        self.measure_latency = False
+        self._artifacts: dict[Recipe, bytes] = {}
+        self._calibrated: Calibrated | None = None
+        self._reference: dict[str, np.ndarray] | None = None
+        self._sensitivity: list[dict[str, Any]] | None = None
+        self._range_warnings: list[str] | None = None
+        self._sealed = True
+
+    _SETTINGS = frozenset({"cache_keys", "measure_latency"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """After ``__init__`` only the caller's settings may be assigned; the inputs are fixed and the
+        memos (private) belong to the methods that compute them."""
+        if getattr(self, "_sealed", False) and not name.startswith("_") and name not in self._SETTINGS:
+            raise AttributeError(
+                f"Prepared.{name} is fixed once prepared (settable: {', '.join(sorted(self._SETTINGS))})"
+            )
+        object.__setattr__(self, name, value)
+
+    @property
+    def calibrated(self) -> Calibrated | None:
+        """The shared calibration if a recipe needed it so far (None otherwise); never computes it."""
+        return self._calibrated
+
+    def artifact(self, recipe: Recipe, timer: StageTimer | None = None) -> bytes:
+        """``recipe`` converted, once per build; from the shared calibration when the recipe allows it
+        (byte-identical to a direct conversion, see convert.calibrates_once)."""
+        from hwquant.convert import converter as convert
+
+        if recipe.name == "float32" and recipe.io_dtype == "float32":
+            return self.float_model
+        if recipe not in self._artifacts:
+            if convert.calibrates_once(recipe):
+                artifact = convert.quantize_calibrated(self.loaded, self.calibration_result(timer), recipe)
+            else:
+                artifact = convert.convert(self.loaded, recipe, self._forms() if recipe.needs_data else None)
+            self._artifacts[recipe] = artifact
+        return self._artifacts[recipe]
+
+    def calibration_result(self, timer: StageTimer | None = None) -> Calibrated:
+        """One calibration on the representative data for every int8-family recipe of the build."""
+        from hwquant.convert import converter as convert
+
+        if self._calibrated is None:
+            forms = self._forms()
+            with timer.stage("calibrate") if timer is not None else contextlib.nullcontext():
+                self._calibrated = convert.calibrate(self.loaded, forms)
+        return self._calibrated
+
+    def reference(self) -> dict[str, np.ndarray]:
+        """The float model's outputs on the evaluation set."""
+        from hwquant.choice import verify
+
+        if self._reference is None:
+            self._reference = verify.outputs(self.float_model, self.evaluation, self.facts, "float32 reference")
+        return self._reference
+
+    def compare(self, artifact: bytes) -> Comparison:
+        """``artifact`` against the shared float reference on the evaluation set (not memoized)."""
+        from hwquant.choice import verify
+
+        return verify.compare(self.float_model, artifact, self.evaluation, self.facts, reference=self.reference())
+
+    def sensitivity(self) -> list[dict[str, Any]]:
+        """Per-layer sensitivity of int8 quantization; empty without calibration data or with several
+        signatures."""
+        from hwquant.convert import converter as convert
+
+        if self._sensitivity is None:
+            if self.calibration is None or self.facts.multi_signature:
+                self._sensitivity = []
+            else:
+                forms = self._forms()
+                self._sensitivity = convert.layer_sensitivity(self.loaded, self.calibration_result(), forms)
+        return self._sensitivity
+
+    @property
+    def calibration_fallback(self) -> str | None:
+        """Why the shared calibration fell back to direct conversion (TensorFlow's internals failed)."""
+        return self._calibrated.fallback if self._calibrated is not None else None
+
+    @property
+    def sensitivity_computed(self) -> bool:
+        """Whether some target of this build computed the sensitivity rows (never computes them)."""
+        return bool(self._sensitivity)
+
+    def range_warnings(self) -> list[str]:
+        """Eval inputs beyond the calibration range by a clear margin (empty when the eval set is the
+        calibration set or the calibration data is random)."""
+        from hwquant.choice.decide import input_range_warnings
+
+        if self._range_warnings is None:
+            self._range_warnings = input_range_warnings(self.calibration, self.evaluation)
+        return self._range_warnings
+
+    def _forms(self) -> list[Any]:
+        """The calibration samples in the converter's representative_dataset form."""
+        from hwquant.convert import converter as convert
+
+        if self.calibration is None:
+            raise UsageError("this recipe needs representative data", hint="pass --data")
+        order = {s.key: [t.name for t in s.inputs] for s in self.facts.signatures}
+        return convert.representative_forms(self.loaded, self.calibration.samples, order)
 
 
-def facts_from(float_model: bytes, loaded) -> ModelFacts:
+def facts_from(float_model: bytes, loaded: LoadedModel) -> ModelFacts:
     """Model facts read off the float32 conversion (names and shapes the converter kept)."""
     m = TfliteModel(float_model, "float32 reference")
     sigs = []
-    spec = lambda name, t: TensorSpec(name, t.shape_signature, t.dtype)  # noqa: E731
+
+    def spec(name: str, t: Tensor) -> TensorSpec:
+        return TensorSpec(name, t.shape_signature, t.dtype)
+
     if m.signatures:
         for key, s in m.signatures.items():
             sigs.append(
