@@ -232,3 +232,18 @@ def test_bench_reference_with_other_outputs_is_exit_2(tfl, data_npz, tmp_path):
     other = _other_model(tmp_path, models.KERAS_SHAPE, outputs=3)
     code, out = _run([tfl["int8-io"], "--data", data_npz, "--reference", other, "--num-runs", 2])
     assert code == 2 and "outputs do not match" in out, out
+
+
+def test_snr_of_an_output_holding_inf_or_nan_is_nan_not_an_exception():
+    import math
+
+    import numpy as np
+
+    from hwquant.device.metrics import snr_db
+
+    ref = np.ones(4, np.float32)
+    assert math.isnan(snr_db(ref, np.array([1, np.inf, 1, 1], np.float32)))
+    assert math.isnan(snr_db(ref, np.array([1, np.nan, 1, 1], np.float32)))
+    assert snr_db(ref, ref) == math.inf
+    assert snr_db(np.zeros(4), np.ones(4)) == -math.inf
+    assert snr_db(np.full(4, 1e-200), np.full(4, 1e200)) == -math.inf  # the ratio underflows to 0

@@ -22,15 +22,19 @@ def mean_abs_error(ref: np.ndarray, got: np.ndarray) -> float:
 
 
 def snr_db(ref: np.ndarray, got: np.ndarray) -> float:
-    """Signal-to-noise ratio in dB: 10·log10(Σref² / Σ(ref−got)²); +inf when identical."""
+    """Signal-to-noise ratio in dB: 10·log10(Σref² / Σ(ref−got)²); +inf when identical, NaN when either
+    side holds inf or NaN (such an output has no SNR, and a gate on it fails)."""
     r, g = _f64(ref), _f64(got)
     noise = float(np.sum((r - g) ** 2))
     signal = float(np.sum(r**2))
+    if not (math.isfinite(noise) and math.isfinite(signal)):
+        return math.nan
     if noise == 0.0:
         return math.inf
-    if signal == 0.0:
+    ratio = signal / noise
+    if ratio == 0.0:  # no signal, or a ratio below the smallest float
         return -math.inf
-    return 10.0 * math.log10(signal / noise)
+    return 10.0 * math.log10(ratio)
 
 
 def cosine(ref: np.ndarray, got: np.ndarray) -> float:
