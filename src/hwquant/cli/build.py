@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,35 +33,35 @@ SHARED_OVERRIDES = (
 TARGET_OVERRIDES = ("recipe", "io_dtype")  # per target table
 
 
+class _Group:
+    """A group of build parameters: ``pop`` takes its fields (by name) out of the command's parameters,
+    through the converter a field names in its metadata."""
+
+    @classmethod
+    def pop(cls, params: dict[str, Any]) -> Any:
+        return cls(**{f.name: f.metadata.get("read", _same)(params.pop(f.name)) for f in fields(cls)})  # type: ignore[arg-type]
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
 @dataclass(frozen=True)
-class DataArgs:
+class DataArgs(_Group):
     """Where representative and evaluation data come from and how images are read."""
 
     data: str | None
     eval_data: str | None
-    image_size: tuple[int, int] | None
-    mean: tuple[float, ...] | None
-    std: tuple[float, ...] | None
+    image_size: tuple[int, int] | None = field(metadata={"read": parse_size})
+    mean: tuple[float, ...] | None = field(metadata={"read": floats})
+    std: tuple[float, ...] | None = field(metadata={"read": floats})
     scale: float | None
     eval_fraction: float
     seed: int
 
-    @classmethod
-    def pop(cls, p: dict[str, Any]) -> DataArgs:
-        return cls(
-            p.pop("data"),
-            p.pop("eval_data"),
-            parse_size(p.pop("image_size")),
-            floats(p.pop("mean")),
-            floats(p.pop("std")),
-            p.pop("scale"),
-            p.pop("eval_fraction"),
-            p.pop("seed"),
-        )
-
 
 @dataclass(frozen=True)
-class RecipeArgs:
+class RecipeArgs(_Group):
     """Which targets and recipes, and how the recipe choice runs."""
 
     target: str
@@ -69,28 +69,14 @@ class RecipeArgs:
     io_dtype: str | None
     objective: str
     num_threads: int
-    float_layers: tuple[str, ...]
+    float_layers: tuple[str, ...] = field(metadata={"read": tuple})
     sensitivity: bool
     preflight_only: bool
     trust_model: bool
 
-    @classmethod
-    def pop(cls, p: dict[str, Any]) -> RecipeArgs:
-        return cls(
-            p.pop("target"),
-            p.pop("recipe"),
-            p.pop("io_dtype"),
-            p.pop("objective"),
-            p.pop("num_threads"),
-            tuple(p.pop("float_layers")),
-            p.pop("sensitivity"),
-            p.pop("preflight_only"),
-            p.pop("trust_model"),
-        )
-
 
 @dataclass(frozen=True)
-class RunArgs:
+class RunArgs(_Group):
     """Where the output goes, the cache, and how a workspace runs."""
 
     out: Path
@@ -100,11 +86,6 @@ class RunArgs:
     no_cache: bool
     job: str | None
     jobs: int | None
-
-    @classmethod
-    def pop(cls, p: dict[str, Any]) -> RunArgs:
-        keys = ("out", "as_json", "manifest", "cache_dir", "no_cache", "job", "jobs")
-        return cls(*(p.pop(k) for k in keys))
 
     @property
     def cache(self) -> Path | None:
