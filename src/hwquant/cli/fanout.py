@@ -43,7 +43,7 @@ def wants_workspace(paths: tuple[Path, ...], job: str | None, jobs: int | None) 
 
 
 def build_workspace(
-    paths,
+    paths: tuple[Path, ...],
     *,
     base: dict[str, Any],
     per_target: dict[str, Any],
@@ -54,7 +54,7 @@ def build_workspace(
     cache_dir: Path | None,
     gate_args: dict[str, Any],
     as_json: bool,
-    console,
+    console: Any,
     log: Callable[[str], None],
 ) -> None:
     from hwquant.config import workspace
@@ -118,7 +118,7 @@ def build_workspace(
         log("gates passed")
 
 
-def _summary_table(rows, console) -> None:
+def _summary_table(rows: list[Any], console: Any) -> None:
     from rich.table import Table
 
     from hwquant.report.summary import COLUMNS, row_cells
@@ -132,7 +132,7 @@ def _summary_table(rows, console) -> None:
     console.print(table)
 
 
-def check_tree(root: Path, plan_file: Path | None, gate_args: dict[str, Any], console) -> None:
+def check_tree(root: Path, plan_file: Path | None, gate_args: dict[str, Any], console: Any) -> None:
     """`hwquant check DIR [--plan plan.json]`: one verdict and a row per model and target."""
     from hwquant.report.gates import Gates, no_gate_hint
     from hwquant.report.summary import load_plan, summarize

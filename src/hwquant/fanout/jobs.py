@@ -95,7 +95,7 @@ def run_unit(unit: Unit, cache_dir: Path | None, measure_latency: bool, prefix: 
             results = [exc.result]
     by_dir = dict(unit.job_ids.items())
     for r in results:
-        folder = r.report.get("folder") or r.report.get("target")
+        folder = str(r.report.get("folder") or r.report.get("target"))
         job_id = by_dir.get(folder, f"{unit.name}.{folder}")
         _tag(r, job_id)
         outcome.built.append((job_id, str(r.target_dir) if r.target_dir else "", r.report))
@@ -123,7 +123,7 @@ def run(
     jobs: int,
     cache_dir: Path | None,
     measure_latency: bool,
-    cached: set[str] = frozenset(),
+    cached: frozenset[str] | set[str] = frozenset(),
     on_done: Callable[[UnitOutcome], None] = lambda o: None,
 ) -> list[UnitOutcome]:
     """Run every unit; ``jobs`` > 1 uses that many worker processes (never more than units).
@@ -170,7 +170,7 @@ def run(
     return [done[i] for i in range(len(todo))]
 
 
-def _worker_context(verbose: bool):
+def _worker_context(verbose: bool) -> Any:
     """How worker processes start. On Linux they fork from this process after it imported TensorFlow
     once (3 s of CPU that N workers would otherwise each spend: on small models that is most of the
     work); TensorFlow is imported but has run nothing yet, so no runtime state is shared. Elsewhere

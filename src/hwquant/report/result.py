@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwquant.report import assemble
 from hwquant.report.schema import SCHEMA_VERSION, TargetReport
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["SCHEMA_VERSION", "BuildResult", "TargetReport", "render"]
 
@@ -39,7 +42,7 @@ class BuildResult:
     def artifact_path(self) -> Path | None:
         if self.target_dir is None or self.report.get("preflight_only"):
             return None
-        return self.target_dir / self.report.get("artifact_name", "model.tflite")
+        return self.target_dir / str(self.report.get("artifact_name", "model.tflite"))
 
     def to_dict(self) -> dict[str, Any]:
         return self.report
@@ -62,7 +65,7 @@ def _num(v: Any, fmt: str, none: str = "n/a") -> str:
     return none
 
 
-def render(result: BuildResult, console) -> None:
+def render(result: BuildResult, console: Console) -> None:
     """The short human summary: recipe and why, sizes, op table, fidelity, time per stage."""
     from rich.table import Table
 
@@ -127,7 +130,7 @@ def render(result: BuildResult, console) -> None:
     console.print(f"wrote {result.target_dir}/: {', '.join(r['artifacts'])}")
 
 
-def render_search(search: dict[str, Any], budget: dict[str, Any], console) -> None:
+def render_search(search: dict[str, Any], budget: dict[str, Any], console: Console) -> None:
     """One row per candidate: size, fidelity, within budget or why not; the chosen one marked."""
     from rich.table import Table
 
@@ -157,7 +160,7 @@ def render_search(search: dict[str, Any], budget: dict[str, Any], console) -> No
     console.print(t)
 
 
-def render_sensitivity(rows: list[dict[str, Any]], console, n: int = 8) -> None:
+def render_sensitivity(rows: list[dict[str, Any]], console: Console, n: int = 8) -> None:
     """The layers int8 hurts most (channel SNR of each op's own quantization, lowest first)."""
     from rich.table import Table
 
