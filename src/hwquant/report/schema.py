@@ -150,6 +150,128 @@ class Ops:
 
 
 @dataclass
+class Tensor:
+    """A model input or output: name, shape (-1: any size) and dtype."""
+
+    name: str = fld(required=True)
+    shape: list[int] = fld(required=True)
+    dtype: str = fld(required=True)
+
+
+@dataclass
+class Signature:
+    """A signature of the model: its key and tensors."""
+
+    key: str = fld(required=True)
+    inputs: list[Tensor] = fld(factory=list)
+    outputs: list[Tensor] = fld(factory=list)
+
+
+@dataclass
+class ModelSection:
+    """What the load stage learnt about the float model."""
+
+    path: str = fld(required=True)
+    format: str = fld(required=True, doc="savedmodel | keras | h5")
+    loader: str = fld(required=True, doc="how it was converted")
+    float_size_bytes: int = fld(required=True, minimum=0)
+    signatures: list[Signature] = fld(factory=list)
+    op_counts: dict[str, int] = fld(factory=dict)
+    notes: list[str] = fld(factory=list)
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
+class ModelInput:
+    """The model file or folder and its content hash."""
+
+    path: str = fld(required=True)
+    sha256: str | None = fld(None, null=True)
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
+class DataInput:
+    """A data set the build read (calibration or evaluation)."""
+
+    source: str = fld(required=True)
+    kind: str = fld(required=True)
+    samples: int = fld(required=True, minimum=0)
+    sha256: str | None = fld(None, null=True, doc="null: data from module:function")
+    random: bool = fld(False)
+    labelled: bool = fld(False)
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
+class Inputs:
+    """What the build read, hashed (the cache key is made of these)."""
+
+    model: ModelInput = fld(required=True)
+    data: DataInput | None = None
+    eval_data: DataInput | None = None
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
+class Budget:
+    """The accuracy budget the artifact was held to: limits by gate key (see the gate table)."""
+
+    source: str = fld(required=True, doc="default | command line | manifest")
+    applied: bool = fld(required=True)
+    limits: dict[str, float] = fld(factory=dict)
+    scope: dict[str, str] | None = fld(None, doc="the default budget: which outputs each limit reads")
+    why_not_applied: str | None = None
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
+class Candidate:
+    """One recipe the search measured."""
+
+    recipe: str = fld(required=True)
+    label: str = fld(required=True)
+    io_dtype: str | None = fld(None, null=True)
+    float_layers: list[str] = fld(factory=list)
+    origin: str | None = fld(None, null=True)
+    size_bytes: int | None = fld(None, null=True, minimum=0)
+    latency_ms: float | None = fld(None, null=True, minimum=0)
+    snr_db: float | None = fld(None, null=True)
+    cosine: float | None = fld(None, null=True, minimum=-1 - ROUNDING, maximum=1 + ROUNDING)
+    top1_agreement: float | None = fld(None, null=True, minimum=0, maximum=1)
+    accuracy: float | None = fld(None, null=True, minimum=0, maximum=1)
+    accuracy_delta_points: float | None = fld(None, null=True, minimum=-100, maximum=100)
+    target: dict[str, Any] = fld(factory=dict, doc="what the backend measured (e.g. tensor_arena_bytes)")
+    within_budget: bool = fld(False)
+    why_not: list[str] = fld(factory=list)
+    chosen: bool = fld(False)
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
+class Search:
+    """The measured recipe choice: every candidate, and the one chosen."""
+
+    objective: str = fld(required=True, doc="size | latency")
+    why: str | None = None
+    candidates: list[Candidate] = fld(factory=list)
+    chosen: str | None = fld(None, null=True)
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
+class SensitivityRow:
+    """One op's int8 sensitivity (TF's QuantizationDebugger)."""
+
+    tensor: str = fld(required=True)
+    op: str = fld(required=True)
+    channel_snr_db: float | None = fld(None, null=True, doc="null: exact, or a constant float output")
+    rmse_over_scale: float | None = fld(None, null=True)
+    range: list[float] = fld(factory=list)
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
 class TargetReport:
     """One target's report.json. Keys not declared here are backend sections (objects), e.g. ``mcu``."""
 
@@ -158,17 +280,17 @@ class TargetReport:
     preflight_only: bool = fld(False)
     sensitivity_only: bool | None = fld(None, doc="`--sensitivity`: the analysis only, no artifact")
     recipe: RecipeSection | None = None
-    model: dict[str, Any] = fld(factory=dict, doc="facts about the float model (format, signatures, op counts)")
+    model: ModelSection | None = None
     ops: Ops | None = None
-    inputs: dict[str, Any] = fld(factory=dict, doc="the model and data files and their sha256")
+    inputs: Inputs | None = None
     versions: dict[str, Any] = fld(factory=dict)
     folder: str | None = fld(None, doc="output folder when it is not the target name (manifest tables)")
     job: str | None = fld(None, doc="workspace job id")
     cache: Cache | None = None
     warnings: list[str] | None = None
-    budget: dict[str, Any] | None = fld(None, doc="the accuracy budget (limits, source, scope)")
-    search: dict[str, Any] | None = fld(None, doc="the recipe search's candidates")
-    sensitivity: list[dict[str, Any]] | None = fld(None, doc="per-layer int8 sensitivity")
+    budget: Budget | None = None
+    search: Search | None = None
+    sensitivity: list[SensitivityRow] | None = None
     latency_ms: Latency | None = None
     artifact_name: str | None = fld(None, doc="the converted model's file among the artifacts")
     artifacts: list[str] = fld(factory=list)
