@@ -149,3 +149,20 @@ def test_real_mcu_and_ethos_u_builds_carry_typed_measures_that_the_gates_read(ke
     fps = e["estimated_inferences_per_second"]
     est = CliRunner().invoke(main, ["check", str(out / "ethos-u"), "--min-est-fps", str(fps * 2)])
     assert est.exit_code == 5 and "min-est-fps" in est.output, est.output
+
+
+def test_the_writer_refuses_a_report_that_breaks_the_schema_when_asked(tmp_path, monkeypatch):
+    pytest.importorskip("jsonschema")
+    from hwquant.report.result import BuildResult
+
+    good = schema.TargetReport.from_json(V2)
+    BuildResult.of(good, tmp_path).write(tmp_path / "ok.json")
+    assert json.loads((tmp_path / "ok.json").read_text())["measures"]["tensor_arena_bytes"] == 3104
+    bad = {**good.to_json(), "size_bytes": {"artifact": "big"}}
+    monkeypatch.setenv(schema.VALIDATE_ENV, "1")
+    with pytest.raises(AssertionError, match="size_bytes"):
+        BuildResult(bad, tmp_path).write(tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()
+    monkeypatch.setenv(schema.VALIDATE_ENV, "0")  # users' builds: written as given, never validated
+    BuildResult(bad, tmp_path).write(tmp_path / "bad.json")
+    assert (tmp_path / "bad.json").is_file()
