@@ -93,7 +93,7 @@ def _of(report: dict[str, Any], name: str, where: str) -> Measures:
         s = _field("size_bytes", report, where) or schema.SizeBytes(None, None, None, None)  # type: ignore[arg-type]
         size = s.deployed if s.deployed is not None else s.artifact
     else:  # `hwquant bench --json`: the model file's size
-        size = typed.read(int | float, sizes, f"{where}: size_bytes")
+        size = typed.read(float, sizes, f"{where}: size_bytes")
         typed.check_range(f"{where}: size_bytes", size, {"minimum": 0})
     dev = _field("measures", report, where) or schema.Measures()
     lat = report.get("latency_ms")
