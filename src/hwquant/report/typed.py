@@ -19,6 +19,7 @@ Per-field options go in the field's metadata (see :func:`fld`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -53,7 +54,9 @@ def fld(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
+    """The class's resolved type hints (cached: resolving string annotations is the slow part)."""
     return typing.get_type_hints(cls)
 
 
