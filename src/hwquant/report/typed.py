@@ -19,7 +19,6 @@ Per-field options go in the field's metadata (see :func:`fld`):
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import types
 import typing
@@ -54,10 +53,14 @@ def fld(
     return dataclasses.field(default=default, metadata=metadata)
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
     """The class's resolved type hints (cached: resolving string annotations is the slow part)."""
-    return typing.get_type_hints(cls)
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def _key(f: dataclasses.Field[Any]) -> str:
