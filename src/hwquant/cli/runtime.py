@@ -8,6 +8,7 @@ The main group (hwquant/cli.py) adds them with ``main.add_command(bench)`` and
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -55,7 +56,7 @@ import click
 @click.option("--profile", is_flag=True, help="Per-op profile where the runtime offers one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.pass_context
-def bench(ctx: click.Context, models: tuple[str, ...], as_json: bool, **options) -> None:
+def bench(ctx: click.Context, /, models: tuple[str, ...], as_json: bool, **options: Any) -> None:
     """Benchmark MODEL.tflite [MORE.tflite ...] side by side (the first is the baseline)."""
     from hwquant.device.bench import bench_command
 
@@ -66,7 +67,7 @@ def bench(ctx: click.Context, models: tuple[str, ...], as_json: bool, **options)
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.pass_context
-def inspect(ctx: click.Context, model: str, as_json: bool) -> None:
+def inspect(ctx: click.Context, /, model: str, as_json: bool) -> None:
     """Show a .tflite model's IO, op counts, quantization and weight/graph bytes."""
     from hwquant.device.inspect import inspect_command
 
@@ -86,4 +87,5 @@ def _standalone() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(_standalone())
+    _standalone()
+    sys.exit(0)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from rich.console import Console
 from rich.table import Table
 
 
-def render_targets(backends, sources, console) -> None:
+def render_targets(backends: list[Any], sources: dict[str, str], console: Console) -> None:
     """A compact table, then one paragraph per target with its description and toolchain detail."""
     t = Table(show_edge=False)
     for col in ("target", "weights", "activations", "IO", "recipe rule", "toolchain"):
@@ -27,7 +30,7 @@ def render_targets(backends, sources, console) -> None:
         console.print(f"  toolchain: {d['toolchain']['detail']}", markup=False)
 
 
-def render_ops(backend, console) -> None:
+def render_ops(backend: Any, console: Console) -> None:
     table = backend.op_table()
     console.print(f"[bold]{backend.name}[/bold]: {backend.description}")
     if table["generic"]:

@@ -25,6 +25,7 @@ from hwquant.common import interrupts
 from hwquant.common.errors import HwquantError, TargetsFailed
 from hwquant.config.workspace import Job, Model, relative, targets_of
 from hwquant.plugin.facts import BuildOptions
+from hwquant.report import assemble
 from hwquant.report.result import BuildResult
 
 
@@ -61,7 +62,7 @@ def units(models: list[Model], chosen: list[Job]) -> list[Unit]:
 
 def _tag(result: BuildResult, job_id: str) -> None:
     """Record the job id in the target's report.json (replaced atomically)."""
-    result.report["job"] = job_id
+    result.report = assemble.tagged(result.report, job_id).to_json()
     if result.target_dir is not None and (result.target_dir / "report.json").is_file():
         tmp = result.target_dir / f".report.json.tmp-{os.getpid()}"
         result.write(tmp)
@@ -94,7 +95,7 @@ def run_unit(unit: Unit, cache_dir: Path | None, measure_latency: bool, prefix: 
             results = [exc.result]
     by_dir = dict(unit.job_ids.items())
     for r in results:
-        folder = r.report.get("folder") or r.report.get("target")
+        folder = str(r.report.get("folder") or r.report.get("target"))
         job_id = by_dir.get(folder, f"{unit.name}.{folder}")
         _tag(r, job_id)
         outcome.built.append((job_id, str(r.target_dir) if r.target_dir else "", r.report))
@@ -122,7 +123,7 @@ def run(
     jobs: int,
     cache_dir: Path | None,
     measure_latency: bool,
-    cached: set[str] = frozenset(),
+    cached: frozenset[str] | set[str] = frozenset(),
     on_done: Callable[[UnitOutcome], None] = lambda o: None,
 ) -> list[UnitOutcome]:
     """Run every unit; ``jobs`` > 1 uses that many worker processes (never more than units).
@@ -169,7 +170,7 @@ def run(
     return [done[i] for i in range(len(todo))]
 
 
-def _worker_context(verbose: bool):
+def _worker_context(verbose: bool) -> Any:
     """How worker processes start. On Linux they fork from this process after it imported TensorFlow
     once (3 s of CPU that N workers would otherwise each spend: on small models that is most of the
     work); TensorFlow is imported but has run nothing yet, so no runtime state is shared. Elsewhere

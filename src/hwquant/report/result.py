@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-SCHEMA_VERSION = 1
+from hwquant.report import assemble
+from hwquant.report.schema import SCHEMA_VERSION, TargetReport
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["SCHEMA_VERSION", "BuildResult", "TargetReport", "render"]
 
 
 class BuildResult:
-    """The outcome of one target's build: the same content as report.json, with attribute access."""
+    """The outcome of one target's build: the same content as report.json, with attribute access.
+
+    ``report`` is report.json's data (a dict, as users and tests read it); ``typed`` reads it as a
+    :class:`~hwquant.report.schema.TargetReport`."""
 
     def __init__(self, report: dict[str, Any], target_dir: Path | None):
         self.report = report
         self.target_dir = target_dir
+
+    @classmethod
+    def of(cls, report: TargetReport, target_dir: Path | None) -> BuildResult:
+        return cls(report.to_json(), target_dir)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -23,33 +35,23 @@ class BuildResult:
             raise AttributeError(name) from None
 
     @property
+    def typed(self) -> TargetReport:
+        return TargetReport.from_json(self.report)
+
+    @property
     def artifact_path(self) -> Path | None:
         if self.target_dir is None or self.report.get("preflight_only"):
             return None
-        return self.target_dir / self.report.get("artifact_name", "model.tflite")
+        return self.target_dir / str(self.report.get("artifact_name", "model.tflite"))
 
     def to_dict(self) -> dict[str, Any]:
         return self.report
 
     def to_json(self) -> str:
-        return json.dumps(self.report, indent=2, sort_keys=False, default=_jsonable)
+        return assemble.dumps(self.report)
 
     def write(self, path: Path) -> None:
-        path.write_text(self.to_json() + "\n")
-
-
-def _jsonable(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, (set, frozenset, tuple)):
-        return list(o)
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+        assemble.write(self.report, path)
 
 
 def _kb(n: int | None) -> str:
@@ -63,7 +65,7 @@ def _num(v: Any, fmt: str, none: str = "n/a") -> str:
     return none
 
 
-def render(result: BuildResult, console) -> None:
+def render(result: BuildResult, console: Console) -> None:
     """The short human summary: recipe and why, sizes, op table, fidelity, time per stage."""
     from rich.table import Table
 
@@ -128,7 +130,7 @@ def render(result: BuildResult, console) -> None:
     console.print(f"wrote {result.target_dir}/: {', '.join(r['artifacts'])}")
 
 
-def render_search(search: dict[str, Any], budget: dict[str, Any], console) -> None:
+def render_search(search: dict[str, Any], budget: dict[str, Any], console: Console) -> None:
     """One row per candidate: size, fidelity, within budget or why not; the chosen one marked."""
     from rich.table import Table
 
@@ -158,7 +160,7 @@ def render_search(search: dict[str, Any], budget: dict[str, Any], console) -> No
     console.print(t)
 
 
-def render_sensitivity(rows: list[dict[str, Any]], console, n: int = 8) -> None:
+def render_sensitivity(rows: list[dict[str, Any]], console: Console, n: int = 8) -> None:
     """The layers int8 hurts most (channel SNR of each op's own quantization, lowest first)."""
     from rich.table import Table
 

@@ -82,7 +82,8 @@ def summarize(root: Path, gates: Gates, plan: list[dict[str, Any]] | None = None
     for f in files:
         for rep in read_reports(f):
             folder = str(rep.get("folder") or rep.get("target") or f.parent.name)
-            job = rep.get("job") if isinstance(rep.get("job"), str) else f"{f.parent.parent.name}.{folder}"
+            tag = rep.get("job")
+            job = tag if isinstance(tag, str) else f"{f.parent.parent.name}.{folder}"
             if job in rows:
                 raise InputError(
                     f"{f} and {rows[job].path} are both reports of job {job}",
@@ -122,8 +123,8 @@ def row_cells(row: Row) -> list[str]:
     snrs = [o.snr_db for o in m.outputs.values() if not o.identical]
     worst = min((s for s in snrs if s is not None), default=None) if snrs else (float("inf") if m.outputs else None)
     agree = [o.top1_agreement for o in m.outputs.values() if o.top1_agreement is not None]
-    cache = r.get("cache") if isinstance(r.get("cache"), dict) else {}
-    recipe = r.get("recipe") if isinstance(r.get("recipe"), dict) else {}
+    cache: dict[str, Any] = r["cache"] if isinstance(r.get("cache"), dict) else {}
+    recipe: dict[str, Any] = r["recipe"] if isinstance(r.get("recipe"), dict) else {}
     return [
         row.job,
         row.model,
