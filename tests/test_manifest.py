@@ -167,3 +167,15 @@ def test_gate_values_in_a_manifest_are_checked_with_file_and_line(tmp_path, line
     with pytest.raises(UsageError) as exc:
         manifest.load(p)
     assert f"{p}:5: gates.{line.split(' =')[0]}" in exc.value.message, exc.value.message
+
+
+def test_init_refuses_a_model_that_does_not_exist(tmp_path):
+    from click.testing import CliRunner
+
+    from hwquant.cli.main import main
+
+    out = tmp_path / "hwquant.toml"
+    r = CliRunner().invoke(main, ["init", str(tmp_path / "missing.keras"), "-o", str(out)])
+    assert r.exit_code == 2, r.output
+    assert "missing.keras" in r.output and "hwquant init" in r.output
+    assert not out.exists()

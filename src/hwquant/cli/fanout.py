@@ -57,7 +57,7 @@ def build_workspace(
     console: Any,
     log: Callable[[str], None],
 ) -> None:
-    from hwquant.config import workspace
+    from hwquant.config import outpath, workspace
     from hwquant.fanout import jobs as fanout
     from hwquant.report.gates import check
     from hwquant.report.result import BuildResult
@@ -66,6 +66,7 @@ def build_workspace(
         raise UsageError(f"--jobs {jobs}: expected 1 or more worker processes")
     models = workspace.load(default_args(paths), base, per_target, backend_options, gate_args)
     chosen = workspace.jobs(models, select)
+    outpath.check_unique_destinations(chosen)  # before --job narrows it: two jobs, one folder
     if job is not None:
         chosen = [workspace.find_job(chosen, job)]
     gates_of = {m.name: m.gates for m in models}

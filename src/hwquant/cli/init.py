@@ -24,7 +24,9 @@ def init(model: Path, output: Path, force: bool) -> None:
 def write_starter(model: Path, output: Path, force: bool) -> None:
     from hwquant.common.errors import UsageError
     from hwquant.config.manifest import starter
+    from hwquant.config.model_format import require_model
 
+    require_model(model)
     if output.exists() and not force:
         raise UsageError(f"{output} exists", hint="pass --force to overwrite it")
     if not output.parent.is_dir():

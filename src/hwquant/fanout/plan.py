@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hwquant.cache import store as cache_mod
+from hwquant.config import outpath
 from hwquant.config.targets import resolve
 from hwquant.config.versions import versions
 from hwquant.config.workspace import Job, relative
@@ -22,6 +23,7 @@ PLAN_FORMAT = 1
 
 def plan(jobs: list[Job], cache_dir: Path | None) -> dict[str, Any]:
     """The plan as plain data (what `hwquant plan --json` prints)."""
+    outpath.check_unique_destinations(jobs)
     vers = versions()
     store = cache_mod.Cache(cache_dir) if cache_dir is not None else None
     rows = []

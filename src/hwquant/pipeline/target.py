@@ -123,7 +123,7 @@ def _choice(st: Stage, planned: Planned, decision: Any) -> assemble.Choice:
     warnings = []
     if prep.calibration is not None and prep.calibration.random:
         warnings.append("random representative data: for testing only")
-    fallback = getattr(prep.calibrated, "fallback", None)
+    fallback = prep.calibration_fallback
     if fallback:  # TensorFlow's internals failed: converted directly
         warnings.append(fallback)
         st.log(f"warning: {fallback}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwquant.common import files
 from hwquant.common.errors import GateError, InputError, UsageError
 from hwquant.report import measures
 
@@ -358,8 +359,8 @@ def load_reports(path: Path) -> list[dict[str, Any]]:
 def read_reports(f: Path) -> list[dict[str, Any]]:
     """The reports one JSON file holds, type-checked: bad input (exit 2) is found before any gate runs."""
     try:
-        data = json.loads(f.read_text())
-    except (OSError, ValueError) as exc:
+        data = json.loads(files.read_text(f, "report"))
+    except (OSError, ValueError, RecursionError) as exc:
         raise InputError(f"{f}: not a readable JSON report ({exc})") from exc
     found = measures.reports_in(data, f)
     for r in found:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hwquant.common import files
 from hwquant.common.errors import InputError
 from hwquant.report import measures
 from hwquant.report.gates import Gates, check, read_reports
@@ -67,11 +68,11 @@ def _model_of(report: dict[str, Any], job: str | None) -> str:
 
 def load_plan(path: Path) -> list[dict[str, Any]]:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(files.read_text(path, "plan"))
         jobs = data["jobs"]
         if not isinstance(jobs, list) or not all(isinstance(j, dict) and isinstance(j.get("id"), str) for j in jobs):
             raise ValueError("jobs is not a list of {id: ...}")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InputError(f"{path}: not a plan written by `hwquant plan --json` ({exc})") from None
     return jobs
 
