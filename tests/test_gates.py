@@ -249,7 +249,7 @@ def test_a_gate_added_to_a_copy_of_the_table_appears_everywhere():
 
     from hwquant.cli.params import gate_options, pop_gates
     from hwquant.config import manifest
-    from hwquant.report.gates import GATES, Gate, no_gate_hint
+    from hwquant.report.gates import GATES, SIZE, Gate, no_gate_hint
 
     extra = Gate(
         "max-deployed",
@@ -258,9 +258,7 @@ def test_a_gate_added_to_a_copy_of_the_table_appears_everywhere():
         "Fail if the deployed model is larger.",
         "size_bytes.deployed",
         "the report has no deployed size",
-        parse=lambda v, flag: parse_bytes(v),
-        cli_type=str,
-        manifest_types=(str, int),
+        **SIZE,
         measure="size",
         shows="deployed model is {v} bytes",
     )

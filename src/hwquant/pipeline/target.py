@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwquant.common.errors import IncompatibleError, UsageError
 from hwquant.common.interrupts import checkpoint
@@ -25,6 +25,9 @@ from hwquant.plugin.recipe import Recipe
 from hwquant.report import assemble
 from hwquant.report.result import BuildResult
 from hwquant.report.schema import SizeBytes, Verify
+
+if TYPE_CHECKING:
+    from hwquant.choice.decide import Decision
 
 
 @dataclass
@@ -97,7 +100,7 @@ def _plan(st: Stage) -> Planned:
     return Planned(recipe, reasons, artifact, model, op_report)
 
 
-def _decide(st: Stage, planned: Planned) -> Any:
+def _decide(st: Stage, planned: Planned) -> Decision | None:
     """Verify the artifact against the budget (or search recipes); None when there is nothing to verify."""
     from hwquant.choice import decide as choice
 
@@ -117,10 +120,10 @@ def _decide(st: Stage, planned: Planned) -> Any:
     return decision
 
 
-def _choice(st: Stage, planned: Planned, decision: Any) -> assemble.Choice:
+def _choice(st: Stage, planned: Planned, decision: Decision | None) -> assemble.Choice:
     """The report's recipe, ops, decision sections and every warning of this target."""
     prep = st.prep
-    warnings = []
+    warnings: list[str] = []
     if prep.calibration is not None and prep.calibration.random:
         warnings.append("random representative data: for testing only")
     fallback = prep.calibration_fallback
@@ -143,7 +146,7 @@ def _timings(st: Stage) -> dict[str, float]:
     return {**st.prep.timings, **st.timer.timings}
 
 
-def _preflight(st: Stage, planned: Planned, choice: assemble.Choice, decision: Any) -> BuildResult:
+def _preflight(st: Stage, planned: Planned, choice: assemble.Choice, decision: Decision | None) -> BuildResult:
     """`--preflight-only`: report.json holds the predicted mapping; no artifact."""
     report = assemble.built(_header(st), choice, _timings(st), sorted(st.prep.timings))
     with staging(st.out, st.folder) as tmp:
@@ -156,9 +159,10 @@ def _preflight(st: Stage, planned: Planned, choice: assemble.Choice, decision: A
     return result
 
 
-def _package(st: Stage, planned: Planned, choice: assemble.Choice, decision: Any) -> BuildResult:
+def _package(st: Stage, planned: Planned, choice: assemble.Choice, decision: Decision | None) -> BuildResult:
     """Write the artifact, the backend's verify and package steps, and report.json, in staging."""
     _refuse_unsupported(st.backend, planned.op_report)
+    assert decision is not None  # every supported artifact was verified (or searched) by _decide
     prep, backend = st.prep, st.backend
     with staging(st.out, st.folder) as tmp:
         (tmp / backend.artifact_name).write_bytes(planned.artifact)

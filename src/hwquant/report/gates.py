@@ -139,6 +139,8 @@ class Gate:
         return f"{self.shows.format(v=value)}, limit {limit:g}" if over else None
 
 
+SIZE: dict[str, Any] = {"parse": _size_limit, "cli_type": str, "manifest_types": (str, int)}  # a size limit: 256KiB
+
 GATES: tuple[Gate, ...] = (
     Gate(
         "max-size",
@@ -147,9 +149,7 @@ GATES: tuple[Gate, ...] = (
         "Fail if the artifact is larger (bytes or 244KiB, 1.5MB).",
         "size_bytes.deployed, else size_bytes.artifact",
         "the report has no artifact size",
-        parse=_size_limit,
-        cli_type=str,
-        manifest_types=(str, int),
+        **SIZE,
         measure="size",
         shows="artifact is {v} bytes",
     ),
@@ -160,9 +160,7 @@ GATES: tuple[Gate, ...] = (
         "Fail if the tensor arena is larger (mcu: measured; ethos-u: from Vela's figures).",
         "measures.tensor_arena_bytes",
         "this target reports no tensor arena (mcu and ethos-u do)",
-        parse=_size_limit,
-        cli_type=str,
-        manifest_types=(str, int),
+        **SIZE,
         measure="arena",
         shows="tensor arena is {v} bytes",
     ),
