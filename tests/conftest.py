@@ -6,6 +6,7 @@ import os
 
 # Before anything imports TensorFlow: keep its C++ log noise out of test output.
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+os.environ.setdefault("HWQUANT_VALIDATE_REPORTS", "1")  # every report.json written is checked against its schema
 
 import sys
 from pathlib import Path

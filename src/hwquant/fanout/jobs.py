@@ -25,6 +25,7 @@ from hwquant.common import interrupts
 from hwquant.common.errors import HwquantError, TargetsFailed
 from hwquant.config.workspace import Job, Model, relative, targets_of
 from hwquant.plugin.facts import BuildOptions
+from hwquant.report import assemble
 from hwquant.report.result import BuildResult
 
 
@@ -61,7 +62,7 @@ def units(models: list[Model], chosen: list[Job]) -> list[Unit]:
 
 def _tag(result: BuildResult, job_id: str) -> None:
     """Record the job id in the target's report.json (replaced atomically)."""
-    result.report["job"] = job_id
+    result.report = assemble.tagged(result.report, job_id).to_json()
     if result.target_dir is not None and (result.target_dir / "report.json").is_file():
         tmp = result.target_dir / f".report.json.tmp-{os.getpid()}"
         result.write(tmp)

@@ -23,6 +23,7 @@ from hwquant.plugin import options as backend_opts
 from hwquant.plugin.backend import Backend
 from hwquant.plugin.facts import BuildOptions
 from hwquant.plugin.manager import registry
+from hwquant.report import assemble
 from hwquant.report.result import BuildResult
 
 
@@ -32,15 +33,12 @@ def _restore(
     """Copy a verified cache entry into OUT/<folder>/ and mark its report as restored."""
     with staging(Path(options.out), folder) as tmp:
         files.copy_to(tmp)  # bytes hashed again as they are copied; never through a symlink
-        report = json.loads((tmp / "report.json").read_text())
-        report.pop("folder", None)
-        if folder != backend.name:
-            report["folder"] = folder
-        report["cache"] = {"hit": True, "key": key, "built_timings_s": report.get("timings_s", {})}
-        if measure_latency and "latency_ms" not in report and (tmp / backend.artifact_name).is_file():
-            report["latency_ms"] = host_latency_ms((tmp / backend.artifact_name).read_bytes())
-        report["timings_s"] = {"restore": round(time.perf_counter() - t0, 4)}
-        result = BuildResult(report, Path(options.out) / folder)
+        cached = json.loads((tmp / "report.json").read_text())
+        artifact = tmp / backend.artifact_name
+        wants = measure_latency and "latency_ms" not in cached and artifact.is_file()
+        latency = host_latency_ms(artifact.read_bytes()) if wants else None
+        report = assemble.restored(cached, backend.name, folder, key, latency, time.perf_counter() - t0)
+        result = BuildResult.of(report, Path(options.out) / folder)
         result.write(tmp / "report.json")
     return result
 

@@ -1,10 +1,14 @@
-"""One target's stages, in order: plan -> convert -> check -> verify (and the measured choice) -> package
--> report, all written into a staging folder.
+"""One target's stages, in order: plan -> convert -> check -> decide (verify, or the measured choice)
+-> package -> report, all written into a staging folder.
+
+Each stage is a small function returning plain data; the report is put together by
+``hwquant.report.assemble`` only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +19,39 @@ from hwquant.device.bench import host_latency_ms
 from hwquant.device.tflite_model import TfliteModel
 from hwquant.pipeline.prepare import Prepared, Timer
 from hwquant.pipeline.staging import staging
-from hwquant.plugin.backend import Backend, BuildContext
+from hwquant.plugin.backend import Backend, BuildContext, OpReport
 from hwquant.plugin.facts import BuildOptions
-from hwquant.report.result import SCHEMA_VERSION, BuildResult
+from hwquant.plugin.recipe import Recipe
+from hwquant.report import assemble
+from hwquant.report.result import BuildResult
+from hwquant.report.schema import SizeBytes, Verify
+
+
+@dataclass
+class Planned:
+    """The artifact a target builds and what runs where (replaced when the decision picks another)."""
+
+    recipe: Recipe
+    reasons: list[str]
+    artifact: bytes
+    model: TfliteModel
+    op_report: OpReport
+
+
+@dataclass
+class Stage:
+    """What every stage of one target gets."""
+
+    prep: Prepared
+    backend: Backend
+    options: BuildOptions
+    folder: str
+    timer: Timer
+    log: Callable[[str], None]
+
+    @property
+    def out(self) -> Path:
+        return Path(self.options.out)
 
 
 def build_target(
@@ -28,162 +62,177 @@ def build_target(
     folder: str | None = None,
 ) -> BuildResult:
     """One target's stages; ``options``/``folder`` override the shared ones (manifest tables)."""
+    st = Stage(prep, backend, options or prep.options, folder or backend.name, Timer(), log)
+    checkpoint()
+    run = _sensitivity_only if st.options.sensitivity else _build
+    return run(st)
+
+
+def _build(st: Stage) -> BuildResult:
+    planned = _plan(st)
+    decision = _decide(st, planned)
+    choice = _choice(st, planned, decision)
+    finish = _preflight if st.options.preflight_only else _package
+    return finish(st, planned, choice, decision)
+
+
+def _plan(st: Stage) -> Planned:
+    """The backend's recipe, converted once per build, and the per-op check of the artifact."""
     from hwquant.choice import decide as choice
 
-    options, facts, folder = options or prep.options, prep.facts, folder or backend.name
-    timer = Timer()
-    checkpoint()
-    if options.sensitivity:
-        return _sensitivity_only(prep, backend, options, folder, timer)
-    with timer.stage("plan"):
-        recipe, reasons = backend.choose_recipe(facts, choice.plain_options(options))
-        if options.float_layers:
-            choice.validate_float_layers(prep, options.float_layers)
-            recipe = recipe.with_float_layers(options.float_layers)
+    with st.timer.stage("plan"):
+        recipe, reasons = st.backend.choose_recipe(st.prep.facts, choice.plain_options(st.options))
+        if st.options.float_layers:
+            choice.validate_float_layers(st.prep, st.options.float_layers)
+            recipe = recipe.with_float_layers(st.options.float_layers)
             reasons.append(f"{len(recipe.float_layers)} layer(s) kept float with --float-layer")
     checkpoint()
-    with timer.stage("convert"):
-        artifact = choice.artifact_for(prep, recipe, timer)
+    with st.timer.stage("convert"):
+        artifact = choice.artifact_for(st.prep, recipe, st.timer)
     checkpoint()
-    model = TfliteModel(artifact, f"{backend.name} artifact")
-    with timer.stage("check"):
-        op_report = backend.check(model, options)
+    model = TfliteModel(artifact, f"{st.backend.name} artifact")
+    with st.timer.stage("check"):
+        op_report = st.backend.check(model, st.options)
     checkpoint()
-    decision = None
-    if not options.preflight_only and (not op_report.unsupported or options.recipe == "auto"):
-        with timer.stage("verify" if options.recipe != "auto" else "search"):
-            decision = choice.decide(prep, backend, options, recipe, reasons, artifact, log, timer)
-        checkpoint()
-        if decision.artifact is not artifact:
-            recipe, artifact = decision.recipe, decision.artifact
-            model = TfliteModel(artifact, f"{backend.name} artifact")
-            op_report = backend.check(model, options)
-        reasons = decision.reasons
-    report: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "target": backend.name,
-        "preflight_only": options.preflight_only,
-        "recipe": {"name": recipe.name, "label": recipe.label, "fields": recipe.to_dict(), "reasons": reasons},
-        "model": facts.to_dict(),
-        "ops": op_report.to_dict(),
-        "inputs": prep.inputs,
-        "versions": versions(),
-    }
-    if folder != backend.name:
-        report["folder"] = folder
-    if folder in prep.cache_keys:
-        report["cache"] = {"hit": False, "key": prep.cache_keys[folder]}
+    return Planned(recipe, reasons, artifact, model, op_report)
+
+
+def _decide(st: Stage, planned: Planned) -> Any:
+    """Verify the artifact against the budget (or search recipes); None when there is nothing to verify."""
+    from hwquant.choice import decide as choice
+
+    o = st.options
+    if o.preflight_only or (planned.op_report.unsupported and o.recipe != "auto"):
+        return None
+    with st.timer.stage("verify" if o.recipe != "auto" else "search"):
+        decision = choice.decide(
+            st.prep, st.backend, o, planned.recipe, planned.reasons, planned.artifact, st.log, st.timer
+        )
+    checkpoint()
+    if decision.artifact is not planned.artifact:  # the search chose another recipe
+        planned.recipe, planned.artifact = decision.recipe, decision.artifact
+        planned.model = TfliteModel(decision.artifact, f"{st.backend.name} artifact")
+        planned.op_report = st.backend.check(planned.model, o)
+    planned.reasons = decision.reasons
+    return decision
+
+
+def _choice(st: Stage, planned: Planned, decision: Any) -> assemble.Choice:
+    """The report's recipe, ops, decision sections and every warning of this target."""
+    prep = st.prep
+    warnings = []
     if prep.calibration is not None and prep.calibration.random:
-        report["warnings"] = ["random representative data: for testing only"]
-    if getattr(prep.calibrated, "fallback", None):  # TensorFlow's internals failed: converted directly
-        report["warnings"] = [*report.get("warnings", []), prep.calibrated.fallback]
-        log(f"warning: {prep.calibrated.fallback}")
-    if decision is not None:
-        report.update(decision.sections)
-        if decision.warnings:
-            report["warnings"] = report.get("warnings", []) + decision.warnings
-    if options.preflight_only:  # report.json holds the predicted mapping; no artifact
-        report["timings_s"] = {**prep.timings, **timer.timings}
-        report["artifacts"] = ["report.json"]
-        with staging(Path(options.out), folder) as tmp:
-            result = BuildResult(report, Path(options.out) / folder)
-            result.write(tmp / "report.json")
-        if op_report.counts().get("target", 0) == 0:
-            raise IncompatibleError(
-                f"nothing in the model maps to target {backend.name!r}", hint=_unsupported_hint(op_report)
-            ).with_result(result)
-        return result
+        warnings.append("random representative data: for testing only")
+    fallback = getattr(prep.calibrated, "fallback", None)
+    if fallback:  # TensorFlow's internals failed: converted directly
+        warnings.append(fallback)
+        st.log(f"warning: {fallback}")
+    sections = {} if decision is None else decision.sections
+    warnings += [] if decision is None else decision.warnings
+    return assemble.Choice(planned.recipe, planned.reasons, planned.op_report, sections, warnings)
+
+
+def _header(st: Stage) -> assemble.Header:
+    prep = st.prep
+    return assemble.Header(
+        st.backend.name, st.folder, prep.facts, prep.inputs, versions(), prep.cache_keys.get(st.folder)
+    )
+
+
+def _timings(st: Stage) -> dict[str, float]:
+    return {**st.prep.timings, **st.timer.timings}
+
+
+def _preflight(st: Stage, planned: Planned, choice: assemble.Choice, decision: Any) -> BuildResult:
+    """`--preflight-only`: report.json holds the predicted mapping; no artifact."""
+    report = assemble.built(_header(st), choice, _timings(st), sorted(st.prep.timings))
+    with staging(st.out, st.folder) as tmp:
+        result = BuildResult.of(report, st.out / st.folder)
+        result.write(tmp / "report.json")
+    if planned.op_report.counts().get("target", 0) == 0:
+        raise IncompatibleError(
+            f"nothing in the model maps to target {st.backend.name!r}", hint=_unsupported_hint(planned.op_report)
+        ).with_result(result)
+    return result
+
+
+def _package(st: Stage, planned: Planned, choice: assemble.Choice, decision: Any) -> BuildResult:
+    """Write the artifact, the backend's verify and package steps, and report.json, in staging."""
+    _refuse_unsupported(st.backend, planned.op_report)
+    prep, backend = st.prep, st.backend
+    with staging(st.out, st.folder) as tmp:
+        (tmp / backend.artifact_name).write_bytes(planned.artifact)
+        ctx = BuildContext(
+            st.options,
+            prep.facts,
+            planned.recipe,
+            planned.artifact,
+            prep.float_model,
+            planned.model,
+            prep.calibration,
+            prep.evaluation,
+            tmp,
+            planned.op_report,
+            log=st.log,
+        )
+        with st.timer.stage("verify"):
+            backend_verify = backend.verify(ctx)
+            latency = host_latency_ms(planned.artifact) if prep.measure_latency else None
+        checkpoint()
+        with st.timer.stage("package"):
+            packaged = backend.package(ctx)
+        if decision.candidates:
+            from hwquant.choice import plot as search_plot
+
+            packaged.files = [*packaged.files, *search_plot.write(tmp / "search.png", decision.candidates, st.log)]
+        parts = assemble.Packaged(
+            artifact_name=backend.artifact_name,
+            files=sorted({backend.artifact_name, *packaged.files, "report.json"}),
+            sizes=_sizes(st, planned.artifact, packaged.deployed_bytes),
+            fidelity=decision.fidelity,
+            verify=Verify(
+                "LiteRT interpreter", len(prep.evaluation), prep.evaluation.source, {backend.name: backend_verify}
+            ),
+            backend_section={**ctx.report, **packaged.report},
+            result=packaged,
+            latency=latency,
+        )
+        report = assemble.built(_header(st), choice, _timings(st), sorted(prep.timings), parts)
+        result = BuildResult.of(report, st.out / st.folder)
+        result.write(tmp / "report.json")
+    return result
+
+
+def _sizes(st: Stage, artifact: bytes, deployed: int | None) -> SizeBytes:
+    floats = len(st.prep.float_model)
+    return SizeBytes(_size(Path(st.options.model)), floats, len(artifact), round(len(artifact) / floats, 4), deployed)
+
+
+def _refuse_unsupported(backend: Backend, op_report: OpReport) -> None:
     if op_report.unsupported:
         raise IncompatibleError(
             f"{len(op_report.unsupported)} op(s) cannot run on target {backend.name!r}: "
             + "; ".join(f"{v.op} ({', '.join(v.reasons)})" for v in op_report.unsupported[:5]),
             hint=_unsupported_hint(op_report),
         )
-    with staging(Path(options.out), folder) as tmp:
-        (tmp / backend.artifact_name).write_bytes(artifact)
-        ctx = BuildContext(
-            options,
-            facts,
-            recipe,
-            artifact,
-            prep.float_model,
-            model,
-            prep.calibration,
-            prep.evaluation,
-            tmp,
-            op_report,
-            log=log,
-        )
-        with timer.stage("verify"):
-            fidelity = decision.fidelity
-            backend_verify = backend.verify(ctx)
-            if prep.measure_latency:
-                report["latency_ms"] = host_latency_ms(artifact)
-        checkpoint()
-        with timer.stage("package"):
-            packaged = backend.package(ctx)
-        if decision.candidates:
-            from hwquant.choice import plot as search_plot
-
-            packaged.files = [*packaged.files, *search_plot.write(tmp / "search.png", decision.candidates, log)]
-        files = sorted({backend.artifact_name, *packaged.files, "report.json"})
-        report.update(
-            {
-                "artifact_name": backend.artifact_name,  # the converted model's file among the artifacts
-                "artifacts": files,
-                "size_bytes": {
-                    "original": _size(Path(options.model)),
-                    "float32_tflite": len(prep.float_model),
-                    "artifact": len(artifact),
-                    "ratio_to_float32": round(len(artifact) / len(prep.float_model), 4),
-                    **({"deployed": packaged.deployed_bytes} if packaged.deployed_bytes is not None else {}),
-                },
-                "fidelity": fidelity,
-                "verify": {
-                    "runtime": "LiteRT interpreter",
-                    "samples": len(prep.evaluation),
-                    "eval_source": prep.evaluation.source,
-                    backend.name: backend_verify,
-                },
-                backend.name: {**ctx.report, **packaged.report},
-            }
-        )
-        report["timings_s"] = {**prep.timings, **timer.timings}
-        report["timings_shared"] = sorted(prep.timings)  # done once for all targets of this build
-        result = BuildResult(report, Path(options.out) / folder)
-        result.write(tmp / "report.json")
-    return result
 
 
-def _sensitivity_only(
-    prep: Prepared, backend: Backend, options: BuildOptions, folder: str, timer: Timer
-) -> BuildResult:
+def _sensitivity_only(st: Stage) -> BuildResult:
     """`--sensitivity`: the per-layer int8 analysis only; report.json and no artifact."""
     from hwquant.choice import decide as choice
 
-    if prep.calibration is None:
+    if st.prep.calibration is None:
         raise UsageError("--sensitivity needs representative data (it calibrates int8)", hint="pass --data")
-    with timer.stage("sensitivity"):
-        rows = choice.sensitivity(prep)
-    report = {
-        "schema_version": SCHEMA_VERSION,
-        "target": backend.name,
-        "sensitivity_only": True,
-        "preflight_only": True,
-        "model": prep.facts.to_dict(),
-        "inputs": prep.inputs,
-        "sensitivity": rows,
-        "timings_s": {**prep.timings, **timer.timings},
-        "artifacts": ["report.json"],
-        "versions": versions(),
-    }
-    with staging(Path(options.out), folder) as tmp:
-        result = BuildResult(report, Path(options.out) / folder)
+    with st.timer.stage("sensitivity"):
+        rows = choice.sensitivity(st.prep)
+    report = assemble.sensitivity_only(_header(st), rows, _timings(st))
+    with staging(st.out, st.folder) as tmp:
+        result = BuildResult.of(report, st.out / st.folder)
         result.write(tmp / "report.json")
     return result
 
 
-def _unsupported_hint(op_report) -> str:
+def _unsupported_hint(op_report: OpReport) -> str:
     names = sorted({v.op for v in op_report.verdicts if v.placement != "target"})
     return f"see `hwquant targets {op_report.target} --ops` for what the target runs; unsupported here: " + ", ".join(
         names[:10]

@@ -163,9 +163,20 @@ class BuildContext:
 
 @dataclass
 class PackageResult:
+    """What ``package`` made: its files, its free-form report section, and the measures gates read.
+
+    The measures are declared fields (report.json's typed ``measures`` section, read by
+    ``--max-arena``, ``--min-est-fps`` and ``hwquant check``); set those your target knows, leave
+    the others None. Keys in ``report`` are never searched for measures."""
+
     files: list[str] = field(default_factory=list)  # relative to the target folder
     report: dict[str, Any] = field(default_factory=dict)
     deployed_bytes: int | None = None  # what goes on the device when it is not the converted model (ethos-u)
+    tensor_arena_bytes: int | None = None  # the arena the device runtime needs, with its margin (mcu, ethos-u)
+    flash_bytes: int | None = None  # flash footprint: model, runtime, allowance
+    ram_bytes: int | None = None  # RAM footprint: arena, stack, allowance
+    estimated_inferences_per_second: float | None = None  # an estimate (ethos-u: Vela's), never a measurement
+    compiled_bytes: int | None = None  # the compiled model (edgetpu, ethos-u)
 
 
 class Backend:

@@ -1,9 +1,12 @@
 """The measures a gate reads from a report (build report.json or one model of `hwquant bench --json`).
 
-Reports come from files a user passes (`hwquant check`), so their shape is checked here: a report
-that is not a JSON object, or a measure of the wrong type (a string for a size, a list for an SNR),
-is bad input (InputError, exit 2). A measure that is absent or null is returned as None and a
-non-finite number as itself: whether that passes is the gate's decision (it fails).
+Reports come from files a user passes (`hwquant check`), so their shape is checked here, through
+the report type's declared fields (hwquant.report.schema): a report that is not a JSON object, a
+measure of the wrong type (a string for a size, a list for an SNR) or a finite measure outside its
+declared range (a negative size) is bad input (InputError, exit 2). A measure that is absent or
+null is returned as None and a non-finite number as itself: whether that passes is the gate's
+decision (it fails). Gates never search sections for keys: the device measures are the report's
+typed ``measures`` section (older reports are upgraded by schema.upgrade).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hwquant.common.errors import InputError
+from hwquant.report import schema, typed
 
 
 @dataclass(frozen=True)
@@ -44,22 +48,6 @@ def _bad(where: str, what: str, value: Any) -> InputError:
     )
 
 
-def _num(where: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _bad(where, "a number or null", value)
-    return value
-
-
-def _table(where: str, value: Any) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _bad(where, "an object", value)
-    return value
-
-
 def reports_in(data: Any, source: Path | str) -> list[dict[str, Any]]:
     """The reports a JSON document holds: itself, or each of `hwquant bench --json`'s "models"."""
     if isinstance(data, dict) and "models" in data:
@@ -76,58 +64,59 @@ def reports_in(data: Any, source: Path | str) -> list[dict[str, Any]]:
 
 
 def of(report: dict[str, Any], source: Path | str = "report") -> Measures:
-    """Every gate measure of ``report``, type-checked (InputError naming the key when wrong)."""
+    """Every gate measure of ``report``, read through :class:`~hwquant.report.schema.TargetReport`'s
+    declared fields: a wrong type, or a finite number outside its declared range (a negative size or
+    latency, an agreement above 1, a cosine outside [-1, 1]) is InputError naming the key. A report
+    of version 1 is upgraded first (schema.upgrade); an unknown version is InputError naming it."""
     if not isinstance(report, dict):
         raise _bad(str(source), "a JSON object (a report)", report)
     name = next((v for v in (report.get("target"), report.get("model")) if isinstance(v, str) and v), "report")
     where = f"{source} ({name})"
-    pre = report.get("preflight_only", False)
-    if not isinstance(pre, bool):
-        raise _bad(f"{where}: preflight_only", "true/false", pre)
+    try:
+        return _of(schema.upgrade(report, where), name, where)
+    except schema.UnknownVersion as exc:
+        raise InputError(str(exc), hint="read it with the hwquant that wrote it, or rebuild") from None
+    except typed.ReportTypeError as exc:
+        raise InputError(
+            str(exc), hint="pass a report.json written by `hwquant build` or `hwquant bench --json`"
+        ) from None
+
+
+def _field(name: str, report: dict[str, Any], where: str, cls: type = schema.TargetReport) -> Any:
+    return typed.read_field(cls, name, report.get(name), f"{where}: {name}")
+
+
+def _of(report: dict[str, Any], name: str, where: str) -> Measures:
+    pre = _field("preflight_only", report, where)
     sizes = report.get("size_bytes")
     if isinstance(sizes, dict) or sizes is None:  # "deployed": what goes on the device (ethos-u: Vela's output)
-        key = "deployed" if "deployed" in _table(f"{where}: size_bytes", sizes) else "artifact"
-        size = _num(f"{where}: size_bytes.{key}", _table(f"{where}: size_bytes", sizes).get(key))
-    else:
-        size = _num(f"{where}: size_bytes", sizes)
-    arena = None
-    for key, section in report.items():
-        if isinstance(section, dict) and "tensor_arena" in section:
-            arena = _num(
-                f"{where}: {key}.tensor_arena.bytes",
-                _table(f"{where}: {key}.tensor_arena", section["tensor_arena"]).get("bytes"),
-            )
-            break
-    est_fps = None
-    for key, section in report.items():
-        if isinstance(section, dict) and isinstance(section.get("estimates"), dict):
-            est_fps = _num(
-                f"{where}: {key}.estimates.inferences_per_second", section["estimates"].get("inferences_per_second")
-            )
-            break
+        s = _field("size_bytes", report, where) or schema.SizeBytes(None, None, None, None)  # type: ignore[arg-type]
+        size = s.deployed if s.deployed is not None else s.artifact
+    else:  # `hwquant bench --json`: the model file's size
+        size = typed.read(int | float, sizes, f"{where}: size_bytes")
+        typed.check_range(f"{where}: size_bytes", size, {"minimum": 0})
+    dev = _field("measures", report, where) or schema.Measures()
     lat = report.get("latency_ms")
-    latency = (
-        _num(f"{where}: latency_ms.mean", lat.get("mean"))
-        if isinstance(lat, dict)
-        else _num(f"{where}: latency_ms", lat)
-    )
-    fid = _table(f"{where}: fidelity", report.get("fidelity"))
+    if isinstance(lat, dict):
+        latency = typed.read_field(schema.Latency, "mean", lat.get("mean"), f"{where}: latency_ms.mean")
+    else:  # `hwquant bench --json` writes a dict; a bare number is read too
+        latency = typed.read(float | None, lat, f"{where}: latency_ms")
+        typed.check_range(f"{where}: latency_ms", latency, {"minimum": 0})
+    fid = _field("fidelity", report, where) or schema.Fidelity()
     outputs = {}
-    for out, m in _table(f"{where}: fidelity.outputs", fid.get("outputs")).items():
-        m = _table(f"{where}: fidelity.outputs.{out}", m)
-        if not m:
-            raise _bad(f"{where}: fidelity.outputs.{out}", "an object of measures", m)
-        err = _num(f"{where}: fidelity.outputs.{out}.max_abs_error", m.get("max_abs_error"))
+    for out, m in fid.outputs.items():
+        if m is None or m == schema.OutputFidelity():
+            raise _bad(f"{where}: fidelity.outputs.{out}", "an object of measures", report["fidelity"]["outputs"][out])
+        acc = m.accuracy
         outputs[out] = OutputMeasures(
-            snr_db=_num(f"{where}: fidelity.outputs.{out}.snr_db", m.get("snr_db")),
-            top1_agreement=_num(f"{where}: fidelity.outputs.{out}.top1_agreement", m.get("top1_agreement")),
-            classifier="top1_agreement" in m,
-            identical=err == 0,
-            cosine=_num(f"{where}: fidelity.outputs.{out}.cosine", m.get("cosine")),
-            accuracy_delta_points=_num(
-                f"{where}: fidelity.outputs.{out}.accuracy.delta_points",
-                _table(f"{where}: fidelity.outputs.{out}.accuracy", m.get("accuracy")).get("delta_points"),
-            ),
-            labelled="accuracy" in m,
+            snr_db=m.snr_db,
+            top1_agreement=m.top1_agreement,
+            classifier=m.classifier,
+            identical=m.max_abs_error == 0,
+            cosine=m.cosine,
+            accuracy_delta_points=None if acc is None else acc.delta_points,
+            labelled=acc is not None or "accuracy" in report["fidelity"]["outputs"][out],
         )
-    return Measures(name, pre, size, arena, latency, outputs, est_fps)
+    return Measures(
+        name, bool(pre), size, dev.tensor_arena_bytes, latency, outputs, dev.estimated_inferences_per_second
+    )

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from hwquant.report import assemble
+from hwquant.report.schema import SCHEMA_VERSION, TargetReport
+
+__all__ = ["SCHEMA_VERSION", "BuildResult", "TargetReport", "render"]
 
 
 class BuildResult:
-    """The outcome of one target's build: the same content as report.json, with attribute access."""
+    """The outcome of one target's build: the same content as report.json, with attribute access.
+
+    ``report`` is report.json's data (a dict, as users and tests read it); ``typed`` reads it as a
+    :class:`~hwquant.report.schema.TargetReport`."""
 
     def __init__(self, report: dict[str, Any], target_dir: Path | None):
         self.report = report
         self.target_dir = target_dir
+
+    @classmethod
+    def of(cls, report: TargetReport, target_dir: Path | None) -> BuildResult:
+        return cls(report.to_json(), target_dir)
 
     def __getattr__(self, name: str) -> Any:
         try:
             return self.__dict__["report"][name]
         except KeyError:
             raise AttributeError(name) from None
+
+    @property
+    def typed(self) -> TargetReport:
+        return TargetReport.from_json(self.report)
 
     @property
     def artifact_path(self) -> Path | None:
@@ -32,24 +45,10 @@ class BuildResult:
         return self.report
 
     def to_json(self) -> str:
-        return json.dumps(self.report, indent=2, sort_keys=False, default=_jsonable)
+        return assemble.dumps(self.report)
 
     def write(self, path: Path) -> None:
-        path.write_text(self.to_json() + "\n")
-
-
-def _jsonable(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, (set, frozenset, tuple)):
-        return list(o)
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+        assemble.write(self.report, path)
 
 
 def _kb(n: int | None) -> str:

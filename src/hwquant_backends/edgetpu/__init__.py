@@ -180,7 +180,9 @@ class EdgeTpuBackend(Backend):
                 "edgetpu: the compiler's mapping differs from the preflight prediction "
                 "(see report.json edgetpu.preflight_vs_compiler)"
             )
-        return PackageResult([f.name for f in result.files], report)
+        return PackageResult(
+            [f.name for f in result.files], report, compiled_bytes=sum(c["size_bytes"] for c in compiled)
+        )
 
     def cache_key_extras(self, options: BuildOptions) -> dict[str, Any]:
         """Adds the compiler's identity: the Docker image's ID (not only its tag) or the native

@@ -293,7 +293,16 @@ class EthosUBackend(Backend):
             f"{summary.get('cycles_total')} cycles; {run.counts.get('CPU', 0)} CPU op(s); "
             f"tensor arena {arena['bytes']} B"
         )
-        return PackageResult(files, report, deployed_bytes=compiled.size_bytes)
+        return PackageResult(
+            files,
+            report,
+            deployed_bytes=compiled.size_bytes,
+            tensor_arena_bytes=arena["bytes"],
+            flash_bytes=footprint["flash"]["total_bytes"],
+            ram_bytes=footprint["ram"]["total_bytes"],
+            estimated_inferences_per_second=summary.get("inferences_per_second"),
+            compiled_bytes=compiled.size_bytes,
+        )
 
     # -- description -------------------------------------------------------------------------
     def toolchain(self) -> ToolchainStatus:

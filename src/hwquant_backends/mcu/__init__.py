@@ -244,7 +244,13 @@ class McuBackend(Backend):
             f"mcu: tensor arena {arena['exact_bytes']} B exact, {arena['bytes']} B with margin "
             f"{arena['margin']}; flash {footprint['flash']['total_bytes']} B, RAM {footprint['ram']['total_bytes']} B"
         )
-        return PackageResult(files, report)
+        return PackageResult(
+            files,
+            report,
+            tensor_arena_bytes=arena["bytes"],
+            flash_bytes=footprint["flash"]["total_bytes"],
+            ram_bytes=footprint["ram"]["total_bytes"],
+        )
 
     def cache_key_extras(self, options: BuildOptions) -> dict[str, Any]:
         """Adds what else decides the output: the tflite-micro version (arena, cross-check), the project
