@@ -230,3 +230,50 @@ def test_negative_or_boolean_size_limit_is_a_usage_error():
     for bad in (-1, True):
         with pytest.raises(UsageError):
             parse_bytes(bad)
+
+
+def test_every_gate_of_the_table_is_a_flag_of_build_check_and_plan_and_a_manifest_key():
+    from hwquant.config import manifest
+    from hwquant.report.gates import FIDELITY_MEASURES, GATES, no_gate_hint
+
+    for name in ("build", "check", "plan"):
+        flags = {o for p in main.commands[name].params for o in p.opts}
+        assert {g.flag for g in GATES} <= flags, name
+    assert set(manifest.GATES) == {g.key for g in GATES}
+    assert all(g.flag in no_gate_hint() for g in GATES)
+    assert FIDELITY_MEASURES == ("min_snr", "min_agreement", "min_cosine", "max_accuracy_drop")
+
+
+def test_a_gate_added_to_a_copy_of_the_table_appears_everywhere():
+    import click
+
+    from hwquant.cli.params import gate_options, pop_gates
+    from hwquant.config import manifest
+    from hwquant.report.gates import GATES, Gate, no_gate_hint
+
+    extra = Gate(
+        "max-deployed",
+        "bytes or a size",
+        "max",
+        "Fail if the deployed model is larger.",
+        "size_bytes.deployed",
+        "the report has no deployed size",
+        parse=lambda v, flag: parse_bytes(v),
+        cli_type=str,
+        manifest_types=(str, int),
+        measure="size",
+        shows="deployed model is {v} bytes",
+    )
+    table = (*GATES, extra)
+    cmd = gate_options(click.command()(lambda **kw: None), table)
+    assert "--max-deployed" in {o for p in cmd.params for o in p.opts}
+    assert "--max-deployed" not in {o for p in main.commands["check"].params for o in p.opts}  # a copy only
+    assert manifest.gate_keys(table)["max_deployed"] == ((str, int), "bytes or a size")
+    assert "--max-deployed" in no_gate_hint(table)
+    assert pop_gates({"max_deployed": "1KB", "other": 1}, table)["max_deployed"] == "1KB"
+    gates = Gates.of(table, max_deployed="1KB")
+    assert gates.max_deployed == 1000 and gates.to_dict() == {"max_deployed": 1000}
+    report = {"target": "ethos-u", "size_bytes": {"artifact": 900, "deployed": 1200}}
+    assert check(report, gates) == ["ethos-u: max-deployed: deployed model is 1200 bytes, limit 1000"]
+    with pytest.raises(Exception, match="unknown gate"):
+        Gates.of(max_deployed=1)  # not in the shipped table

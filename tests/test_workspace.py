@@ -177,7 +177,7 @@ def test_jobs_build_in_workers_job_builds_one_and_check_gates_the_fan_out(keras_
         (
             {"a/cpu/report.json": '{"target": "cpu", "size_bytes": {"artifact": "big"}}'},
             ["--max-size", "1"],
-            "size_bytes.artifact: expected a number",
+            "size_bytes.artifact: expected an integer",
         ),
         (
             {

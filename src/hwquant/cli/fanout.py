@@ -1,5 +1,5 @@
-"""Workspaces on the command line: `hwquant plan`, `hwquant build PATHS... --jobs N | --job ID`, and
-`hwquant check` over a tree of downloaded job reports.
+"""Workspaces on the command line: `hwquant build PATHS... --jobs N | --job ID` and `hwquant check`
+over a tree of downloaded job reports (the `plan` command is in plan.py).
 
 Nothing here imports TensorFlow: `plan` and `check` never load a model; `build` hands the
 jobs to ``hwquant.fanout.jobs``, whose workers import the converter when they build.
@@ -7,7 +7,6 @@ jobs to ``hwquant.fanout.jobs``, whose workers import the converter when they bu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -135,15 +134,13 @@ def _summary_table(rows, console) -> None:
 
 def check_tree(root: Path, plan_file: Path | None, gate_args: dict[str, Any], console) -> None:
     """`hwquant check DIR [--plan plan.json]`: one verdict and a row per model and target."""
-    from hwquant.report.gates import Gates
+    from hwquant.report.gates import Gates, no_gate_hint
     from hwquant.report.summary import load_plan, summarize
 
     gates = Gates.of(**gate_args)
     if not gates.any and plan_file is None:
         raise UsageError(
-            "no gate given",
-            hint="--max-size, --max-arena, --min-snr, --min-agreement, --max-latency-ms, "
-            "or --plan plan.json to require a report from every planned job",
+            "no gate given", hint=no_gate_hint(extra="--plan plan.json to require a report from every planned job")
         )
     if not Path(root).exists():
         raise UsageError(f"{root}: no such file or folder")
@@ -156,53 +153,3 @@ def check_tree(root: Path, plan_file: Path | None, gate_args: dict[str, Any], co
         )
     what = ", ".join(f"{k}={v}" for k, v in gates.to_dict().items()) or "every planned job reported"
     console.print(f"verdict: pass: {len(summary.rows)} job(s): {what}")
-
-
-@click.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("-t", "--target", help="Only these target tables (comma-separated).")
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(path_type=Path),
-    help="Output folder for every model (OUT/<model>/<table>/); default: each manifest's own.",
-)
-@click.option("--cache-dir", type=click.Path(path_type=Path), help="Build cache folder [user cache dir].")
-@click.option("--no-cache", is_flag=True, help="Do not look in the cache (keys are still listed).")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (for a CI matrix).")
-def plan(paths, target, out, cache_dir, no_cache, as_json, **gate_args):
-    """List every (model, target table) job of a workspace: id, manifest, output folder, cache key.
-
-    PATHS are model folders holding a hwquant.toml, manifests, or a workspace file
-    (default ./hwquant.toml, else ./hwquant-workspace.toml). Loads no model and imports no
-    TensorFlow. Give `hwquant build --job ID` the same PATHS, --out and gates (the fidelity
-    gates are the build's accuracy budget, part of its cache key) to build one job.
-    """
-    from hwquant.cache.store import default_dir
-    from hwquant.cli.main import console, run_guarded
-    from hwquant.config import workspace
-    from hwquant.fanout.plan import plan as make_plan
-
-    def body():
-        models = workspace.load(default_args(paths), {"out": out} if out else {}, gate_args=gate_args)
-        result = make_plan(workspace.jobs(models, target), None if no_cache else (cache_dir or default_dir()))
-        if as_json:
-            click.echo(json.dumps(result, indent=1))
-            return
-        from rich.table import Table
-
-        table = Table(title=f"{len(result['jobs'])} job(s)", title_justify="left", show_edge=False)
-        for col in ("job", "manifest", "backend", "out", "cache key", "cached"):
-            table.add_column(col)
-        for j in result["jobs"]:
-            table.add_row(
-                j["id"],
-                j["manifest"],
-                j["backend"],
-                j["out"],
-                (j["cache_key"] or "-")[:12],
-                "yes" if j["cached"] else "no",
-            )
-        console.print(table)
-
-    run_guarded(body)

@@ -29,6 +29,7 @@ from hwquant.common import toml
 from hwquant.common.errors import UsageError
 from hwquant.config import outpath
 from hwquant.plugin.facts import BuildOptions
+from hwquant.report import gates as gates_mod
 from hwquant.report.gates import Gates
 
 FILENAME = "hwquant.toml"
@@ -50,16 +51,14 @@ TOP = {
     "gates": (dict, "a table"),
 }
 TARGET = {"backend": (str, "a backend name"), "recipe": (str, "a recipe name"), "io_dtype": (str, "a dtype")}
-GATES = {
-    "max_size": ((str, int), "bytes or a size like 256KiB"),
-    "max_arena": ((str, int), "bytes or a size"),
-    "min_snr": (_NUM, "dB"),
-    "min_agreement": (_NUM, "a fraction"),
-    "max_latency_ms": (_NUM, "milliseconds"),
-    "min_cosine": (_NUM, "a fraction"),
-    "max_accuracy_drop": (_NUM, "percentage points"),
-    "min_est_fps": (_NUM, "estimated inferences per second"),
-}
+
+
+def gate_keys(table: tuple[gates_mod.Gate, ...] = gates_mod.GATES) -> dict[str, tuple[tuple[type, ...], str]]:
+    """The [gates] keys: one per gate of the gate table, with the types and unit it accepts."""
+    return {g.key: (g.manifest_types, g.unit) for g in table}
+
+
+GATES = gate_keys()
 
 
 @dataclass

@@ -26,7 +26,7 @@ from hwquant.common import toml
 from hwquant.common.errors import UsageError
 from hwquant.config import manifest as manifest_mod
 from hwquant.plugin.facts import BuildOptions
-from hwquant.report.gates import Gates
+from hwquant.report.gates import FIDELITY_MEASURES, Gates
 
 WORKSPACE_KEY = "models"
 
@@ -58,7 +58,7 @@ class Model:
     gates: Any  # hwquant.report.gates.Gates: the manifest's [gates] with the command line's over them
 
 
-FIDELITY_FLAGS = ("min_snr", "min_agreement", "min_cosine", "max_accuracy_drop")
+FIDELITY_FLAGS = FIDELITY_MEASURES  # the fidelity gates of the gate table
 
 
 def apply_budget(

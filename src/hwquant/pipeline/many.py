@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from hwquant.common import interrupts
 from hwquant.common.errors import HwquantError, TargetsFailed
@@ -28,7 +29,7 @@ from hwquant.report.result import BuildResult
 
 
 def _restore(
-    files, options: BuildOptions, backend: Backend, folder: str, key: str, t0: float, measure_latency: bool
+    files: Any, options: BuildOptions, backend: Backend, folder: str, key: str, t0: float, measure_latency: bool
 ) -> BuildResult:
     """Copy a verified cache entry into OUT/<folder>/ and mark its report as restored."""
     with staging(Path(options.out), folder) as tmp:
@@ -41,6 +42,10 @@ def _restore(
         result = BuildResult.of(report, Path(options.out) / folder)
         result.write(tmp / "report.json")
     return result
+
+
+Plan = list[tuple[str, Backend, BuildOptions]]  # (output folder, backend, that target's options)
+Keys = dict[str, tuple[str, dict[str, Any]]]  # folder -> (cache key, the inputs it hashes)
 
 
 def build_many(
@@ -57,7 +62,19 @@ def build_many(
     ``cache_dir``, targets whose inputs are unchanged are restored from the cache (verified by
     sha256) and only the others are built; the model is loaded only if one of them misses.
     """
-    from hwquant.cache import store as cache_mod
+    plan = _resolve(options, targets)
+    with interrupts.handling(), output_lock(Path(options.out), log):
+        store = _open_cache(cache_dir, options)
+        keys = _cache_keys(store, plan, log)
+        results = _restore_hits(store, plan, keys, measure_latency, log)
+        todo = [(f, b, o) for f, b, o in plan if f not in results]
+        if todo:
+            _build_misses(options, plan, todo, keys, store, results, measure_latency, log)
+    return [results[f] for f, _, _ in plan]
+
+
+def _resolve(options: BuildOptions, targets: dict[str, tuple[str, BuildOptions]] | None) -> Plan:
+    """(folder, backend, options) per target, checked before anything is loaded or hashed."""
     from hwquant.config import precheck
     from hwquant.config import targets as targets_mod
 
@@ -65,56 +82,117 @@ def build_many(
         backends = resolve_backends(options)
         given = backend_opts.split(options.backend_options, [b.name for b in backends], registry().names())
         targets = {b.name: (b.name, replace(options, backend_options=given[b.name])) for b in backends}
-    plan = targets_mod.resolve(targets)
+    plan: Plan = targets_mod.resolve(targets)
     outpath.check_targets(options.out, targets, options.model, options.data, options.eval_data)
-    for _, _, opts in plan:  # before anything is loaded or hashed
+    for _, _, opts in plan:
         precheck.check(opts)
+    return plan
+
+
+def _open_cache(cache_dir: Path | None, options: BuildOptions) -> Any:
+    from hwquant.cache import store as cache_mod
+
+    return cache_mod.Cache(cache_dir) if cache_dir is not None and not options.preflight_only else None
+
+
+def _cache_keys(store: Any, plan: Plan, log: Callable[[str], None]) -> Keys:
+    """Each target's cache key (none for data a module:function makes: it cannot be hashed first)."""
+    from hwquant.cache import store as cache_mod
+
+    keys: Keys = {}
+    if store is None:
+        return keys
+    vers = versions()
+    for folder, b, opts in plan:
+        inputs = cache_mod.key_inputs(opts, b, vers)
+        if inputs is None:
+            log(f"{folder}: not cached: data from module:function cannot be hashed before it runs")
+        else:
+            keys[folder] = (cache_mod.make_key(inputs), inputs)
+    return keys
+
+
+def _restore_hits(
+    store: Any, plan: Plan, keys: Keys, measure_latency: bool, log: Callable[[str], None]
+) -> dict[str, BuildResult]:
+    """Every target whose entry is in the cache, restored (a corrupted entry is discarded and rebuilt)."""
     results: dict[str, BuildResult] = {}
-    keys: dict[str, tuple[str, dict]] = {}
-    with interrupts.handling(), output_lock(Path(options.out), log):
-        store = cache_mod.Cache(cache_dir) if cache_dir is not None and not options.preflight_only else None
-        if store is not None:
-            vers = versions()
-            for folder, b, opts in plan:
-                inputs = cache_mod.key_inputs(opts, b, vers)
-                if inputs is None:
-                    log(f"{folder}: not cached: data from module:function cannot be hashed before it runs")
-                    continue
-                t0 = time.perf_counter()
-                keys[folder] = (cache_mod.make_key(inputs), inputs)
-                files, why = store.lookup(keys[folder][0])
-                if why:
-                    log(f"warning: {folder}: {why}")
-                if files is not None:
-                    try:
-                        results[folder] = _restore(files, opts, b, folder, keys[folder][0], t0, measure_latency)
-                    except cache_mod.CorruptEntry as exc:  # a file changed since the lookup
-                        store.discard(keys[folder][0])
-                        log(f"warning: {folder}: cache entry {keys[folder][0][:12]} was corrupted ({exc}); rebuilding")
-                        continue
-                    log(f"{folder}: restored from cache (key {keys[folder][0][:12]}, every file's sha256 verified)")
-        todo = [(f, b, o) for f, b, o in plan if f not in results]
-        if todo:
-            prep = prepare(options, log)
-            prep.cache_keys = {n: k for n, (k, _) in keys.items()}
-            prep.measure_latency = measure_latency
-            failures: dict[str, HwquantError] = {}
-            try:
-                for folder, b, opts in todo:
-                    try:
-                        results[folder] = r = build_target(prep, b, log, opts, folder)
-                    except HwquantError as exc:  # the other targets still build; all failures are reported
-                        if len(plan) == 1:
-                            raise
-                        failures[folder] = exc
-                        log(f"{folder}: failed (exit {exc.exit_code}), building the other targets")
-                        continue
-                    checkpoint()
-                    if store is not None and folder in keys and r.target_dir is not None:
-                        store.store(keys[folder][0], r.target_dir, keys[folder][1])
-            finally:
-                with interrupts.shielded():
-                    prep.loaded.cleanup()
-            if failures:
-                raise TargetsFailed(failures, [results[f] for f, _, _ in plan if f in results])
-    return [results[f] for f, _, _ in plan]
+    for folder, b, opts in plan:
+        if folder in keys:
+            restored = _restore_one(store, folder, b, opts, keys[folder][0], measure_latency, log)
+            if restored is not None:
+                results[folder] = restored
+    return results
+
+
+def _restore_one(
+    store: Any, folder: str, b: Backend, opts: BuildOptions, key: str, measure_latency: bool, log: Callable[[str], None]
+) -> BuildResult | None:
+    from hwquant.cache import store as cache_mod
+
+    t0 = time.perf_counter()
+    files, why = store.lookup(key)
+    if why:
+        log(f"warning: {folder}: {why}")
+    if files is None:
+        return None
+    try:
+        result = _restore(files, opts, b, folder, key, t0, measure_latency)
+    except cache_mod.CorruptEntry as exc:  # a file changed since the lookup
+        store.discard(key)
+        log(f"warning: {folder}: cache entry {key[:12]} was corrupted ({exc}); rebuilding")
+        return None
+    log(f"{folder}: restored from cache (key {key[:12]}, every file's sha256 verified)")
+    return result
+
+
+def _build_misses(
+    options: BuildOptions,
+    plan: Plan,
+    todo: Plan,
+    keys: Keys,
+    store: Any,
+    results: dict[str, BuildResult],
+    measure_latency: bool,
+    log: Callable[[str], None],
+) -> None:
+    """One preparation, then each target not restored; the others still build when one fails."""
+    prep = prepare(options, log)
+    prep.cache_keys = {n: k for n, (k, _) in keys.items()}
+    prep.measure_latency = measure_latency
+    failures: dict[str, HwquantError] = {}
+    try:
+        for folder, b, opts in todo:
+            _build_one(prep, folder, b, opts, len(plan) == 1, results, failures, log)
+            checkpoint()
+            if folder in results and store is not None and folder in keys:
+                _store(store, keys[folder], results[folder])
+    finally:
+        with interrupts.shielded():
+            prep.loaded.cleanup()
+    if failures:
+        raise TargetsFailed(failures, [results[f] for f, _, _ in plan if f in results])
+
+
+def _build_one(
+    prep: Any,
+    folder: str,
+    b: Backend,
+    opts: BuildOptions,
+    alone: bool,
+    results: dict[str, BuildResult],
+    failures: dict[str, HwquantError],
+    log: Callable[[str], None],
+) -> None:
+    try:
+        results[folder] = build_target(prep, b, log, opts, folder)
+    except HwquantError as exc:  # the other targets still build; all failures are reported
+        if alone:
+            raise
+        failures[folder] = exc
+        log(f"{folder}: failed (exit {exc.exit_code}), building the other targets")
+
+
+def _store(store: Any, key: tuple[str, dict[str, Any]], result: BuildResult) -> None:
+    if result.target_dir is not None:
+        store.store(key[0], result.target_dir, key[1])

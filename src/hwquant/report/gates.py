@@ -1,5 +1,9 @@
 """CI gates: size, tensor arena, fidelity and latency limits checked against a build report.
 
+Every gate is declared once, in :data:`GATES`; the CLI flags of build/check/plan, the manifest and
+workspace ``[gates]`` keys, the "no gate given" hints and the accuracy budget's measures are all
+generated from that table.
+
 A gate reads only report.json content (plain dicts), so `hwquant check REPORT.json|DIR` applies
 the same gates to a report written earlier, on a machine without TensorFlow. Every failed gate
 gives one line; any failure raises GateError (exit 5).
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,68 +39,243 @@ def parse_bytes(text: str | int | None) -> int | None:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
-@dataclass(frozen=True)
-class Gates:
-    max_size: int | None = None  # bytes of the target's artifact
-    max_arena: int | None = None  # bytes of tensor arena (targets that measure one: mcu)
-    min_snr: float | None = None  # dB, worst output
-    min_agreement: float | None = None  # top-1 agreement with float, worst output
-    max_latency_ms: float | None = None  # mean host latency (or bench report's mean)
-    min_cosine: float | None = None  # cosine similarity with float, worst output
-    max_accuracy_drop: float | None = None  # percentage points of accuracy lost vs float (needs labels)
-    min_est_fps: float | None = None  # estimated inferences/s (ethos-u: Vela's estimate, not a measurement)
-
-    @classmethod
-    def of(
-        cls,
-        max_size=None,
-        max_arena=None,
-        min_snr=None,
-        min_agreement=None,
-        max_latency_ms=None,
-        min_cosine=None,
-        max_accuracy_drop=None,
-        min_est_fps=None,
-    ) -> Gates:
-        for flag, v in (
-            ("min-snr", min_snr),
-            ("min-agreement", min_agreement),
-            ("max-latency-ms", max_latency_ms),
-            ("min-cosine", min_cosine),
-            ("max-accuracy-drop", max_accuracy_drop),
-            ("min-est-fps", min_est_fps),
-        ):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-                raise UsageError(
-                    f"--{flag} {v!r}: a gate limit must be a finite number",
-                    hint="a NaN or infinite limit would pass or fail everything",
-                )
-        return cls(
-            parse_bytes(max_size),
-            parse_bytes(max_arena),
-            min_snr,
-            min_agreement,
-            max_latency_ms,
-            min_cosine,
-            max_accuracy_drop,
-            min_est_fps,
+def finite_limit(value: Any, flag: str) -> float | None:
+    """A fidelity/latency/estimate limit: a finite number (a NaN or infinite one would pass or fail everything)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UsageError(
+            f"--{flag} {value!r}: a gate limit must be a finite number",
+            hint="a NaN or infinite limit would pass or fail everything",
         )
+    return value
 
-    @property
-    def fidelity(self) -> dict[str, float]:
-        """The gates that measure fidelity (they are also the build's accuracy budget)."""
-        return {k: v for k, v in self.to_dict().items() if k in FIDELITY_MEASURES}
 
-    @property
-    def any(self) -> bool:
-        return any(v is not None for v in self.__dict__.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+def _size_limit(value: Any, flag: str) -> int | None:
+    return parse_bytes(value)
 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# -- per-output fidelity measures: the gates and the build's accuracy budget (budget.py) both use these -------
+def _snr_miss(o: measures.OutputMeasures, limit: float) -> str | None:
+    if o.snr_db is None and o.identical:
+        return None  # identical outputs: infinite SNR
+    if o.snr_db is None or not _finite(o.snr_db):
+        return f"has no finite SNR ({'null' if o.snr_db is None else o.snr_db}; NaN or infinite outputs?)"
+    return None if o.snr_db >= limit else f"has SNR {o.snr_db:.1f} dB, limit {limit:g} dB"
+
+
+def _cosine_miss(o: measures.OutputMeasures, limit: float) -> str | None:
+    if o.cosine is None or not _finite(o.cosine):
+        return f"has no finite cosine ({'null' if o.cosine is None else o.cosine}; NaN or infinite outputs?)"
+    return None if o.cosine >= limit else f"has cosine {o.cosine:.4f}, limit {limit:g}"
+
+
+def _agreement_miss(o: measures.OutputMeasures, limit: float) -> str | None:
+    a = o.top1_agreement
+    if a is None or not _finite(a):
+        return f"has no finite top-1 agreement ({'null' if a is None else a})"
+    return None if a >= limit else f"agrees on top-1 for {a:.3f}, limit {limit:g}"
+
+
+def _accuracy_miss(o: measures.OutputMeasures, limit: float) -> str | None:
+    d = o.accuracy_delta_points
+    if d is None or not _finite(d):
+        return f"has no finite accuracy ({'null' if d is None else d})"
+    return None if -d <= limit else f"loses {-d:.2f} accuracy points, limit {limit:g}"
+
+
+@dataclass(frozen=True)
+class OutputGate:
+    """A fidelity gate: checked on every output it applies to (``miss`` says why one misses)."""
+
+    miss: Callable[[measures.OutputMeasures, float], str | None]
+    applies: Callable[[measures.OutputMeasures], bool] = lambda o: True
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One CI gate, declared once: its flag (build, check, plan), manifest/workspace key, help text,
+    parser, the report field it reads and the lines it fails with. Like ``BackendOption``, one
+    declaration becomes everything else (see :data:`GATES`)."""
+
+    name: str  # flag name without dashes: "max-size"
+    unit: str  # what a limit is written in (the manifest's "what to write")
+    direction: str  # "max": fails above the limit; "min": fails below it
+    help: str
+    reads: str  # the report field it reads (report.schema.json)
+    missing: str  # the line when the report has no such measure
+    parse: Callable[[Any, str], Any] = finite_limit  # the limit from a flag or a manifest value
+    cli_type: Any = float
+    manifest_types: tuple[type, ...] = (int, float)
+    measure: str = ""  # the attribute of measures.Measures it reads (report-level gates)
+    shows: str = "{v}"  # the failure line's measure, formatted
+    non_finite: str = "the measure is {v} (not a finite number)"
+    output: OutputGate | None = None  # per-output fidelity gate: also the build's accuracy budget
+
+    @property
+    def key(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name}"
+
+    @property
+    def fidelity(self) -> bool:
+        return self.output is not None
+
+    def fails(self, value: Any, limit: float) -> str | None:
+        """Why a report-level ``value`` fails this gate (None when it passes)."""
+        if value is None:
+            return self.missing
+        if not _finite(value):
+            return self.non_finite.format(v=value)
+        over = value > limit if self.direction == "max" else value < limit
+        return f"{self.shows.format(v=value)}, limit {limit:g}" if over else None
+
+
+GATES: tuple[Gate, ...] = (
+    Gate(
+        "max-size",
+        "bytes or a size like 256KiB",
+        "max",
+        "Fail if the artifact is larger (bytes or 244KiB, 1.5MB).",
+        "size_bytes.deployed, else size_bytes.artifact",
+        "the report has no artifact size",
+        parse=_size_limit,
+        cli_type=str,
+        manifest_types=(str, int),
+        measure="size",
+        shows="artifact is {v} bytes",
+    ),
+    Gate(
+        "max-arena",
+        "bytes or a size",
+        "max",
+        "Fail if the tensor arena is larger (mcu: measured; ethos-u: from Vela's figures).",
+        "measures.tensor_arena_bytes",
+        "this target reports no tensor arena (mcu and ethos-u do)",
+        parse=_size_limit,
+        cli_type=str,
+        manifest_types=(str, int),
+        measure="arena",
+        shows="tensor arena is {v} bytes",
+    ),
+    Gate(
+        "min-snr",
+        "dB",
+        "min",
+        "Fail if any output's SNR vs float is lower (dB).",
+        "fidelity.outputs.*.snr_db",
+        "the report has no fidelity section",
+        output=OutputGate(_snr_miss),
+    ),
+    Gate(
+        "min-agreement",
+        "a fraction",
+        "min",
+        "Fail if top-1 agreement with float is lower (0-1).",
+        "fidelity.outputs.*.top1_agreement",
+        "no output reports top-1 agreement (not a classifier output)",
+        output=OutputGate(_agreement_miss, lambda o: o.classifier),
+    ),
+    Gate(
+        "max-latency-ms",
+        "milliseconds",
+        "max",
+        "Fail if the mean latency is higher (host LiteRT, or bench).",
+        "latency_ms.mean",
+        "the report has no latency (build with --max-latency-ms or bench)",
+        measure="latency_ms",
+        shows="mean latency {v:.3f} ms",
+    ),
+    Gate(
+        "min-cosine",
+        "a fraction",
+        "min",
+        "Fail if any output's cosine similarity with float is lower.",
+        "fidelity.outputs.*.cosine",
+        "the report has no fidelity section",
+        output=OutputGate(_cosine_miss),
+    ),
+    Gate(
+        "max-accuracy-drop",
+        "percentage points",
+        "max",
+        "Fail if accuracy drops more (percentage points; needs labels).",
+        "fidelity.outputs.*.accuracy.delta_points",
+        "no output reports accuracy (needs labelled eval data on a classifier output)",
+        output=OutputGate(_accuracy_miss, lambda o: o.labelled),
+    ),
+    Gate(
+        "min-est-fps",
+        "estimated inferences per second",
+        "min",
+        "Fail if the estimated inferences/s is lower (ethos-u: Vela's estimate, not a measurement).",
+        "measures.estimated_inferences_per_second",
+        "the report has no estimated inferences/s (only ethos-u estimates)",
+        measure="est_fps",
+        shows="estimated {v:.1f} inferences/s",
+        non_finite="the estimate is {v} (not a finite number)",
+    ),
+)
+
+FIDELITY_MEASURES = tuple(g.key for g in GATES if g.fidelity)  # also the build's accuracy budget
+
+
+def no_gate_hint(table: tuple[Gate, ...] = GATES, extra: str = "") -> str:
+    """The hint when a command that gates was given none: every gate's flag."""
+    return ", ".join(g.flag for g in table) + (f", or {extra}" if extra else "")
+
+
+class Gates:
+    """The limits given (flag, manifest or workspace), each checked by its :class:`Gate`.
+
+    ``gates.max_size`` (any gate's key) is its limit or None."""
+
+    def __init__(self, limits: dict[str, Any], table: tuple[Gate, ...] = GATES) -> None:
+        self.table = table
+        self.limits = {g.key: limits[g.key] for g in table if limits.get(g.key) is not None}
+
+    @classmethod
+    def of(cls, table: tuple[Gate, ...] = GATES, **given: Any) -> Gates:
+        """Limits from flag or manifest values: each parsed by its gate (UsageError when unreadable)."""
+        by_key = {g.key: g for g in table}
+        unknown = sorted(set(given) - set(by_key))
+        if unknown:
+            raise UsageError(f"unknown gate(s): {', '.join(unknown)}", hint=f"the gates are {no_gate_hint(table)}")
+        return cls({k: by_key[k].parse(v, by_key[k].name) for k, v in given.items()}, table)
+
+    def __getattr__(self, name: str) -> Any:
+        table = self.__dict__.get("table", GATES)
+        if any(g.key == name for g in table):
+            return self.__dict__["limits"].get(name)
+        raise AttributeError(name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Gates) and self.limits == other.limits
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.limits.items())))
+
+    def __repr__(self) -> str:
+        return f"Gates({self.limits!r})"
+
+    @property
+    def fidelity(self) -> dict[str, float]:
+        """The gates that measure fidelity (they are also the build's accuracy budget)."""
+        return {g.key: self.limits[g.key] for g in self.table if g.fidelity and g.key in self.limits}
+
+    @property
+    def any(self) -> bool:
+        return bool(self.limits)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {g.key: self.limits[g.key] for g in self.table if g.key in self.limits}
 
 
 def check(report: dict[str, Any], gates: Gates) -> list[str]:
@@ -107,116 +287,45 @@ def check(report: dict[str, Any], gates: Gates) -> list[str]:
     """
     m = measures.of(report)
     name = m.name
-    fails: list[str] = []
     if m.preflight_only and gates.any:
         return [f"{name}: preflight-only report has no artifact to gate"]
-    for gate, limit, value, missing, what in (
-        ("max-size", gates.max_size, m.size, "the report has no artifact size", "artifact is {v} bytes"),
-        (
-            "max-arena",
-            gates.max_arena,
-            m.arena,
-            "this target reports no tensor arena (mcu and ethos-u do)",
-            "tensor arena is {v} bytes",
-        ),
-        (
-            "max-latency-ms",
-            gates.max_latency_ms,
-            m.latency_ms,
-            "the report has no latency (build with --max-latency-ms or bench)",
-            "mean latency {v:.3f} ms",
-        ),
-    ):
-        if limit is None:
+    fails: list[str] = []
+    for g in gates.table:
+        limit = gates.limits.get(g.key)
+        if limit is None or g.fidelity:
             continue
-        if value is None:
-            fails.append(f"{name}: {gate}: {missing}")
-        elif not _finite(value):
-            fails.append(f"{name}: {gate}: the measure is {value} (not a finite number)")
-        elif value > limit:
-            fails.append(f"{name}: {gate}: {what.format(v=value)}, limit {limit:g}")
-    if gates.min_est_fps is not None:  # an estimate: the report says whose (ethos-u: Vela's)
-        if m.est_fps is None:
-            fails.append(f"{name}: min-est-fps: the report has no estimated inferences/s (only ethos-u estimates)")
-        elif not _finite(m.est_fps):
-            fails.append(f"{name}: min-est-fps: the estimate is {m.est_fps} (not a finite number)")
-        elif m.est_fps < gates.min_est_fps:
-            fails.append(f"{name}: min-est-fps: estimated {m.est_fps:.1f} inferences/s, limit {gates.min_est_fps:g}")
-    fails += [f"{name}: {line}" for line in fidelity_misses(m.outputs, gates.fidelity)]
+        why = g.fails(getattr(m, g.measure), limit)
+        if why:
+            fails.append(f"{name}: {g.name}: {why}")
+    fails += [f"{name}: {line}" for line in fidelity_misses(m.outputs, gates.fidelity, table=gates.table)]
     return fails
 
 
-# -- fidelity measures: the gates and the build's accuracy budget (budget.py) both use these --------
-FIDELITY_MEASURES = ("min_snr", "min_agreement", "min_cosine", "max_accuracy_drop")
-
-
-def _snr_miss(o: measures.OutputMeasures, limit: float) -> str | None:
-    if o.snr_db is None and o.identical:
-        return None  # identical outputs: infinite SNR
-    if not _finite(o.snr_db):
-        return f"has no finite SNR ({'null' if o.snr_db is None else o.snr_db}; NaN or infinite outputs?)"
-    return None if o.snr_db >= limit else f"has SNR {o.snr_db:.1f} dB, limit {limit:g} dB"
-
-
-def _cosine_miss(o: measures.OutputMeasures, limit: float) -> str | None:
-    if not _finite(o.cosine):
-        return f"has no finite cosine ({'null' if o.cosine is None else o.cosine}; NaN or infinite outputs?)"
-    return None if o.cosine >= limit else f"has cosine {o.cosine:.4f}, limit {limit:g}"
-
-
-def _agreement_miss(o: measures.OutputMeasures, limit: float) -> str | None:
-    a = o.top1_agreement
-    if not _finite(a):
-        return f"has no finite top-1 agreement ({'null' if a is None else a})"
-    return None if a >= limit else f"agrees on top-1 for {a:.3f}, limit {limit:g}"
-
-
-def _accuracy_miss(o: measures.OutputMeasures, limit: float) -> str | None:
-    d = o.accuracy_delta_points
-    if not _finite(d):
-        return f"has no finite accuracy ({'null' if d is None else d})"
-    return None if -d <= limit else f"loses {-d:.2f} accuracy points, limit {limit:g}"
-
-
-# measure -> (gate name, miss(output, limit), which outputs it reads, what to say when none has it)
-_FIDELITY = {
-    "min_snr": ("min-snr", _snr_miss, lambda o: True, "the report has no fidelity section"),
-    "min_agreement": (
-        "min-agreement",
-        _agreement_miss,
-        lambda o: o.classifier,
-        "no output reports top-1 agreement (not a classifier output)",
-    ),
-    "min_cosine": ("min-cosine", _cosine_miss, lambda o: True, "the report has no fidelity section"),
-    "max_accuracy_drop": (
-        "max-accuracy-drop",
-        _accuracy_miss,
-        lambda o: o.labelled,
-        "no output reports accuracy (needs labelled eval data on a classifier output)",
-    ),
-}
-
-
 def fidelity_misses(
-    outputs: dict[str, measures.OutputMeasures], limits: dict[str, float], applies: Any = None
+    outputs: dict[str, measures.OutputMeasures],
+    limits: dict[str, float],
+    applies: Any = None,
+    table: tuple[Gate, ...] = GATES,
 ) -> list[str]:
     """One line per output and fidelity limit it misses (a missing or non-finite measure misses).
 
     ``applies(measure, output)``, when given, narrows the outputs a limit reads (the default
     budget reads agreement on class scores and SNR on the others) and drops the line for a
     limit that no output reads."""
+    by_key = {g.key: g for g in table if g.output is not None}
     lines = []
     for key, limit in limits.items():
         if limit is None:
             continue
-        gate, miss, reads, none = _FIDELITY[key]
-        read = {n: o for n, o in outputs.items() if reads(o) and (applies is None or applies(key, o))}
+        g = by_key[key]
+        assert g.output is not None
+        read = {n: o for n, o in outputs.items() if g.output.applies(o) and (applies is None or applies(key, o))}
         if not read and applies is None:
-            lines.append(f"{gate}: {none}")
+            lines.append(f"{g.name}: {g.missing}")
         for n, o in read.items():
-            why = miss(o, limit)
+            why = g.output.miss(o, limit)
             if why:
-                lines.append(f"{gate}: output {n} {why}")
+                lines.append(f"{g.name}: output {n} {why}")
     return lines
 
 

@@ -1,0 +1,313 @@
+"""`hwquant build`: one model (flags or ./hwquant.toml), or every job of a workspace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hwquant.cli.params import BuildCommand, floats, gate_options, parse_size, pop_backend_options, pop_gates
+from hwquant.cli.shared import console, default_cache_dir, log, null_status, show
+from hwquant.plugin.facts import BuildOptions
+from hwquant.report.gates import FIDELITY_MEASURES
+
+# options a manifest may also set: given on the command line, they override it
+SHARED_OVERRIDES = (
+    "data",
+    "eval_data",
+    "out",
+    "preflight_only",
+    "image_size",
+    "mean",
+    "std",
+    "scale",
+    "eval_fraction",
+    "seed",
+    "objective",
+    "num_threads",
+    "float_layers",
+    "sensitivity",
+)
+TARGET_OVERRIDES = ("recipe", "io_dtype")  # per target table
+
+
+@dataclass(frozen=True)
+class DataArgs:
+    """Where representative and evaluation data come from and how images are read."""
+
+    data: str | None
+    eval_data: str | None
+    image_size: tuple[int, int] | None
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    scale: float | None
+    eval_fraction: float
+    seed: int
+
+    @classmethod
+    def pop(cls, p: dict[str, Any]) -> DataArgs:
+        return cls(
+            p.pop("data"),
+            p.pop("eval_data"),
+            parse_size(p.pop("image_size")),
+            floats(p.pop("mean")),
+            floats(p.pop("std")),
+            p.pop("scale"),
+            p.pop("eval_fraction"),
+            p.pop("seed"),
+        )
+
+
+@dataclass(frozen=True)
+class RecipeArgs:
+    """Which targets and recipes, and how the recipe choice runs."""
+
+    target: str
+    recipe: str | None
+    io_dtype: str | None
+    objective: str
+    num_threads: int
+    float_layers: tuple[str, ...]
+    sensitivity: bool
+    preflight_only: bool
+    trust_model: bool
+
+    @classmethod
+    def pop(cls, p: dict[str, Any]) -> RecipeArgs:
+        return cls(
+            p.pop("target"),
+            p.pop("recipe"),
+            p.pop("io_dtype"),
+            p.pop("objective"),
+            p.pop("num_threads"),
+            tuple(p.pop("float_layers")),
+            p.pop("sensitivity"),
+            p.pop("preflight_only"),
+            p.pop("trust_model"),
+        )
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    """Where the output goes, the cache, and how a workspace runs."""
+
+    out: Path
+    as_json: bool
+    manifest: Path | None
+    cache_dir: Path | None
+    no_cache: bool
+    job: str | None
+    jobs: int | None
+
+    @classmethod
+    def pop(cls, p: dict[str, Any]) -> RunArgs:
+        keys = ("out", "as_json", "manifest", "cache_dir", "no_cache", "job", "jobs")
+        return cls(*(p.pop(k) for k in keys))
+
+    @property
+    def cache(self) -> Path | None:
+        return None if self.no_cache else (self.cache_dir or default_cache_dir())
+
+
+@dataclass(frozen=True)
+class BuildArgs:
+    """Every parameter of `hwquant build`, grouped; ``given(name)``: set on the command line."""
+
+    paths: tuple[Path, ...]
+    data: DataArgs
+    recipe: RecipeArgs
+    run: RunArgs
+    gates: dict[str, Any]
+    backend_options: dict[str, dict[str, Any]]
+    verbose: bool
+    ctx: click.Context
+
+    @classmethod
+    def of(cls, ctx: click.Context, paths: tuple[Path, ...], params: dict[str, Any]) -> BuildArgs:
+        p = dict(params)
+        data, recipe, run = DataArgs.pop(p), RecipeArgs.pop(p), RunArgs.pop(p)
+        gates, backend = pop_gates(p), pop_backend_options(p)
+        assert not p, f"unhandled build parameters: {sorted(p)}"
+        return cls(paths, data, recipe, run, gates, backend, ctx.obj["verbose"], ctx)
+
+    def given(self, name: str) -> bool:
+        return self.ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+    def options(self, model: Path | None) -> BuildOptions:
+        d, r = self.data, self.recipe
+        return BuildOptions(
+            model=model,  # type: ignore[arg-type]  # None: from the manifest
+            target=r.target,
+            data=d.data,
+            eval_data=d.eval_data,
+            recipe=r.recipe,
+            io_dtype=r.io_dtype,
+            out=self.run.out,
+            preflight_only=r.preflight_only,
+            image_size=d.image_size,
+            mean=d.mean,
+            std=d.std,
+            scale=d.scale,
+            eval_fraction=d.eval_fraction,
+            seed=d.seed,
+            verbose=self.verbose,
+            trust_model=r.trust_model,
+            backend_options=self.backend_options,
+            objective=r.objective,
+            num_threads=r.num_threads,
+            float_layers=r.float_layers,
+            sensitivity=r.sensitivity,
+        )
+
+    def overrides(self, options: BuildOptions) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(shared, per target table): what the command line sets over a manifest."""
+        base = {k: getattr(options, k) for k in SHARED_OVERRIDES if self.given(k)}
+        base["verbose"] = options.verbose
+        base["trust_model"] = options.trust_model  # only from the command line, never from a manifest
+        return base, {k: getattr(options, k) for k in TARGET_OVERRIDES if self.given(k)}
+
+    @property
+    def budget_from_command_line(self) -> bool:
+        return any(self.gates[k] is not None for k in FIDELITY_MEASURES)
+
+    @property
+    def select(self) -> str | None:
+        return self.recipe.target if self.given("target") else None
+
+
+@click.command(cls=BuildCommand)
+@click.argument("model", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "-t",
+    "--target",
+    default="cpu",
+    show_default=True,
+    help="Backend(s), comma-separated (with a manifest: its target tables).",
+)
+@click.option("-d", "--data", help="Representative data: FILE.npz, FILE.npy, IMAGE_DIR, module:function, random:N.")
+@click.option("--eval-data", help="Separate held-out data for verification (same forms as --data).")
+@click.option("-r", "--recipe", help="Recipe name (default: the target's choice). See README.")
+@click.option("--io-dtype", type=click.Choice(["float32", "int8", "uint8", "int16"]), help="Inputs/outputs dtype.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("build"), show_default=True)
+@click.option("--preflight-only", is_flag=True, help="Stop after the per-op check (no artifact).")
+@click.option("--image-size", help="HxW for image folders (default: the model's input size).")
+@click.option("--mean", help="Per-channel mean for image normalization, e.g. 127.5.")
+@click.option("--std", help="Per-channel std for image normalization, e.g. 127.5.")
+@click.option("--scale", type=float, help="Multiply pixels by this (default 1/255 unless --mean/--std).")
+@click.option(
+    "--eval-fraction",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Share of --data held back for verification when no --eval-data is given.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
+@click.option("--manifest", type=click.Path(path_type=Path), help="Manifest to build without MODEL [./hwquant.toml].")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Build cache folder [user cache dir].")
+@click.option("--no-cache", is_flag=True, help="Neither restore from nor write to the build cache.")
+@click.option(
+    "--trust-model",
+    is_flag=True,
+    help="Load Keras files with safe_mode=False: Lambda layers run their Python code. Trusted files only.",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(["size", "latency"]),
+    default="size",
+    show_default=True,
+    help="What the recipe search minimizes within the accuracy budget.",
+)
+@click.option(
+    "--num-threads",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="LiteRT CPU threads when the search times candidates (--objective latency).",
+)
+@click.option(
+    "--float-layer",
+    "float_layers",
+    multiple=True,
+    help="Keep this op (its output tensor name, see --sensitivity) float; repeatable.",
+)
+@click.option("--sensitivity", is_flag=True, help="Only analyse per-layer int8 sensitivity (no artifact).")
+@click.option("--job", help="Build exactly this job of `hwquant plan` (same PATHS and --out as the plan).")
+@click.option("-j", "--jobs", type=int, help="Build the models of a workspace in N worker processes.")
+@gate_options
+@click.pass_context
+def build(ctx: click.Context, /, model: tuple[Path, ...], **params: Any) -> None:
+    """Quantize MODEL for a target, verify the artifact, package it, and report.
+
+    Without MODEL, builds every target table of ./hwquant.toml (flags given here override it).
+    Given model folders (each with a hwquant.toml), manifests or a workspace file instead, builds
+    every (model, target table) job of the workspace (see `hwquant plan`).
+    """
+    from hwquant.cli import fanout as fanout_cli
+    from hwquant.cli.main import run_guarded
+
+    args = BuildArgs.of(ctx, model, params)
+    workspace = fanout_cli.wants_workspace(model, args.run.job, args.run.jobs)
+    run_guarded(build_workspace if workspace else build_one, args)
+
+
+def build_workspace(args: BuildArgs) -> None:
+    """Every (model, target table) job of the workspace the paths name."""
+    from hwquant.cli import fanout as fanout_cli
+
+    base, per = args.overrides(args.options(None))
+    run = args.run
+    fanout_cli.build_workspace(
+        (*args.paths, *([run.manifest] if run.manifest else [])),
+        base=base,
+        per_target=per,
+        backend_options=args.backend_options,
+        select=args.select,
+        job=run.job,
+        jobs=run.jobs,
+        cache_dir=run.cache,
+        gate_args=dict(args.gates),
+        as_json=run.as_json,
+        console=console,
+        log=log,
+    )
+
+
+def _from_manifest(args: BuildArgs, options: BuildOptions, gate_args: dict[str, Any]) -> tuple[BuildOptions, Any]:
+    """The manifest's options and target tables with the command line over them; its gates under ours."""
+    from hwquant.config import manifest as manifest_mod
+
+    m = manifest_mod.load(args.run.manifest or Path(manifest_mod.FILENAME))
+    base, per = args.overrides(options)
+    options, plan = manifest_mod.with_overrides(m, base, args.select, per, options.backend_options)
+    gate_args.update({k: v for k, v in m.gates.items() if gate_args.get(k) is None})
+    return options, plan
+
+
+def build_one(args: BuildArgs) -> list[Any]:
+    """One model: the MODEL argument with flags, or ./hwquant.toml (or --manifest)."""
+    from hwquant.config.workspace import apply_budget  # the fidelity gates are the accuracy budget
+    from hwquant.pipeline.many import build_many
+    from hwquant.report.gates import Gates, enforce
+
+    options = args.options(args.paths[0] if args.paths else None)
+    gate_args, plan = dict(args.gates), None
+    if options.model is None:
+        options, plan = _from_manifest(args, options, gate_args)
+    gates = Gates.of(**gate_args)
+    apply_budget(options, plan or {}, gates, args.budget_from_command_line)
+    as_json = args.run.as_json
+    status = console.status(f"building {options.model} ...", spinner="dots")
+    with status if not as_json and console.is_terminal else null_status():
+        results = build_many(options, log, args.run.cache, gates.max_latency_ms is not None, plan)
+    for r in results:
+        if as_json:
+            click.echo(r.to_json())
+        else:
+            show(r)
+    if gates.any:
+        enforce([r.report for r in results], gates)
+        log(f"gates passed: {', '.join(f'{k}={v}' for k, v in gates.to_dict().items())}")
+    return results
