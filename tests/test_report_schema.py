@@ -107,3 +107,45 @@ def test_round_trip_keeps_presence_of_classifier_keys():
 
     back = to_json(read(schema.Fidelity, doc, "fidelity"))
     assert "top1_agreement" in back["outputs"]["a"] and "top1_agreement" not in back["outputs"]["b"]
+
+
+@pytest.mark.slow
+def test_real_mcu_and_ethos_u_builds_carry_typed_measures_that_the_gates_read(keras_model, tmp_path):
+    """The backends set PackageResult's measures; report.json carries them (validated on write: the
+    tests set HWQUANT_VALIDATE_REPORTS=1); check gates them without looking into backend sections."""
+    import numpy as np
+
+    import models
+
+    np.savez(tmp_path / "d.npz", x=models.keras_samples(40))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        main,
+        ["build", str(keras_model), "-t", "mcu,ethos-u", "-d", str(tmp_path / "d.npz"), "-o", str(out), "--no-cache"],
+    )
+    assert res.exit_code == 0, res.output
+    mcu = json.loads((out / "mcu" / "report.json").read_text())
+    eu = json.loads((out / "ethos-u" / "report.json").read_text())
+    assert mcu["schema_version"] == eu["schema_version"] == 2
+    assert schema.validation_errors(mcu) == [] and schema.validation_errors(eu) == []
+    m = mcu["measures"]
+    assert m["tensor_arena_bytes"] == mcu["mcu"]["tensor_arena"]["bytes"] > 0
+    assert m["flash_bytes"] == mcu["mcu"]["footprint"]["flash"]["total_bytes"]
+    assert m["ram_bytes"] == mcu["mcu"]["footprint"]["ram"]["total_bytes"]
+    e = eu["measures"]
+    assert e["estimated_inferences_per_second"] == eu["ethos-u"]["estimates"]["inferences_per_second"] > 0
+    assert e["compiled_bytes"] == e["deployed_bytes"] == eu["size_bytes"]["deployed"]
+
+    # the gates read the typed section: a report whose backend section lost its keys still gates
+    for name in ("mcu", "ethos-u"):
+        doc = json.loads((out / name / "report.json").read_text())
+        doc[name].pop("tensor_arena")
+        (out / name / "report.json").write_text(json.dumps(doc))
+    arena = m["tensor_arena_bytes"]
+    ok = CliRunner().invoke(main, ["check", str(out / "mcu"), "--max-arena", str(arena)])
+    assert ok.exit_code == 0, ok.output
+    low = CliRunner().invoke(main, ["check", str(out / "mcu"), "--max-arena", str(arena - 1)])
+    assert low.exit_code == 5 and f"tensor arena is {arena} bytes" in low.output, low.output
+    fps = e["estimated_inferences_per_second"]
+    est = CliRunner().invoke(main, ["check", str(out / "ethos-u"), "--min-est-fps", str(fps * 2)])
+    assert est.exit_code == 5 and "min-est-fps" in est.output, est.output
