@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,19 +133,29 @@ def _cut(rows: list[Any], what: str) -> tuple[list[Any], str]:
 
 
 # -- the verdict -------------------------------------------------------------------------------------------
-def _budget_rows(report: dict[str, Any]) -> tuple[list[list[str]], bool | None]:
-    """One row per budget limit and output it reads: the measure, the limit, a verdict (gates' own rule)."""
+@dataclass(frozen=True)
+class BudgetCheck:
+    """One budget limit on one output (output None: no output is in the limit's scope)."""
+
+    gate: gates.Gate
+    limit: float
+    output: str | None
+    why: str | None  # the gate's line when it misses; None when it passes (or no output is in scope)
+    scope: str = ""
+
+
+def budget_checks(report: dict[str, Any]) -> list[BudgetCheck]:
+    """The report's accuracy budget (its ``budget.limits``) checked on each output in each limit's scope,
+    with the gates' own rules (a missing or non-finite measure misses). Empty when there is no budget."""
     budget = _d(report.get("budget"))
     limits = {k: v for k, v in _d(budget.get("limits")).items() if finite(v)}
     scope = _d(budget.get("scope"))
     try:
         m = measures.of(report)
     except Exception:  # a page shows what it can; the CLI validates before writing
-        return [], None
+        return []
     by_key = {g.key: g for g in gates.GATES if g.output is not None}
-    rows: list[list[str]] = []
-    ok: bool | None = None
-    fid = _d(_d(report.get("fidelity")).get("outputs"))
+    out: list[BudgetCheck] = []
     for key, limit in limits.items():
         g = by_key.get(key)
         if g is None or g.output is None:
@@ -157,30 +168,46 @@ def _budget_rows(report: dict[str, Any]) -> tuple[list[list[str]], bool | None]:
             and not ("not class scores" in where and o.classifier)
             and not (where.startswith("class-score") and not o.classifier)
         ]
-        for n, o in read:
-            why = g.output.miss(o, float(limit))
-            value = _measure_text(key, _d(fid.get(n)))
-            ok = (ok is not False) and why is None
-            rows.append(
-                [
-                    f"<code>{esc(g.flag)}</code>",
-                    f'<span class="name">{esc(n)}</span>',
-                    f'<td class="num">{value}</td>',
-                    f'<td class="num">{"&ge;" if g.direction == "min" else "&le;"} {_num(limit)} {esc(g.unit)}</td>',
-                    _badge(why is None) + (f" <span class='muted'>{esc(why)}</span>" if why else ""),
-                ]
-            )
+        out += [BudgetCheck(g, float(limit), n, g.output.miss(o, float(limit)), where) for n, o in read]
         if not read:
+            out.append(BudgetCheck(g, float(limit), None, None, where))
+    return out
+
+
+def budget_met(checks: list[BudgetCheck]) -> bool | None:
+    """True when every check on an output passes, False when one misses, None with nothing checked."""
+    on = [c for c in checks if c.output is not None]
+    return None if not on else all(c.why is None for c in on)
+
+
+def _budget_rows(report: dict[str, Any]) -> tuple[list[list[str]], bool | None]:
+    """One row per budget limit and output it reads: the measure, the limit, a verdict (gates' own rule)."""
+    checks = budget_checks(report)
+    fid = _d(_d(report.get("fidelity")).get("outputs"))
+    rows: list[list[str]] = []
+    for c in checks:
+        g = c.gate
+        if c.output is None:
             rows.append(
                 [
                     f"<code>{esc(g.flag)}</code>",
                     "-",
                     "-",
-                    f"{_num(limit)}",
-                    f'<span class="muted">no output in its scope ({esc(where or "none")})</span>',
+                    f"{_num(c.limit)}",
+                    f'<span class="muted">no output in its scope ({esc(c.scope or "none")})</span>',
                 ]
             )
-    return rows, ok
+            continue
+        rows.append(
+            [
+                f"<code>{esc(g.flag)}</code>",
+                f'<span class="name">{esc(c.output)}</span>',
+                f'<td class="num">{_measure_text(g.key, _d(fid.get(c.output)))}</td>',
+                f'<td class="num">{"&ge;" if g.direction == "min" else "&le;"} {_num(c.limit)} {esc(g.unit)}</td>',
+                _badge(c.why is None) + (f" <span class='muted'>{esc(c.why)}</span>" if c.why else ""),
+            ]
+        )
+    return rows, budget_met(checks)
 
 
 def _measure_text(key: str, out: dict[str, Any]) -> str:

@@ -1,0 +1,81 @@
+"""`hwquant report`: report.html of a target folder, or index.html over a tree of builds (no TensorFlow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hwquant.cli.shared import console
+
+
+@click.command("report")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    help="The same tree built from the main branch: show the change of every measure and what crossed a gate.",
+)
+@click.option(
+    "--markdown",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the summary as GitHub-flavoured Markdown (e.g. $GITHUB_STEP_SUMMARY).",
+)
+def report(path: Path, baseline: Path | None, markdown: Path | None) -> None:
+    """Rewrite OUT/<table>/report.html from its report.json, or write PATH/index.html over every
+    report.json below PATH (a build's OUT, a workspace, CI artifacts): models x tables with verdicts,
+    sizes, arena, fidelity and links to each table's page.
+
+    A target folder with --baseline or --markdown is read as a tree of one build.
+    """
+    from hwquant.cli.main import run_guarded
+
+    run_guarded(write_report, path, baseline, markdown)
+
+
+def write_report(path: Path, baseline: Path | None, markdown: Path | None) -> list[Path]:
+    """The pages written (exit 2, InputError, for a path with no report or an unreadable one)."""
+    from hwquant.common.errors import InputError
+
+    try:
+        return _write(path, baseline, markdown)
+    except InputError as exc:
+        if not exc.hint:
+            exc.hint = "pass report.json files written by `hwquant build` (rebuild the folder if one is damaged)"
+        raise
+
+
+def _write(path: Path, baseline: Path | None, markdown: Path | None) -> list[Path]:
+    from hwquant.common.errors import InputError
+    from hwquant.report.dashboard import INDEX_NAME, write_dashboard
+    from hwquant.report.gates import read_reports
+    from hwquant.report.html import write_target_page
+    from hwquant.report.summary import find_reports
+
+    if path.is_file() and path.name == "report.json":
+        path = path.parent
+    if not path.is_dir():
+        raise InputError(
+            f"{path}: no such folder",
+            hint="pass a target folder (OUT/<table>, holding report.json) or a folder of builds",
+        )
+    for name, tree in (("PATH", path), ("--baseline", baseline)):
+        if tree is not None and not find_reports(tree):
+            raise InputError(
+                f"{name} {tree}: holds no report.json",
+                hint="pass a folder written by `hwquant build` (OUT/ or OUT/<table>/), or the downloaded CI artifacts",
+            )
+    single = path / "report.json"
+    if single.is_file() and baseline is None and markdown is None:
+        reports = read_reports(single)  # type-checked: a bad report is exit 2 before anything is written
+        if len(reports) != 1:
+            raise InputError(
+                f"{single}: holds {len(reports)} reports, not one target's",
+                hint="pass the folder above it for a dashboard",
+            )
+        page = write_target_page(reports[0], path)
+        console.print(f"wrote {page}", markup=False, soft_wrap=True)
+        return [page]
+    index = write_dashboard(path, path / INDEX_NAME, baseline, markdown)
+    console.print(f"wrote {index}" + (f" and {markdown}" if markdown else ""), markup=False, soft_wrap=True)
+    return [index] + ([markdown] if markdown else [])
