@@ -89,7 +89,7 @@ def _num(v: Any, digits: int = 4) -> str:
         return esc(v)
     if not math.isfinite(v):
         return esc(str(v))
-    if isinstance(v, int) or (float(v).is_integer() and abs(v) >= 1000):
+    if isinstance(v, int) or abs(v) >= 1000:
         return f"{int(v):,}"
     return esc(f"{v:.{digits}g}")
 

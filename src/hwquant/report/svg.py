@@ -86,7 +86,9 @@ def bar_chart(bars: Sequence[Bar], *, title: str, unit: str, width: int = 960, b
     rows = [(b, wrap(b.label, label_cols)) for b in bars]
     vals = [b.value for b in bars if finite(b.value)]
     top = max([abs(v) for v in vals] + [1e-12])
-    plot_w = width - 20 - 220  # leave room for the value text
+    texts = [_bar_text(b, unit) for b in bars]
+    room = max([len(t) for t in texts] + [8]) * CHAR_W + 16  # the longest value text fits after a full bar
+    plot_w = max(width - 20 - room, width * 0.35)
     y = 8.0
     parts: list[str] = []
     for b, lines in rows:
@@ -96,13 +98,17 @@ def bar_chart(bars: Sequence[Bar], *, title: str, unit: str, width: int = 960, b
             w = max(1.0, abs(b.value) / top * plot_w)
             cls = "bar flag" if b.flagged else "bar"
             parts.append(f'<rect class="{cls}" x="10" y="{y:.1f}" width="{w:.1f}" height="{bar_h}" rx="2"/>')
-            text = f"{'! ' if b.flagged else ''}{fmt(b.value)} {unit}{'  ' + b.note if b.note else ''}"
+            text = _bar_text(b, unit)
             parts.append(f'<text class="val" x="{16 + w:.1f}" y="{y + bar_h - 3:.1f}">{esc(text)}</text>')
         else:
             parts.append(f'<text class="val" x="10" y="{y + bar_h - 3:.1f}">{esc(f"{b.value} (no bar)")}</text>')
         y += bar_h + 10
     desc = "; ".join(f"{b.label}: {b.value} {unit}" for b in bars[:50])
     return _open(width, y + 4, title, desc) + "".join(parts) + "</svg>"
+
+
+def _bar_text(b: Bar, unit: str) -> str:
+    return f"{'! ' if b.flagged else ''}{fmt(b.value)} {unit}{'  ' + b.note if b.note else ''}"
 
 
 # -- scatter -----------------------------------------------------------------------------------------------
