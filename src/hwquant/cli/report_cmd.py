@@ -21,33 +21,42 @@ from hwquant.cli.shared import console
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the summary as GitHub-flavoured Markdown (e.g. $GITHUB_STEP_SUMMARY).",
 )
-def report(path: Path, baseline: Path | None, markdown: Path | None) -> None:
+@click.option(
+    "--model-explorer",
+    "model_explorer",
+    is_flag=True,
+    help="Also write Model Explorer node-data JSON (placement, dtype, sensitivity) beside a target's report.json.",
+)
+def report(path: Path, baseline: Path | None, markdown: Path | None, model_explorer: bool) -> None:
     """Rewrite OUT/<table>/report.html from its report.json, or write PATH/index.html over every
     report.json below PATH (a build's OUT, a workspace, CI artifacts): models x tables with verdicts,
     sizes, arena, fidelity and links to each table's page.
 
-    A target folder with --baseline or --markdown is read as a tree of one build.
+    A target folder with --baseline or --markdown is read as a tree of one build. --model-explorer
+    (a target folder only) writes model_explorer_<measure>.json overlays for Model Explorer:
+    `model-explorer OUT/<table>/model.tflite --node_data_paths=OUT/<table>/model_explorer_placement.json`.
     """
     from hwquant.cli.main import run_guarded
 
-    run_guarded(write_report, path, baseline, markdown)
+    run_guarded(write_report, path, baseline, markdown, model_explorer)
 
 
-def write_report(path: Path, baseline: Path | None, markdown: Path | None) -> list[Path]:
+def write_report(path: Path, baseline: Path | None, markdown: Path | None, model_explorer: bool = False) -> list[Path]:
     """The pages written (exit 2, InputError, for a path with no report or an unreadable one)."""
     from hwquant.common.errors import InputError
 
     try:
-        return _write(path, baseline, markdown)
+        return _write(path, baseline, markdown, model_explorer)
     except InputError as exc:
         if not exc.hint:
             exc.hint = "pass report.json files written by `hwquant build` (rebuild the folder if one is damaged)"
         raise
 
 
-def _write(path: Path, baseline: Path | None, markdown: Path | None) -> list[Path]:
-    from hwquant.common.errors import InputError
+def _write(path: Path, baseline: Path | None, markdown: Path | None, model_explorer: bool) -> list[Path]:
+    from hwquant.common.errors import InputError, UsageError
     from hwquant.report.dashboard import INDEX_NAME, write_dashboard
+    from hwquant.report.explorer import write_overlays
     from hwquant.report.gates import read_reports
     from hwquant.report.html import write_target_page
     from hwquant.report.summary import find_reports
@@ -66,6 +75,11 @@ def _write(path: Path, baseline: Path | None, markdown: Path | None) -> list[Pat
                 hint="pass a folder written by `hwquant build` (OUT/ or OUT/<table>/), or the downloaded CI artifacts",
             )
     single = path / "report.json"
+    if model_explorer and (not single.is_file() or baseline is not None or markdown is not None):
+        raise UsageError(
+            "--model-explorer writes one target's overlays",
+            hint="pass a target folder (OUT/<table>, holding report.json), without --baseline or --markdown",
+        )
     if single.is_file() and baseline is None and markdown is None:
         reports = read_reports(single)  # type-checked: a bad report is exit 2 before anything is written
         if len(reports) != 1:
@@ -73,9 +87,14 @@ def _write(path: Path, baseline: Path | None, markdown: Path | None) -> list[Pat
                 f"{single}: holds {len(reports)} reports, not one target's",
                 hint="pass the folder above it for a dashboard",
             )
-        page = write_target_page(reports[0], path)
-        console.print(f"wrote {page}", markup=False, soft_wrap=True)
-        return [page]
+        written = [write_target_page(reports[0], path)]
+        if model_explorer:
+            overlays = write_overlays(reports[0], path)
+            if not overlays:
+                console.print("no per-node data for Model Explorer in this report", markup=False)
+            written += overlays
+        console.print(f"wrote {', '.join(str(p) for p in written)}", markup=False, soft_wrap=True)
+        return written
     index = write_dashboard(path, path / INDEX_NAME, baseline, markdown)
     console.print(f"wrote {index}" + (f" and {markdown}" if markdown else ""), markup=False, soft_wrap=True)
     return [index] + ([markdown] if markdown else [])
