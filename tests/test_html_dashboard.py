@@ -197,3 +197,22 @@ def test_two_trees_of_real_builds_one_model_changed(tmp_path, digits_dir):
     dom, console, requests = open_page(index, tmp_path / "chromium", screenshot=tmp_path / "dashboard.png")
     assert console == [] and requests == []
     assert 'id="builds"' in dom and "digits/mcu" in dom and "unchanged" in dom
+
+
+def test_gate_flags_mark_rows_and_what_newly_crosses_them(tmp_path):
+    """--max-size 10000: model b's mcu table grew from 9,584 B to 12,656 B and crosses it; the command
+    reports it and still exits 0 (`hwquant check` is the gate)."""
+    new, old = _pair(tmp_path)
+    md = tmp_path / "s.md"
+    res = CliRunner().invoke(
+        report_cmd, [str(new), "--baseline", str(old), "--markdown", str(md), "--max-size", "10000"]
+    )
+    assert res.exit_code == 0, res.output
+    rows = _rows((new / "index.html").read_text())
+    assert "crossed: gate mcu: max-size: artifact is 12656 bytes, limit 10000" in rows["b/mcu"]
+    assert "max-size" not in rows["a/mcu"]
+    assert "gate ethos-u: max-size: artifact is 10672 bytes" in rows["a/ethos-u"]  # fails in both trees
+    assert "crossed" not in rows["a/ethos-u"]
+    assert "gate mcu: max-size: artifact is 12656 bytes" in md.read_text()
+    res = CliRunner().invoke(report_cmd, [str(new), "--max-size", "lots"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
