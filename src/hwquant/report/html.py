@@ -300,7 +300,7 @@ def _verdict(report: dict[str, Any]) -> str:
     fp = _footprint(report)
     fits = fp.get("fits") if isinstance(fp.get("fits"), bool) else None
     pieces = []
-    if report.get("preflight_only"):
+    if report.get("preflight_only") and not report.get("sensitivity_only"):
         pieces.append('<span class="badge info">preflight only: no artifact</span>')
     if report.get("sensitivity_only"):
         pieces.append('<span class="badge info">sensitivity analysis only: no artifact</span>')
