@@ -216,3 +216,17 @@ def test_gate_flags_mark_rows_and_what_newly_crosses_them(tmp_path):
     assert "gate mcu: max-size: artifact is 12656 bytes" in md.read_text()
     res = CliRunner().invoke(report_cmd, [str(new), "--max-size", "lots"])
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("name", ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "a&b'c"])
+def test_hostile_names_in_the_dashboard_are_text(tmp_path, name):
+    folder = name.replace("/", "_")
+    tree = _tree(tmp_path / "t", {f"{folder}/mcu": report_with(name, target="mcu")})
+    page = write_dashboard(tree, tree / "index.html").read_text()
+    p = parse(page)
+    assert {t for t, _ in p.tags} <= {
+        "html", "head", "meta", "title", "style", "body", "h1", "p", "span", "b", "table", "thead", "tbody",
+        "tr", "th", "td", "a", "small",
+    }  # fmt: skip
+    assert not any(k.startswith("on") for _, a in p.tags for k, _ in a)
+    assert any(f"{folder}/mcu" in chunk for chunk in p.text)
