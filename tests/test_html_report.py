@@ -257,6 +257,15 @@ def test_digits_pages_render_in_chromium(digits_builds, folder, tmp_path):
         assert "<svg" in dom and "Per-layer int8 sensitivity" in dom
         # the script ran: the copy button is shown
         assert re.search(r'<button class="copy" data-for="float-layers">copy</button>', dom)
+        # the page without its script (headless Chromium's DOM dump needs scripts on, so the script is
+        # cut out): the charts and the line are there, the copy button stays hidden
+        nojs = tmp_path / "nojs" / "report.html"
+        nojs.parent.mkdir()
+        nojs.write_text(re.sub(r"<script>.*?</script>", "", html, flags=re.S))
+        dom, console, requests = open_page(nojs, tmp_path, screenshot=tmp_path / "sens-nojs.png")
+        assert console == [] and requests == [] and "<script" not in dom
+        assert "<svg" in dom and 'id="float-layers"' in dom
+        assert re.search(r'<button class="copy" data-for="float-layers" hidden="">copy</button>', dom)
         return
     assert "recipe <b>" in dom and 'id="decision"' in dom and "(chosen)" in dom  # the search scatter
     assert 'id="fidelity"' in dom and 'id="ops"' in dom and "on the target" in dom
