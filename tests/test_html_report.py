@@ -277,3 +277,9 @@ def test_digits_pages_render_in_chromium(digits_builds, folder, tmp_path):
     if folder.endswith("ethos-u"):
         assert 'id="vela"' in dom and "Vela's estimated cycles per layer" in dom
     assert shot.stat().st_size > 10_000
+
+
+def test_bars_grow_with_the_value_even_below_zero():
+    out = svg.bar_chart([svg.Bar("a", -3.8), svg.Bar("b", -0.2), svg.Bar("c", 5.0)], title="t", unit="dB")
+    widths = [float(w) for w in re.findall(r'<rect class="bar" x="10" y="[\d.]+" width="([\d.]+)"', out)]
+    assert widths[0] < widths[1] < widths[2]

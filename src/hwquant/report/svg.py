@@ -85,7 +85,8 @@ def bar_chart(bars: Sequence[Bar], *, title: str, unit: str, width: int = 960, b
     label_cols = int((width - 20) / CHAR_W)
     rows = [(b, wrap(b.label, label_cols)) for b in bars]
     vals = [b.value for b in bars if finite(b.value)]
-    top = max([abs(v) for v in vals] + [1e-12])
+    lo = min([0.0, *vals])  # negative values (an SNR below 0 dB) start the axis: a longer bar is always larger
+    top = max([*vals, lo + 1e-12])
     texts = [_bar_text(b, unit) for b in bars]
     room = max([len(t) for t in texts] + [8]) * CHAR_W + 16  # the longest value text fits after a full bar
     plot_w = max(width - 20 - room, width * 0.35)
@@ -95,7 +96,7 @@ def bar_chart(bars: Sequence[Bar], *, title: str, unit: str, width: int = 960, b
         parts.append(_text_lines(10, y + 12, lines, "lbl"))
         y += LINE_H * len(lines) + 2
         if finite(b.value):
-            w = max(1.0, abs(b.value) / top * plot_w)
+            w = max(1.0, (b.value - lo) / (top - lo) * plot_w)
             cls = "bar flag" if b.flagged else "bar"
             parts.append(f'<rect class="{cls}" x="10" y="{y:.1f}" width="{w:.1f}" height="{bar_h}" rx="2"/>')
             text = _bar_text(b, unit)
