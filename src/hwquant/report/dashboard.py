@@ -217,7 +217,7 @@ DASH_CSS = (
     + """
 body{max-width:1400px}.better{color:var(--ok);font-weight:600}.worse{color:var(--bad);font-weight:600}
 .same{color:var(--mut)}tr.unchanged td{color:var(--mut)}td small{display:block;white-space:nowrap}
-td.name{word-break:normal;white-space:nowrap}td.why{min-width:230px}.badge,td.num{white-space:nowrap}
+td.name{word-break:normal;white-space:nowrap}td.why{min-width:120px}.badge,td.num{white-space:nowrap}
 td.why small,td.change small{white-space:normal;min-width:260px;font-size:11px}
 """
 )
