@@ -86,7 +86,10 @@ def test_preflight_only_writes_report_without_artifact(digits_dir, tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "Mapped to Edge TPU" in r.output
-    assert sorted(p.name for p in (tmp_path / "edgetpu").iterdir() if p.name != ".hwquant-build") == ["report.json"]
+    assert sorted(p.name for p in (tmp_path / "edgetpu").iterdir() if p.name != ".hwquant-build") == [
+        "report.html",
+        "report.json",
+    ]
     report = json.loads((tmp_path / "edgetpu" / "report.json").read_text())
     assert report["preflight_only"] and report["ops"]["counts"] == {"target": len(report["ops"]["ops"])}
 

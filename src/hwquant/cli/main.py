@@ -15,6 +15,7 @@ from hwquant.cli.build import build
 from hwquant.cli.check import check
 from hwquant.cli.init import init
 from hwquant.cli.plan import plan
+from hwquant.cli.report_cmd import report
 from hwquant.cli.shared import console, err_console, show
 from hwquant.cli.targets import targets
 from hwquant.common import interrupts, quiet
@@ -91,6 +92,7 @@ for _command in (build, init, check, targets):
     main.add_command(_command)
 _add_runtime_commands()
 main.add_command(plan)
+main.add_command(report)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

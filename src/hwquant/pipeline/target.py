@@ -191,7 +191,7 @@ def _package(st: Stage, planned: Planned, choice: assemble.Choice, decision: Dec
             packaged.files = [*packaged.files, *search_plot.write(tmp / "search.png", decision.candidates, st.log)]
         parts = assemble.Packaged(
             artifact_name=backend.artifact_name,
-            files=sorted({backend.artifact_name, *packaged.files, "report.json"}),
+            files=sorted({backend.artifact_name, *packaged.files, "report.json", "report.html"}),
             sizes=_sizes(st, planned.artifact, packaged.deployed_bytes),
             fidelity=decision.fidelity,
             verify=Verify(

@@ -110,7 +110,7 @@ def built(
         timings_s=timings,
     )
     if packaged is None:
-        rep.artifacts = ["report.json"]
+        rep.artifacts = ["report.html", "report.json"]
         return rep
     p = packaged
     rep.latency_ms = read(Latency, p.latency, "latency_ms") if p.latency is not None else None
@@ -133,7 +133,7 @@ def sensitivity_only(h: Header, rows: list[dict[str, Any]], timings: dict[str, f
         preflight_only=True,
         sensitivity=read(list[SensitivityRow], rows, "sensitivity"),
         timings_s=timings,
-        artifacts=["report.json"],
+        artifacts=["report.html", "report.json"],
         cached=False,
     )
 

@@ -51,7 +51,11 @@ class BuildResult:
         return assemble.dumps(self.report)
 
     def write(self, path: Path) -> None:
+        """report.json at ``path`` and, beside it, report.html rendered from the same content."""
+        from hwquant.report.html import write_target_page
+
         assemble.write(self.report, path)
+        write_target_page(self.report, path.parent)
 
 
 def _kb(n: int | None) -> str:
