@@ -116,6 +116,7 @@ def load(path: str | Path, verbose: bool = False, trust: bool = False) -> Loaded
             verbose=verbose,
         )
     except BaseException:
+        worker.stop()
         with interrupts.shielded():
             shutil.rmtree(workdir, ignore_errors=True)
             interrupts.release(workdir)
@@ -130,8 +131,11 @@ def _load_here(path: Path, fmt: str, workdir: Path, verbose: bool, trust: bool) 
         return _load_saved_model(t, path, workdir, verbose)
 
 
+_LOOPS = ("WHILE", "IF", "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CUSTOM")
+
+
 def _about(loaded: LoadedModel) -> str:
-    """What a crash message says about the model: its recurrent layers, else its ops."""
+    """What a crash message says about the model: its recurrent layers, else its ops (loops first)."""
     if loaded.layers:
         return f"the model's {', '.join(loaded.layers)} layers are the likeliest cause"
     try:
@@ -140,7 +144,16 @@ def _about(loaded: LoadedModel) -> str:
         ops = sorted(TfliteModel(loaded.float_model, "float32 reference").op_counts())
     except Exception:
         return ""
-    return f"the model's ops: {', '.join(ops[:12])}" + (" ..." if len(ops) > 12 else "") if ops else ""
+    if not ops:
+        return ""
+    ops = [o for o in ops if o in _LOOPS] + [o for o in ops if o not in _LOOPS]
+    text = f"the model's ops: {', '.join(ops[:12])}" + (" ..." if len(ops) > 12 else "")
+    if "WHILE" in ops:
+        text += (
+            " (a WHILE loop is how a recurrent layer is saved; built from its .keras file, hwquant rebuilds "
+            "LSTM, GRU and SimpleRNN layers in a form the converter handles)"
+        )
+    return text
 
 
 def _static(shape, batch: int = 1) -> list:
