@@ -408,7 +408,7 @@ def convert(loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any] |
         samples,
         stage=f"converting the model for recipe {recipe.name!r}",
         tool="the TFLite converter",
-        about=_about(loaded),
+        about=lambda: _about(loaded),
         verbose=loaded.verbose,
     )
 
@@ -497,7 +497,7 @@ def calibrate(loaded: LoadedModel, representative: Iterable[Any]) -> Calibrated:
         list(representative),
         stage="calibrating",
         tool="the TFLite calibrator",
-        about=_about(loaded),
+        about=lambda: _about(loaded),
         verbose=loaded.verbose,
     )
 
@@ -584,7 +584,7 @@ def quantize_calibrated(loaded: LoadedModel, calibrated: Calibrated, recipe: Rec
         recipe,
         stage=f"quantizing the calibrated model for recipe {recipe.name!r}",
         tool="TensorFlow's quantizer",
-        about=_about(loaded),
+        about=lambda: _about(loaded),
         verbose=loaded.verbose,
     )
     if model is not None:
@@ -646,7 +646,7 @@ def layer_sensitivity(
         list(representative)[:max_samples],
         stage="measuring per-layer sensitivity (TensorFlow's quantization debugger)",
         tool="TensorFlow's quantization debugger",
-        about=_about(loaded),
+        about=lambda: _about(loaded),
         verbose=loaded.verbose,
     )
 

@@ -102,6 +102,20 @@ def _fusable_lstm(layer) -> bool:
     )
 
 
+# activations that tf_keras defines exactly as Keras 3 does (hard_sigmoid, for one, differs: Keras 3's
+# is relu6(x + 3) / 6, tf_keras's clip(0.2 x + 0.5)); any other is passed as Keras 3's own function
+_SAME_ACTIVATIONS = (None, "linear", "tanh", "sigmoid", "relu", "softmax")
+
+
+def _keras3_activation(layer, spec):
+    import keras
+
+    try:
+        return keras.activations.get(spec)
+    except Exception as exc:
+        raise CannotRebuild(f"{_kind(layer)} {layer.name} (activation {spec!r})") from exc
+
+
 def _twin_layer(layer, seq_len: int | None, out: Rewrite):
     import tf_keras
 
@@ -118,8 +132,9 @@ def _twin_layer(layer, seq_len: int | None, out: Rewrite):
     params = inspect.signature(cls.__init__).parameters
     cfg = layer.get_config()
     kw = {k: v for k, v in cfg.items() if k in params and k != "dtype" and not k.endswith(_DROPPED)}
-    if "activation" in kw and not isinstance(kw["activation"], str | type(None)):
-        raise CannotRebuild(f"{kind} {layer.name} (activation {kw['activation']!r})")
+    for key in ("activation", "recurrent_activation"):
+        if key in kw and kw[key] not in _SAME_ACTIVATIONS:
+            kw[key] = _keras3_activation(layer, kw[key])
     kw["name"] = layer.name
     if kind in ("LSTM", "GRU", "SimpleRNN"):
         if kind == "LSTM" and _fusable_lstm(layer):

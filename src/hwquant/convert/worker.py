@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import os
 import pickle
 import signal
@@ -139,6 +140,7 @@ class _Worker:
         from multiprocessing import get_context
 
         ctx = get_context("fork")
+        gc.freeze()  # the worker's collector then leaves the inherited objects (and their pages) alone
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child, self.conn), daemon=True, name="hwquant-convert")
         self.proc.start()
@@ -200,13 +202,14 @@ def call(
     *args: Any,
     stage: str,
     tool: str,
-    about: str = "",
+    about: str | Callable[[], str] = "",
     verbose: bool = False,
     **kwargs: Any,
 ) -> T:
     """``fn(*args, **kwargs)`` in the worker (in-process where isolation is off); a crash there is
-    a ``Crashed`` error: "{tool} crashed (SIGSEGV) while {stage}; {about}". ``fn`` must be a
-    module-level function; its arguments and result are pickled."""
+    a ``Crashed`` error: "{tool} crashed (SIGSEGV) while {stage}; {about}" (``about`` may be a
+    callable, asked only after a crash). ``fn`` must be a module-level function; its arguments and
+    result are pickled."""
     if not isolated():
         return fn(*args, **kwargs)
     global _worker
@@ -218,7 +221,7 @@ def call(
         w.proc.join()
         code = w.proc.exitcode
         _worker = None
-        raise crashed(stage, tool, code, about, verbose) from None
+        raise crashed(stage, tool, code, about() if callable(about) else about, verbose) from None
     except BaseException:  # an interrupt while the worker runs: its state is unknown, end it
         w.stop(kill=True)
         _worker = None
