@@ -276,7 +276,7 @@ def test_recurrent_forms_build_for_cpu_and_mcu_or_are_refused_naming_the_op(kind
         notes = " ".join(rep["model"]["notes"])
         assert "recurrent layer rewritten" in notes, notes
         if kind in ("stacked_gru", "simple_rnn"):  # no fused kernel: unrolled, and the report says what it cost
-            assert "unrolled over 12 time steps" in notes and "own copy of the weights" in notes, notes
+            assert "unrolled over 12 time steps" in notes and "the weights are stored once" in notes, notes
         else:
             assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in {row["op"] for row in rep["ops"]["ops"]}
     if "mcu" in targets:

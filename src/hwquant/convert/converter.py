@@ -239,11 +239,21 @@ def _load_recurrent(t, path: Path, fmt: str, workdir: Path, verbose: bool, model
             "UNIDIRECTIONAL_SEQUENCE_LSTM: the artifact holds the generic form"
         )
     if rw.unrolled:
+        from tensorflow.lite.tools import flatbuffer_utils
+
         weights = 4 * int(model.count_params())
+        obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(loaded.float_model))
+        constants = sum(len(b.data) for b in obj.buffers if b.data is not None)
+        steps = (
+            f"each time step stores its own copy of the weights ({constants:,} B of constants for {weights:,} B "
+            "of float32 weights)"
+            if constants > 1.5 * weights
+            else "the weights are stored once, but each time step adds its own ops and tensors"
+        )
         loaded.warnings.append(
-            f"{', '.join(rw.unrolled)}: no fused TFLite kernel{fallback}, so unrolled over the sequence; each time "
-            f"step stores its own copy of the weights: the float32 conversion is {len(loaded.float_model):,} B for "
-            f"{weights:,} B of float32 weights ({len(loaded.float_model) / max(weights, 1):.1f}x)"
+            f"{', '.join(rw.unrolled)}: no fused TFLite kernel{fallback}, so unrolled over the sequence; {steps}: "
+            f"the float32 conversion is {len(loaded.float_model):,} B for {weights:,} B of float32 weights "
+            f"({len(loaded.float_model) / max(weights, 1):.1f}x)"
         )
     loaded.notes += [f"warning: {w}" for w in loaded.warnings]
     return loaded

@@ -11,9 +11,10 @@ batch of 1 and the same weights (``rebuild``):
   ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op holding the weights once; ``Bidirectional(LSTM)``: two of
   them and a ``REVERSE_V2``.
 - ``GRU``, ``SimpleRNN`` and LSTMs with other activations have no fused TFLite kernel; their WHILE
-  loop crashes the calibrator too. They are unrolled over the (static) sequence: plain
-  FULLY_CONNECTED/ADD/MUL/... ops per time step, which runs everywhere but stores weights per step.
-  The loader says so in a warning naming the layer and the size it cost.
+  loop crashes the calibrator too. They are unrolled over the (static) sequence in tf_keras: plain
+  FULLY_CONNECTED/ADD/MUL/... ops per time step, which run everywhere. The weights stay one constant
+  each (Keras 3's own unroll copies them per step); each step adds its ops and tensors, so the
+  artifact grows with the sequence. The loader says so in a warning naming the layer and the size.
 
 The rebuilt model is checked against the original on a few inputs before anything converts it
 (``check_same``): a rewrite that changes the float function is a bug (exit 1, both numbers).

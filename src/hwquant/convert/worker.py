@@ -25,12 +25,16 @@ import contextlib
 import gc
 import os
 import pickle
+import shutil
 import signal
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+from hwquant.common import interrupts
 from hwquant.common.errors import HwquantError, ToolchainError
 
 T = TypeVar("T")
@@ -113,10 +117,13 @@ def _rebuild(payload: tuple) -> BaseException:
     return exc
 
 
-def _serve(conn, parent_conn) -> None:
+def _serve(conn, parent_conn, tmp: str) -> None:
     global _IN_WORKER
     _IN_WORKER = True
     parent_conn.close()
+    # TensorFlow's temporary files (autograph's generated modules, ...) go to a folder the parent
+    # removes, so a worker that is killed or crashes leaves nothing behind
+    os.environ["TMPDIR"] = tempfile.tempdir = tmp
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about interrupts and ends this worker
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -125,6 +132,7 @@ def _serve(conn, parent_conn) -> None:
             fn, args, kwargs = conn.recv()
         except (EOFError, OSError):
             os._exit(0)
+        Path(tmp).mkdir(parents=True, exist_ok=True)  # removed under it when an outer interrupt block ended
         try:
             reply = ("ok", fn(*args, **kwargs))
         except BaseException as exc:  # every failure goes back to the parent, which decides
@@ -141,8 +149,12 @@ class _Worker:
 
         ctx = get_context("fork")
         gc.freeze()  # the worker's collector then leaves the inherited objects (and their pages) alone
+        with interrupts.shielded():
+            self.tmp = interrupts.temporary(Path(tempfile.mkdtemp(prefix="hwquant-worker-")))
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child, self.conn), daemon=True, name="hwquant-convert")
+        self.proc = ctx.Process(
+            target=_serve, args=(child, self.conn, str(self.tmp)), daemon=True, name="hwquant-convert"
+        )
         self.proc.start()
         child.close()
         self.owner = os.getpid()
@@ -162,6 +174,9 @@ class _Worker:
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join()
+        with interrupts.shielded():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            interrupts.release(self.tmp)
 
 
 _worker: _Worker | None = None
@@ -218,7 +233,7 @@ def call(
         w.conn.send((fn, args, kwargs))
         status, payload = w.conn.recv()
     except (EOFError, OSError):
-        w.proc.join()
+        w.stop(kill=True)
         code = w.proc.exitcode
         _worker = None
         raise crashed(stage, tool, code, about() if callable(about) else about, verbose) from None
