@@ -46,7 +46,7 @@ class CannotRebuild(Exception):
     """A layer has no tf_keras twin (a custom or Keras-3-only layer)."""
 
 
-def _all_layers(model) -> list:
+def _all_layers(model) -> list[Any]:
     out = []
     for layer in getattr(model, "layers", []):
         out.append(layer)
@@ -59,12 +59,12 @@ def _kind(layer) -> str:
     return type(layer).__name__
 
 
-def recurrent_layers(model) -> list:
+def recurrent_layers(model) -> list[Any]:
     """The model's recurrent layers (top level and inside nested models)."""
     return [layer for layer in _all_layers(model) if _kind(layer) in RECURRENT]
 
 
-def describe(layers: list) -> str:
+def describe(layers: list[Any]) -> str:
     return ", ".join(f"{_kind(x)} {x.name}" for x in layers)
 
 
@@ -73,7 +73,7 @@ def input_name(x, i: int) -> str:
     return name.split(":")[0]
 
 
-def require_static(model, layers: list) -> None:
+def require_static(model, layers: list[Any]) -> None:
     """A dynamic dimension other than the batch, in a model with recurrent layers: exit 2."""
     for i, x in enumerate(model.inputs):
         dims = list(x.shape)
@@ -130,7 +130,7 @@ def _twin_layer(layer, seq_len: int | None, out: Rewrite):
     cls = getattr(tf_keras.layers, kind, None)
     if cls is None or not isinstance(cls, type):
         raise CannotRebuild(f"{kind} {layer.name}")
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls).parameters
     cfg = layer.get_config()
     kw = {k: v for k, v in cfg.items() if k in params and k != "dtype" and not k.endswith(_DROPPED)}
     for key in ("activation", "recurrent_activation"):
@@ -213,7 +213,7 @@ def unroll_in_keras(model):
     return twin
 
 
-def samples(model, n: int = 4, seed: int = 0) -> list:
+def samples(model, n: int = 4, seed: int = 0) -> list[Any]:
     """A few standard-normal inputs (batch 1) for the float check."""
     import numpy as np
 
@@ -243,7 +243,7 @@ def check_same(original, twin, what: str, n: int = 4) -> float:
     return worst
 
 
-def _flat(x) -> list:
+def _flat(x) -> list[Any]:
     if isinstance(x, dict):
         return [x[k] for k in sorted(x)]
     if isinstance(x, list | tuple):
@@ -251,7 +251,7 @@ def _flat(x) -> list:
     return [x]
 
 
-def export(t, twin, specs: list, out) -> None:
+def export(t, twin, specs: list[Any], out) -> None:
     """Save the tf_keras model as a SavedModel with one ``serving_default`` signature (batch 1)."""
 
     @t.function(input_signature=specs)

@@ -32,7 +32,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from hwquant.common import interrupts
 from hwquant.common.errors import HwquantError, ToolchainError
@@ -90,7 +90,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _portable(exc: BaseException) -> tuple:
+def _portable(exc: BaseException) -> tuple[Any, ...]:
     """An exception raised in the worker, in a form that survives pickling with its fields intact."""
     tb = "".join(traceback.format_exception(exc))
     if isinstance(exc, HwquantError):
@@ -105,7 +105,7 @@ def _portable(exc: BaseException) -> tuple:
     return ("other", RuntimeError(f"{type(exc).__name__}: {exc}"), tb)
 
 
-def _rebuild(payload: tuple) -> BaseException:
+def _rebuild(payload: tuple[Any, ...]) -> BaseException:
     if payload[0] == "hwquant":
         _, cls, message, hint, fields, tb = payload
         exc = cls.__new__(cls)
@@ -114,7 +114,7 @@ def _rebuild(payload: tuple) -> BaseException:
     else:
         _, exc, tb = payload
     exc.__cause__ = RemoteTraceback(tb)
-    return exc
+    return cast(BaseException, exc)
 
 
 def _serve(conn, parent_conn, tmp: str) -> None:
@@ -243,7 +243,7 @@ def call(
         raise
     if status == "err":
         raise _rebuild(payload)
-    return payload
+    return cast(T, payload)
 
 
 def crashed(stage: str, tool: str, code: int | None, about: str = "", verbose: bool = False) -> Crashed:
