@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import faulthandler
 import gc
 import os
 import pickle
+import re
 import shutil
 import signal
 import sys
@@ -69,6 +71,7 @@ def _tf_started() -> bool:
 
 
 _IN_WORKER = False
+FAULTS = "faulthandler.txt"
 
 
 def isolated() -> bool:
@@ -124,6 +127,8 @@ def _serve(conn, parent_conn, tmp: str) -> None:
     # TensorFlow's temporary files (autograph's generated modules, ...) go to a folder the parent
     # removes, so a worker that is killed or crashes leaves nothing behind
     os.environ["TMPDIR"] = tempfile.tempdir = tmp
+    # a native crash writes the Python stack it happened under here; the parent reads it (crash_site)
+    faulthandler.enable(file=open(Path(tmp) / FAULTS, "w"), all_threads=False)  # noqa: SIM115
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about interrupts and ends this worker
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -233,10 +238,15 @@ def call(
         w.conn.send((fn, args, kwargs))
         status, payload = w.conn.recv()
     except (EOFError, OSError):
+        w.proc.join()
+        faults = _read(Path(w.tmp) / FAULTS)
         w.stop(kill=True)
         code = w.proc.exitcode
         _worker = None
-        raise crashed(stage, tool, code, about() if callable(about) else about, verbose) from None
+        if verbose and faults:
+            print(faults, file=sys.stderr, flush=True)
+        err = crashed(stage, tool, code, about() if callable(about) else about, verbose, crash_site(faults))
+        raise err from None
     except BaseException:  # an interrupt while the worker runs: its state is unknown, end it
         w.stop(kill=True)
         _worker = None
@@ -246,10 +256,27 @@ def call(
     return cast(T, payload)
 
 
-def crashed(stage: str, tool: str, code: int | None, about: str = "", verbose: bool = False) -> Crashed:
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+) in (\S+)', re.MULTILINE)
+
+
+def crash_site(faults: str) -> str:
+    """The innermost Python frame of a faulthandler dump: "calibrator.py:123 _feed_tensors"."""
+    m = _FRAME.search(faults)
+    return f"{Path(m.group(1)).name}:{m.group(2)} {m.group(3)}" if m else ""
+
+
+def crashed(stage: str, tool: str, code: int | None, about: str = "", verbose: bool = False, site: str = "") -> Crashed:
     sig = signal_name(code)
     how = f"crashed ({sig})" if sig else f"ended the worker process (exit code {code})"
-    message = f"{tool} {how} while {stage}" + (f"; {about}" if about else "")
+    where = f" (in {site})" if site else ""
+    message = f"{tool} {how} while {stage}{where}" + (f"; {about}" if about else "")
     hints = []
     if sig == "SIGKILL":
         hints.append("the process was killed, often for lack of memory: free memory or build a smaller model")
