@@ -111,7 +111,12 @@ def main() -> int:
 def write(out: Path, results: dict, targets: list[str]) -> None:
     from hwquant.common.version import __version__
 
-    meta = {"date": str(dt.date.today()), "hwquant": __version__, "python": sys.version.split()[0]}
+    meta = {
+        "date": str(dt.date.today()),
+        "hwquant": __version__,
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+    }
     with_tf = subprocess.run(
         [sys.executable, "-c", "import importlib.metadata as m; print(m.version('tensorflow'))"],
         capture_output=True,
@@ -125,7 +130,8 @@ def write(out: Path, results: dict, targets: list[str]) -> None:
         "",
         "Each cell: exit code; for a build, the recipe, the artifact size, the lowest output SNR vs float32",
         "(random data) and the build time; for a failure, the op the error names. edgetpu is the preflight",
-        "where no Edge TPU compiler was reachable. Made by `python benchmarks/coverage.py`.",
+        "where no Edge TPU compiler was reachable. Build times are wall clock, one cell at a time, on a",
+        f"machine with {meta['cpus']} CPUs that other work shared. Made by `python benchmarks/coverage.py`.",
         "",
         "| model | " + " | ".join(cols) + " |",
         "|---|" + "---|" * len(cols),
