@@ -8,6 +8,13 @@ batch are re-saved with fixed-shape concrete functions). The TFLite converter th
 static shapes, so the artifact has no SHAPE/PACK ops for dynamic batch handling, which
 accelerators and microcontrollers reject. Old SavedModels that the TF2 loader rejects fall
 back to the TF1 converter.
+
+Keras models with recurrent layers are rebuilt for the converter first (recurrent.py: tf_keras
+twins, fused LSTM). Every step that runs TensorFlow's native code on the user's model (loading
+and the float conversion, conversion, calibration, quantization, the quantization debugger) runs
+in one worker process per build (worker.py), so a native crash is an error naming the step, not
+the end of hwquant. The public functions below keep their signatures; each sends its ``_..._here``
+twin to the worker.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from hwquant.common import interrupts
 from hwquant.common.errors import InputError, ToolchainError, first_line
 from hwquant.common.quiet import captured_output, quiet_env
 from hwquant.config.model_format import detect_format
-from hwquant.convert import load_errors
+from hwquant.convert import load_errors, recurrent, worker
 from hwquant.plugin.recipe import PRESETS, Recipe
 
 FLOAT32 = PRESETS["float32"]
@@ -72,8 +79,12 @@ class LoadedModel:
     attempts: list[str] = field(default_factory=list)
     verbose: bool = False
     float_model: bytes = b""  # the float32 conversion, made while loading (it proves the loader works)
+    rewrites: list[str] = field(default_factory=list)  # "LSTM lstm -> UNIDIRECTIONAL_SEQUENCE_LSTM"
+    warnings: list[str] = field(default_factory=list)  # what the user should know (e.g. unrolled layers)
+    layers: list[str] = field(default_factory=list)  # the layers a native crash most likely concerns
 
     def cleanup(self) -> None:
+        worker.stop()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             interrupts.release(self.workdir)
@@ -87,20 +98,62 @@ def load(path: str | Path, verbose: bool = False, trust: bool = False) -> Loaded
     """
     path = Path(path)
     fmt = detect_format(path)
-    t = tf(verbose)
+    tf(verbose)  # imported here, before the worker forks: each worker starts with TensorFlow loaded
     with interrupts.shielded():  # registered before a signal can leave it behind
         workdir = interrupts.temporary(Path(tempfile.mkdtemp(prefix="hwquant-load-")))
     try:
         interrupts.checkpoint()
-        with captured_output(verbose):
-            if fmt in ("keras", "h5"):
-                return _load_keras(t, path, fmt, workdir, verbose, trust)
-            return _load_saved_model(t, path, workdir, verbose)
+        return worker.call(
+            _load_here,
+            path,
+            fmt,
+            workdir,
+            verbose,
+            trust,
+            stage="loading the model and converting it to float32",
+            tool="TensorFlow",
+            about=f"the model is {path}",
+            verbose=verbose,
+        )
     except BaseException:
+        worker.stop()
         with interrupts.shielded():
             shutil.rmtree(workdir, ignore_errors=True)
             interrupts.release(workdir)
         raise
+
+
+def _load_here(path: Path, fmt: str, workdir: Path, verbose: bool, trust: bool) -> LoadedModel:
+    t = tf(verbose)
+    with captured_output(verbose):
+        if fmt in ("keras", "h5"):
+            return _load_keras(t, path, fmt, workdir, verbose, trust)
+        return _load_saved_model(t, path, workdir, verbose)
+
+
+_LOOPS = ("WHILE", "IF", "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CUSTOM")
+
+
+def _about(loaded: LoadedModel) -> str:
+    """What a crash message says about the model: its recurrent layers, else its ops (loops first)."""
+    if loaded.layers:
+        return f"the model's {', '.join(loaded.layers)} layers are the likeliest cause"
+    try:
+        from hwquant.device.tflite_model import TfliteModel
+
+        ops = sorted(TfliteModel(loaded.float_model, "float32 reference").op_counts())
+    except Exception:
+        return ""
+    if not ops:
+        return ""
+    ops = [o for o in ops if o in _LOOPS] + [o for o in ops if o not in _LOOPS]
+    text = f"the model's ops: {', '.join(ops[:12])}" + (" ..." if len(ops) > 12 else "")
+    if "WHILE" in ops:
+        text += (
+            " (a WHILE loop is how a recurrent layer is saved; built from its .keras file, hwquant rebuilds "
+            "LSTM, GRU and SimpleRNN layers in a form the converter handles)"
+        )
+    return text
 
 
 def _static(shape, batch: int = 1) -> list:
@@ -116,6 +169,10 @@ def _load_keras(t, path: Path, fmt: str, workdir: Path, verbose: bool, trust: bo
     with load_errors.reading(path, fmt, verbose):
         model = keras.models.load_model(str(path), compile=False, safe_mode=not trust)
     specs = [t.TensorSpec(_static(x.shape), x.dtype, name=_input_name(x, i)) for i, x in enumerate(model.inputs)]
+    rnn = recurrent.recurrent_layers(model)
+    if rnn:
+        recurrent.require_static(model, rnn)
+        return _load_recurrent(t, path, fmt, workdir, verbose, model, rnn, specs)
 
     def call(*xs):
         return model(list(xs) if len(xs) > 1 else xs[0], training=False)
@@ -132,6 +189,73 @@ def _load_keras(t, path: Path, fmt: str, workdir: Path, verbose: bool, trust: bo
     loaded = LoadedModel(path, fmt, "tf2-keras", out, ["serving_default"], workdir, notes, verbose=verbose)
     with load_errors.converting(path, verbose):
         loaded.float_model = _apply(t, loaded, FLOAT32)
+    return loaded
+
+
+def _load_recurrent(t, path: Path, fmt: str, workdir: Path, verbose: bool, model, rnn: list, specs) -> LoadedModel:
+    """A Keras model with recurrent layers: rebuilt in tf_keras (fused LSTM) or, where a layer has no
+    tf_keras twin, unrolled in Keras 3; checked against the original before it is converted."""
+    import keras
+
+    out = workdir / "saved_model"
+    fallback = ""
+    try:
+        rw = recurrent.rebuild(model)
+    except (recurrent.CannotRebuild, ImportError) as exc:
+        reason = "tf_keras is not installed" if isinstance(exc, ImportError) else f"{exc} has no tf_keras twin"
+        with load_errors.converting(path, verbose, "unrolling its recurrent layers"):
+            twin = recurrent.unroll_in_keras(model)
+        unrolled = [f"{type(x).__name__} {x.name}" for x in rnn if type(x).__name__ != "RNN"]
+        seq = model.inputs[0].shape[1] if len(model.inputs[0].shape) > 1 else None
+        rw = recurrent.Rewrite(twin, [f"{u} -> unrolled over {seq} time steps" for u in unrolled], unrolled)
+        fallback = f" (no fused form: {reason})"
+    recurrent.check_same(model, rw.model, "; ".join(rw.rewrites))
+    with load_errors.converting(path, verbose, "exporting the rebuilt recurrent model to a SavedModel"):
+        if isinstance(rw.model, keras.Model):
+            archive = keras.export.ExportArchive()
+            archive.track(rw.model)
+            archive.add_endpoint(
+                name="serving_default",
+                fn=lambda *xs: rw.model(list(xs) if len(xs) > 1 else xs[0], training=False),
+                input_signature=specs,
+            )
+            archive.write_out(str(out), verbose=False)
+        else:
+            recurrent.export(t, rw.model, specs, out)
+    notes = ["batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)"]
+    notes += [f"recurrent layer rewritten for the TFLite converter: {r}{fallback}" for r in rw.rewrites]
+    loaded = LoadedModel(path, fmt, "tf2-keras", out, ["serving_default"], workdir, notes, verbose=verbose)
+    loaded.rewrites = list(rw.rewrites)
+    loaded.layers = [recurrent.describe([x]) for x in rnn]
+    with load_errors.converting(path, verbose):
+        loaded.float_model = _apply(t, loaded, FLOAT32)
+    from hwquant.device.tflite_model import TfliteModel
+
+    ops = dict(TfliteModel(loaded.float_model, "float32 conversion").op_counts())
+    fused = [r for r in rw.rewrites if r.endswith("UNIDIRECTIONAL_SEQUENCE_LSTM")]
+    if fused and not ops.get("UNIDIRECTIONAL_SEQUENCE_LSTM"):
+        loaded.warnings.append(
+            f"the converter did not fuse {', '.join(r.split(' ->')[0] for r in fused)} into "
+            "UNIDIRECTIONAL_SEQUENCE_LSTM: the artifact holds the generic form"
+        )
+    if rw.unrolled:
+        from tensorflow.lite.tools import flatbuffer_utils
+
+        weights = 4 * int(model.count_params())
+        obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(loaded.float_model))
+        constants = sum(len(b.data) for b in obj.buffers if b.data is not None)
+        steps = (
+            f"each time step stores its own copy of the weights ({constants:,} B of constants for {weights:,} B "
+            "of float32 weights)"
+            if constants > 1.5 * weights
+            else "the weights are stored once, but each time step adds its own ops and tensors"
+        )
+        loaded.warnings.append(
+            f"{', '.join(rw.unrolled)}: no fused TFLite kernel{fallback}, so unrolled over the sequence; {steps}: "
+            f"the float32 conversion is {len(loaded.float_model):,} B for {weights:,} B of float32 weights "
+            f"({len(loaded.float_model) / max(weights, 1):.1f}x)"
+        )
+    loaded.notes += [f"warning: {w}" for w in loaded.warnings]
     return loaded
 
 
@@ -284,6 +408,22 @@ def convert(loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any] |
             hint="use a uniform recipe (--recipe float16 keeps every layer float), or a "
             "TensorFlow version in the supported range",
         )
+    if recipe.name == "float32" and recipe.io_dtype == "float32" and loaded.float_model:
+        return loaded.float_model
+    samples = list(representative) if representative is not None else None
+    return worker.call(
+        _convert_here,
+        loaded,
+        recipe,
+        samples,
+        stage=f"converting the model for recipe {recipe.name!r}",
+        tool="the TFLite converter",
+        about=lambda: _about(loaded),
+        verbose=loaded.verbose,
+    )
+
+
+def _convert_here(loaded: LoadedModel, recipe: Recipe, representative: list[Any] | None) -> bytes:
     t = tf(loaded.verbose)
     with captured_output(loaded.verbose) as logs:
         try:
@@ -361,14 +501,27 @@ def calibrates_once(recipe: Recipe) -> bool:
 
 def calibrate(loaded: LoadedModel, representative: Iterable[Any]) -> Calibrated:
     """Calibrate the float32 conversion made at load time (int8 settings) and keep the result."""
+    return worker.call(
+        _calibrate_here,
+        loaded,
+        list(representative),
+        stage="calibrating",
+        tool="the TFLite calibrator",
+        about=lambda: _about(loaded),
+        verbose=loaded.verbose,
+    )
+
+
+def _calibrate_here(loaded: LoadedModel, samples: list[Any]) -> Calibrated:
     tf(loaded.verbose)
-    samples = list(representative)
     with captured_output(loaded.verbose):
         try:  # TensorFlow internals: when they are missing or fail, every recipe converts directly
             from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata_fb
             from tensorflow.lite.python.optimize import calibrator
             from tensorflow.lite.tools import flatbuffer_utils
 
+            if _has_sequence_lstm(loaded.float_model):
+                return _calibrate_converting(loaded, samples, metadata_fb, flatbuffer_utils)
             obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(loaded.float_model))
             meta = _pop_conversion_metadata(obj, metadata_fb)
             meta.options.modelOptimizationModes = [metadata_fb.ModelOptimizationMode.PTQ_FULL_INTEGER]
@@ -377,6 +530,31 @@ def calibrate(loaded: LoadedModel, representative: Iterable[Any]) -> Calibrated:
             return Calibrated(bytes(model), meta, samples)
         except Exception as exc:
             return Calibrated(b"", None, samples, _seam_broken("calibrating", exc))
+
+
+_SEQUENCE_LSTM = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM")
+
+
+def _has_sequence_lstm(model: bytes) -> bool:
+    from hwquant.device.tflite_model import TfliteModel
+
+    return any(op in _SEQUENCE_LSTM for op in TfliteModel(model, "float32 conversion").op_counts())
+
+
+def _calibrate_converting(loaded: LoadedModel, samples: list[Any], metadata_fb, flatbuffer_utils) -> Calibrated:
+    """Fused LSTM ops need the intermediate tensors that only a conversion with int8 settings adds
+    (the float conversion has none, and the calibrator stops on them): convert once with the
+    int8-only settings and the converter's calibrate-only switch, then quantize from that."""
+    t = tf(loaded.verbose)
+    c = _converter(t, loaded)
+    c.optimizations = [t.lite.Optimize.DEFAULT]
+    c.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    c.representative_dataset = lambda: iter(samples)
+    c._experimental_calibrate_only = True
+    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(c.convert()))
+    meta = _pop_conversion_metadata(obj, metadata_fb)
+    meta.options.modelOptimizationModes = [metadata_fb.ModelOptimizationMode.PTQ_FULL_INTEGER]
+    return Calibrated(bytes(flatbuffer_utils.convert_object_to_bytearray(obj)), meta, samples)
 
 
 def _seam_broken(step: str, exc: BaseException) -> str:
@@ -403,12 +581,32 @@ def _pop_conversion_metadata(obj, metadata_fb):
 
 def quantize_calibrated(loaded: LoadedModel, calibrated: Calibrated, recipe: Recipe) -> bytes:
     """Quantize a calibrated model with ``recipe``'s IO types: the converter's steps after calibration."""
-    import copy
-
     if not calibrates_once(recipe):
         raise ValueError(f"recipe {recipe.name!r} is not quantized from a shared calibration")
     if calibrated.fallback:
         return convert(loaded, recipe, calibrated.samples)
+    import dataclasses
+
+    model, fallback = worker.call(
+        _quantize_here,
+        loaded,
+        dataclasses.replace(calibrated, samples=[]),
+        recipe,
+        stage=f"quantizing the calibrated model for recipe {recipe.name!r}",
+        tool="TensorFlow's quantizer",
+        about=lambda: _about(loaded),
+        verbose=loaded.verbose,
+    )
+    if model is not None:
+        return model
+    calibrated.fallback = fallback
+    return convert(loaded, recipe, calibrated.samples)
+
+
+def _quantize_here(loaded: LoadedModel, calibrated: Calibrated, recipe: Recipe) -> tuple[bytes | None, str | None]:
+    """The quantized model, or None and why the seam failed (the caller then converts directly)."""
+    import copy
+
     t = tf(loaded.verbose)
     io = getattr(t, recipe.io_dtype)
     with captured_output(loaded.verbose):
@@ -429,10 +627,9 @@ def quantize_calibrated(loaded: LoadedModel, calibrated: Calibrated, recipe: Rec
             meta = copy.deepcopy(calibrated.metadata)
             meta.environment.modelHash = lite_util.get_model_hash(obj)
             obj = lite_util.populate_conversion_metadata(obj, meta)
-            return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+            return bytes(flatbuffer_utils.convert_object_to_bytearray(obj)), None
         except Exception as exc:  # the direct conversion gives the converter's own error if the model is at fault
-            calibrated.fallback = _seam_broken(f"quantizing for recipe {recipe.name!r}", exc)
-    return convert(loaded, recipe, calibrated.samples)
+            return None, _seam_broken(f"quantizing for recipe {recipe.name!r}", exc)
 
 
 # -- per-layer sensitivity: TF's QuantizationDebugger on the shared calibration --------------------
@@ -450,13 +647,27 @@ def layer_sensitivity(
     loaded: LoadedModel, calibrated: Calibrated, representative: Iterable[Any], max_samples: int = 64
 ) -> list[dict[str, Any]]:
     """Per quantized op output: tensor name, op, the debugger's statistics and the channel SNR."""
+    import dataclasses
+
+    return worker.call(
+        _sensitivity_here,
+        loaded,
+        dataclasses.replace(calibrated, samples=[]),
+        list(representative)[:max_samples],
+        stage="measuring per-layer sensitivity (TensorFlow's quantization debugger)",
+        tool="TensorFlow's quantization debugger",
+        about=lambda: _about(loaded),
+        verbose=loaded.verbose,
+    )
+
+
+def _sensitivity_here(loaded: LoadedModel, calibrated: Calibrated, samples: list[Any]) -> list[dict[str, Any]]:
     import numpy as np
     from tensorflow.lite.python import convert as lite_convert
 
     from hwquant.device.tflite_model import TfliteModel
 
     t = tf(loaded.verbose)
-    samples = list(representative)[:max_samples]
     with captured_output(loaded.verbose) as logs:
         try:
             debug_model = bytes(
