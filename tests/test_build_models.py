@@ -48,7 +48,7 @@ def test_digits_int8_accuracy_within_one_point(digits_dir, tmp_path):
     assert report["size_bytes"]["artifact"] < report["size_bytes"]["float32_tflite"] / 2
     assert report["inputs"]["model"]["sha256"] and report["inputs"]["data"]["sha256"]
     assert report["versions"]["tensorflow"] and report["versions"]["litert"]
-    assert set(report["artifacts"]) == {"model.tflite", "report.json"}
+    assert set(report["artifacts"]) == {"model.tflite", "report.json", "report.html"}
 
 
 def test_default_recipe_rule_cpu(keras_model, tmp_path):

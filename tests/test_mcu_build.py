@@ -112,7 +112,8 @@ def test_without_data_is_exit_2(keras_model, tmp_path):
     assert e.value.exit_code == 2
 
 
-def test_op_without_tflm_kernel_is_exit_3_naming_op_layer_alternatives(tmp_path):
+@pytest.mark.parametrize("target", ["mcu", "ethos-u"])  # ethos-u: Vela leaves GELU on the CPU, where TFLM runs it
+def test_op_without_tflm_kernel_is_exit_3_naming_op_layer_alternatives(tmp_path, target):
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
@@ -126,7 +127,7 @@ def test_op_without_tflm_kernel_is_exit_3_naming_op_layer_alternatives(tmp_path)
     m.save(tmp_path / "gelu.keras")
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((20, 6), dtype=np.float32))
     with pytest.raises(IncompatibleError) as e:
-        hwquant.build(tmp_path / "gelu.keras", target="mcu", data=str(tmp_path / "x.npy"), out=tmp_path / "out")
+        hwquant.build(tmp_path / "gelu.keras", target=target, data=str(tmp_path / "x.npy"), out=tmp_path / "out")
     msg = str(e.value)
     assert e.value.exit_code == 3
     assert "GELU" in msg and "layer: " in msg and "proj" in msg and "alternatives: " in msg

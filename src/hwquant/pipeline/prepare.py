@@ -257,6 +257,8 @@ def prepare(options: BuildOptions, log: Callable[[str], None] = print) -> Prepar
     except BaseException:
         loaded.cleanup()
         raise
+    for w in loaded.warnings:  # e.g. a recurrent layer unrolled, and what it costs in size
+        log(f"warning: {w}")
     for ds in (calib, eval_src if options.eval_data else None):
         for w in ds.warnings if ds is not None else []:
             log(f"warning: {w}")

@@ -39,6 +39,7 @@ from hwquant_backends import _tflm
 from hwquant_backends._tflm import arena as arena_mod
 from hwquant_backends._tflm import crosscheck, integer_io, settings
 from hwquant_backends._tflm import footprint as budget
+from hwquant_backends._tflm import ops as tflm_ops
 from hwquant_backends._tflm.carray import check_symbol, symbol_for, write_carray
 from hwquant_backends._tflm.project import PROJECT_KINDS, TEMPLATES, ProjectInputs, resolver_ops, write_project
 from hwquant_backends.ethosu.project_parts import TEMPLATES as NPU_TEMPLATES
@@ -178,6 +179,7 @@ class EthosUBackend(Backend):
 
     # -- verify ------------------------------------------------------------------------------
     def verify(self, ctx: BuildContext) -> dict[str, Any]:
+        _refuse_ops_tflm_cannot_run(ctx.model)
         result = crosscheck.compare(ctx.model, host_arena(ctx.model), ctx.evaluation.samples)
         bad = [f"{n}: {o['max_diff_steps']:g} steps" for n, o in result["outputs"].items() if not o["agree"]]
         if bad:
@@ -338,3 +340,17 @@ def host_arena(model: TfliteModel) -> int:
 @hookimpl
 def hwquant_register_backends(registry: BackendRegistry) -> None:
     registry.add(EthosUBackend)
+
+
+def _refuse_ops_tflm_cannot_run(model: TfliteModel) -> None:
+    """hwquant verifies an Ethos-U build, and measures its arena, by running the int8 model Vela compiles in
+    TFLM (no NPU here). An op Vela maps to the NPU but TFLM has no kernel for (GELU on some Vela releases)
+    makes that impossible: refused before any allocation is tried, named with its layer (exit 3)."""
+    lacking = [op for op in model.ops if not tflm_ops.SUPPORT.check_op(op)[0]]
+    if lacking:
+        named = "; ".join(f"{op.name} ({op.dtype}, layer: {tflm_ops.layer_name(op)})" for op in lacking[:5])
+        raise IncompatibleError(
+            f"{len(lacking)} op(s) Vela places on the NPU have no TFLM kernel, so hwquant cannot run the int8 "
+            f"model in TFLM to verify it and measure its tensor arena: {named}",
+            hint="alternatives: " + tflm_ops.alternatives(lacking[0]),
+        )
