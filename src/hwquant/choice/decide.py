@@ -67,8 +67,8 @@ class Decision:
 
     @property
     def fidelity(self) -> dict[str, Any]:
-        """report.json's ``fidelity`` section."""
-        return self.comparison.to_dict()
+        """report.json's ``fidelity`` section: each measure with its interval, limit and verdict."""
+        return self.budget.judged_fidelity(self.comparison)
 
     @property
     def sections(self) -> dict[str, Any]:
@@ -133,6 +133,8 @@ def decide(
         )
     d = Decision(recipe, reasons, artifact, comparison, budget, list(prep.range_warnings()))
     misses = budget.misses(comparison)
+    if not pinned:  # the default budget's undecided measures: the proposal is kept, the report says why
+        d.warnings += budget.undecided(comparison)
     if pinned or (not budget.applied and not auto) or (not misses and not auto):
         d.warnings += _doctor(comparison, recipe, random_data=prep.calibration is None or prep.calibration.random)
         return d
@@ -172,7 +174,7 @@ def decide(
         TfliteModel(prep.float_model, "float32 reference"),
         log,
     )
-    chosen = search_mod.choose(d.candidates, options.objective)
+    chosen = search_mod.choose(d.candidates, options.objective, budget)
     d.search = SearchSummary(
         options.objective,
         "--recipe auto" if auto else f"the rule's {recipe.label} missed the budget: {'; '.join(misses)}",

@@ -119,11 +119,21 @@ def rank_key(objective: str) -> Callable[[Candidate], tuple[float, float]]:
     return lambda c: (c.size or inf, c.latency_ms if c.latency_ms is not None else inf)
 
 
-def choose(candidates: list[Candidate], objective: str) -> Candidate | None:
+def choose(candidates: list[Candidate], objective: str, budget: Budget | None = None) -> Candidate | None:
+    """The best candidate within budget by the objective. With the default budget, a candidate only
+    within it because its miss is undecided (the point estimate misses, the interval reaches the limit)
+    is not better beyond the intervals: the rule's proposal, or a candidate that passes outright, wins."""
     ok = [c for c in candidates if c.within]
     if not ok:
         return None
-    best = min(ok, key=rank_key(objective))
+    key = rank_key(objective)
+
+    def doubtful(c: Candidate) -> bool:
+        if budget is None or c.origin == "rule proposal" or c.fidelity is None:
+            return False
+        return any(j.verdict == "undecided" for j in budget.judge(c.fidelity))
+
+    best = min(ok, key=lambda c: (doubtful(c), *key(c)))
     best.chosen = True
     return best
 

@@ -7,11 +7,12 @@ zero point, so the comparison is always in real values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from hwquant.choice import stats
 from hwquant.common.errors import ToolchainError, first_line
 from hwquant.config.data import DataSet
 from hwquant.device import metrics
@@ -77,6 +78,8 @@ class OutputComparison:
     non_finite: int = 0  # NaN/inf values in the artifact's output
     reference_non_finite: int = 0  # NaN/inf values in the float model's output
     accuracy: Accuracy | None = None  # with labelled eval data
+    # per measure (top1_agreement, accuracy_drop_points, snr_db, cosine): its 95 % interval (choice.stats)
+    intervals: dict[str, stats.Interval] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, m: dict[str, Any]) -> OutputComparison:
@@ -93,6 +96,13 @@ class OutputComparison:
             non_finite=int(m.get("non_finite", 0)),
             reference_non_finite=int(m.get("reference_non_finite", 0)),
             accuracy=Accuracy(acc["float"], acc["quantized"], acc["delta_points"]) if acc else None,
+            intervals={
+                k: stats.Interval(
+                    v.get("value"), int(v.get("samples") or 0), v.get("low"), v.get("high"), str(v.get("method", ""))
+                )
+                for k, v in (m.get("measures") or {}).items()
+                if isinstance(v, dict)
+            },
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,6 +124,8 @@ class OutputComparison:
             d["reference_non_finite"] = self.reference_non_finite
         if self.accuracy is not None:
             d["accuracy"] = self.accuracy.to_dict()
+        if self.intervals:  # limit and verdict: filled in by the budget (Budget.judge)
+            d["measures"] = {k: {**iv.to_dict(), "limit": None, "verdict": None} for k, iv in self.intervals.items()}
         return d
 
 
@@ -149,13 +161,34 @@ def compare(
     for name, r in reference.items():
         g = got[name]
         m = metrics.compare_output(r, g)
+        intervals = {"snr_db": stats.snr(r, g, m["snr_db"]), "cosine": stats.cosine(r, g, m["cosine"])}
+        if "top1_agreement" in m:
+            intervals["top1_agreement"] = stats.proportion(metrics.top1_credits(r, g))
         if labels is not None and not facts.multi_signature and "top1_agreement" in m:
             n = r.shape[0]
             fl, q = _accuracy(r.reshape(n, -1), labels), _accuracy(g.reshape(n, -1), labels)
             m["accuracy"] = {"float": fl, "quantized": q, "delta_points": round(100 * (q - fl), 2)}
-        result[name] = OutputComparison.from_dict(metrics.json_safe(m))
+            intervals["accuracy_drop_points"] = drop_interval(
+                _correct(r.reshape(n, -1), labels), _correct(g.reshape(n, -1), labels)
+            )
+        out = OutputComparison.from_dict(metrics.json_safe(m))
+        result[name] = replace(out, intervals=intervals)
     return Comparison(result, len(evaluation))
 
 
+def _correct(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return np.asarray(np.argmax(scores, axis=1) == np.asarray(labels).reshape(-1))
+
+
 def _accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(scores, axis=1) == np.asarray(labels).reshape(-1)))
+    return float(np.mean(_correct(scores, labels)))
+
+
+def drop_interval(float_correct: np.ndarray, quant_correct: np.ndarray) -> stats.Interval:
+    """The accuracy drop in points (float minus quantized: positive is a loss) with its paired interval."""
+    d = stats.paired_accuracy(float_correct, quant_correct)
+
+    def neg(v: float | None) -> float | None:
+        return None if v is None else 0.0 - v
+
+    return stats.Interval(neg(d.value), d.samples, neg(d.high), neg(d.low), d.method, d.p_value)

@@ -54,23 +54,28 @@ def is_classifier_shaped(sample_shape: tuple[int, ...]) -> bool:
     return len(dims) == 1 and dims[0] >= 2
 
 
-def top1_agreement(ref: np.ndarray, got: np.ndarray) -> float:
-    """Fraction of samples whose arg-max class matches (samples along axis 0).
+def top1_credits(ref: np.ndarray, got: np.ndarray) -> np.ndarray:
+    """Per sample: 1.0 when the model's arg-max class matches the reference's, else 0.0 (samples along axis 0).
 
     Quantized scores often tie. A tie counts as agreement when the reference's class is among
     the tied maxima (the model did not pick another class), unless every class ties: a model
     whose scores are all equal decided nothing, and gets chance credit (1 / classes). NaN when
     an output holds NaN or inf (arg-max of such a row means nothing, and a gate must not pass on it).
     """
-    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(got))):
-        return math.nan
     n = ref.shape[0]
+    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(got))):
+        return np.full(n, math.nan)
     r, g = np.reshape(ref, (n, -1)), np.reshape(got, (n, -1))
     top = np.max(g, axis=1)
     hit = g[np.arange(n), np.argmax(r, axis=1)] >= top
     tied = np.sum(g >= top[:, None], axis=1)
-    credit = np.where(tied == g.shape[1], 1.0 / g.shape[1], hit.astype(float))
-    return float(np.mean(credit))
+    return np.where(tied == g.shape[1], 1.0 / g.shape[1], hit.astype(float))
+
+
+def top1_agreement(ref: np.ndarray, got: np.ndarray) -> float:
+    """Mean of :func:`top1_credits` (NaN when an output holds NaN or inf)."""
+    credits = top1_credits(ref, got)
+    return float(np.mean(credits)) if credits.size else math.nan
 
 
 COLLAPSE_MIN_SAMPLES = 16  # fewer eval samples than this cannot tell a collapse from chance

@@ -245,7 +245,7 @@ def prepare(options: BuildOptions, log: Callable[[str], None] = print) -> Prepar
         facts = facts_from(float_model, loaded)
         with timer.stage("data"):
             calib = data_mod.load(options.data, facts, options) if options.data else None
-            eval_src = data_mod.load(options.eval_data, facts, options) if options.eval_data else None
+            eval_src = data_mod.load(options.eval_data, facts, options, role="eval") if options.eval_data else None
             if calib is not None:
                 calib, evaluation = data_mod.split(calib, eval_src, options)
             elif eval_src is not None:

@@ -78,6 +78,24 @@ class Accuracy:
 
 
 @dataclass
+class MeasureVerdict:
+    """One fidelity measure of one output with its 95 % interval, and the budget's limit and verdict."""
+
+    value: float | None = fld(None, null=True, doc="the measure over all samples (null: not finite)")
+    samples: int = fld(0, minimum=0, doc="eval samples it was measured on")
+    low: float | None = fld(None, null=True, doc="95 % interval, lower end")
+    high: float | None = fld(None, null=True, doc="95 % interval, upper end")
+    method: str | None = fld(None, doc="wilson | mcnemar | bootstrap")
+    p_value: float | None = fld(None, minimum=0, maximum=1, doc="mcnemar: exact p of the discordant samples")
+    limit: float | None = fld(None, null=True, doc="the budget's limit (null: the budget does not read it)")
+    verdict: str | None = fld(
+        None, null=True, doc="pass | miss | undecided (the default budget: the interval reaches the limit)"
+    )
+    samples_to_decide: int | None = fld(None, minimum=0, doc="undecided: about how many eval samples would decide")
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
 class OutputFidelity:
     """One output of the artifact against the float model (null: NaN or infinite, see snr_db)."""
 
@@ -95,6 +113,9 @@ class OutputFidelity:
     collapsed: bool | None = fld(None, doc="top-1 is one class for every sample")
     non_finite: int | None = fld(None, minimum=0)
     reference_non_finite: int | None = fld(None, minimum=0)
+    measures: dict[str, MeasureVerdict] | None = fld(
+        None, doc="per measure (top1_agreement, accuracy_drop_points, snr_db, cosine): interval and verdict"
+    )
     classifier: bool = fld(False, internal=True, present="top1_agreement")
     extra: dict[str, Any] = fld(factory=dict, flatten=True)
 
