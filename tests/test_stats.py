@@ -116,8 +116,10 @@ def test_the_default_split_keeps_100_eval_samples_and_warns_below():
     calib, held = data.split(_samples(300), None, BuildOptions(model="m"))
     assert len(held) == 100 and len(calib) == 200 and not calib.warnings
     calib, held = data.split(_samples(150), None, BuildOptions(model="m"))
-    assert len(held) == 75
-    assert any("only 75 eval samples held back from calib.npz" in w for w in calib.warnings)
+    assert len(held) == 50 and len(calib) == 100  # calibration keeps the 100 the TFLite guide recommends
+    assert any("only 50 eval samples held back from calib.npz" in w for w in calib.warnings)
+    _, held = data.split(_samples(20), None, BuildOptions(model="m"))
+    assert len(held) == 4  # too few for both: the fraction
     _, held = data.split(_samples(300), None, BuildOptions(model="m", eval_fraction=0.1))
     assert len(held) == 30  # a fraction the user gave is kept
 

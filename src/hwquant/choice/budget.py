@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwquant.choice import stats
+from hwquant.choice.kinds import CLASS_KINDS, MIN_CLASS_SNR_DB
 from hwquant.choice.verify import Comparison
 from hwquant.common.errors import UsageError
 from hwquant.config.data import DataSet
@@ -47,6 +48,7 @@ MEASURE_OF = {
 }
 MEASURE_NAMES = {
     "top1_agreement": "top-1 agreement",
+    "label_agreement": "per-label agreement",
     "accuracy_drop_points": "accuracy drop (points)",
     "snr_db": "SNR (dB)",
     "cosine": "cosine",
@@ -76,7 +78,8 @@ class Budget:
         lines = list(doctor_findings(fidelity))
         if not self.applied:
             return lines
-        return lines + [j.line for j in self.judge(fidelity) if j.verdict == "miss"]
+        lines += [j.line for j in self.judge(fidelity) if j.verdict == "miss"]
+        return lines + (resolution_lost(fidelity) if self.is_default else [])
 
     def undecided(self, fidelity: Comparison | dict[str, Any] | None) -> list[str]:
         """Warnings for the default budget's undecided measures: the point estimate misses, the interval
@@ -103,9 +106,10 @@ class Budget:
                 found.append(Judgement("", key, measure, limit, direction, None, "miss", line))
             for name, o in read.items():
                 lines = fidelity_misses({name: o}, {key: limit})
-                iv = _interval(raw.get(name), measure)
+                m_name = "label_agreement" if key == "min_agreement" and o.kind == "multi-label" else measure
+                iv = _interval(raw.get(name), m_name)
                 v = stats.verdict(iv, limit, direction, point=not self.is_default, point_misses=bool(lines))
-                found.append(Judgement(name, key, measure, limit, direction, iv, v, lines[0] if lines else ""))
+                found.append(Judgement(name, key, m_name, limit, direction, iv, v, lines[0] if lines else ""))
         return found
 
     def judged_fidelity(self, fidelity: Comparison | dict[str, Any] | None) -> dict[str, Any]:
@@ -170,7 +174,29 @@ def _interval(m: Any, measure: str) -> stats.Interval | None:
 
 
 def _default_scope(measure: str, o: measures.OutputMeasures) -> bool:
-    return o.classifier if measure in ("min_agreement", "max_accuracy_drop") else not o.classifier
+    """The default budget reads each output by its kind (choice.kinds); reports without kinds by shape."""
+    if o.kind is None:
+        return o.classifier if measure in ("min_agreement", "max_accuracy_drop") else not o.classifier
+    if measure == "min_agreement":
+        return o.kind in (*CLASS_KINDS, "multi-label")
+    if measure == "max_accuracy_drop":
+        return o.kind in CLASS_KINDS
+    return o.kind == "regression"
+
+
+def resolution_lost(fidelity: Comparison | dict[str, Any] | None) -> list[str]:
+    """Class-score outputs whose SNR fell below MIN_CLASS_SNR_DB: the scores lost their resolution, and
+    top-1 agreement on them means little (the default budget fails them whatever their agreement)."""
+    lines = []
+    for name, m in (_as_dict(fidelity).get("outputs") or {}).items():
+        snr = m.get("snr_db")
+        if m.get("kind") in CLASS_KINDS and snr is not None and snr < MIN_CLASS_SNR_DB:
+            lines.append(
+                f"min-snr: output {name} ({m['kind']}) has SNR {snr:.1f} dB, below {MIN_CLASS_SNR_DB:g} dB: "
+                "the scores lost their resolution (keep the final softmax float with --float-layer, or use "
+                "16x8) whatever its agreement"
+            )
+    return lines
 
 
 def _as_dict(fidelity: Comparison | dict[str, Any] | None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from hwquant.choice import kinds as kinds_mod
 from hwquant.choice import stats
 from hwquant.common.errors import ToolchainError, first_line
 from hwquant.config.data import DataSet
@@ -78,6 +79,9 @@ class OutputComparison:
     non_finite: int = 0  # NaN/inf values in the artifact's output
     reference_non_finite: int = 0  # NaN/inf values in the float model's output
     accuracy: Accuracy | None = None  # with labelled eval data
+    kind: str | None = None  # probabilities | logits | multi-label | regression (choice.kinds)
+    kind_why: str | None = None
+    label_agreement: float | None = None  # multi-label: decisions that agree at the 0.5 threshold
     # per measure (top1_agreement, accuracy_drop_points, snr_db, cosine): its 95 % interval (choice.stats)
     intervals: dict[str, stats.Interval] = field(default_factory=dict)
 
@@ -96,6 +100,9 @@ class OutputComparison:
             non_finite=int(m.get("non_finite", 0)),
             reference_non_finite=int(m.get("reference_non_finite", 0)),
             accuracy=Accuracy(acc["float"], acc["quantized"], acc["delta_points"]) if acc else None,
+            kind=m.get("kind"),
+            kind_why=m.get("kind_why"),
+            label_agreement=m.get("label_agreement"),
             intervals={
                 k: stats.Interval(
                     v.get("value"), int(v.get("samples") or 0), v.get("low"), v.get("high"), str(v.get("method", ""))
@@ -107,7 +114,8 @@ class OutputComparison:
 
     def to_dict(self) -> dict[str, Any]:
         """The report.json form: optional measures appear only when they apply."""
-        d: dict[str, Any] = {
+        d: dict[str, Any] = {"kind": self.kind, "kind_why": self.kind_why} if self.kind else {}
+        d |= {
             "samples": self.samples,
             "max_abs_error": self.max_abs_error,
             "mean_abs_error": self.mean_abs_error,
@@ -116,6 +124,8 @@ class OutputComparison:
         }
         if self.class_scores:
             d["top1_agreement"] = self.top1_agreement
+        if self.kind == "multi-label":
+            d["label_agreement"] = self.label_agreement
         if self.collapsed:
             d["collapsed"] = True
         if self.non_finite:
@@ -147,6 +157,7 @@ def compare(
     evaluation: DataSet,
     facts: ModelFacts,
     reference: dict[str, np.ndarray] | None = None,
+    output_kinds: tuple[str, ...] | list[str] = (),
 ) -> Comparison:
     """Per output: max/mean abs error, SNR dB, cosine, top-1 agreement (and accuracy with labels).
 
@@ -157,13 +168,18 @@ def compare(
         reference = outputs(float_model, evaluation, facts, "float32 reference")
     got = outputs(artifact, evaluation, facts, "artifact")
     labels = evaluation.labels
+    kinds = kinds_mod.of_model(float_model, labels is not None, output_kinds)
     result: dict[str, OutputComparison] = {}
     for name, r in reference.items():
         g = got[name]
-        m = metrics.compare_output(r, g)
+        kind = kinds.get(name) or kinds_mod.OutputKind("regression", "not found in the model's graph")
+        m = metrics.compare_output(r, g, kind.kind)
+        m["kind"], m["kind_why"] = kind.kind, kind.why
         intervals = {"snr_db": stats.snr(r, g, m["snr_db"]), "cosine": stats.cosine(r, g, m["cosine"])}
         if "top1_agreement" in m:
             intervals["top1_agreement"] = stats.proportion(metrics.top1_credits(r, g))
+        if "label_agreement" in m:
+            intervals["label_agreement"] = stats.proportion(metrics.label_credits(r, g))
         if labels is not None and not facts.multi_signature and "top1_agreement" in m:
             n = r.shape[0]
             fl, q = _accuracy(r.reshape(n, -1), labels), _accuracy(g.reshape(n, -1), labels)

@@ -644,9 +644,10 @@ def split(calib: DataSet, eval_ds: DataSet | None, options: BuildOptions) -> tup
         return calib, calib
     n_eval = round(n * options.eval_fraction)
     if options.eval_fraction == DEFAULT_EVAL_FRACTION:
-        # the default split holds back at least MIN_EVAL when the data allow (at most half of them): on
-        # fewer samples one disagreement moves top-1 agreement by more than the default budget's margin
-        n_eval = max(n_eval, min(MIN_EVAL, n // 2))
+        # the default split holds back at least MIN_EVAL when the data allow (calibration keeps
+        # MIN_RECOMMENDED): on fewer samples one disagreement moves top-1 agreement by more than the
+        # default budget's margin
+        n_eval = max(n_eval, min(MIN_EVAL, n - MIN_RECOMMENDED))
     n_eval = max(1, min(options.max_eval_samples, n_eval))
     order = np.random.default_rng(options.seed).permutation(n)
     held, rest = sorted(order[:n_eval].tolist()), sorted(order[n_eval:].tolist())

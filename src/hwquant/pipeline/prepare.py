@@ -141,7 +141,14 @@ class Prepared:
         """``artifact`` against the shared float reference on the evaluation set (not memoized)."""
         from hwquant.choice import verify
 
-        return verify.compare(self.float_model, artifact, self.evaluation, self.facts, reference=self.reference())
+        return verify.compare(
+            self.float_model,
+            artifact,
+            self.evaluation,
+            self.facts,
+            reference=self.reference(),
+            output_kinds=self.options.output_kinds,
+        )
 
     def sensitivity(self) -> list[dict[str, Any]]:
         """Per-layer sensitivity of int8 quantization; empty without calibration data or with several

@@ -90,6 +90,7 @@ class BuildOptions:
     objective: str = "size"
     num_threads: int = 1  # LiteRT CPU threads for host latency (search objective latency)
     float_layers: tuple[str, ...] = ()
+    output_kinds: tuple[str, ...] = ()  # NAME=KIND overrides of the output kinds (hwquant.choice.kinds)
     sensitivity: bool = False  # run only the per-layer analysis
 
     @property

@@ -99,6 +99,8 @@ class MeasureVerdict:
 class OutputFidelity:
     """One output of the artifact against the float model (null: NaN or infinite, see snr_db)."""
 
+    kind: str | None = fld(None, doc="probabilities | logits | multi-label | regression: what the output is")
+    kind_why: str | None = fld(None, doc="why it is that kind (the op that computes it, or --output-kind)")
     samples: int | None = fld(None, minimum=0)
     max_abs_error: float | None = fld(None, null=True, minimum=0)
     mean_abs_error: float | None = fld(None, null=True, minimum=0)
@@ -110,6 +112,9 @@ class OutputFidelity:
         None, null_when="classifier", minimum=0, maximum=1, doc="present for class-score outputs only"
     )
     accuracy: Accuracy | None = fld(None, doc="labelled eval data on a class-score output")
+    label_agreement: float | None = fld(
+        None, minimum=0, maximum=1, doc="multi-label outputs: decisions at 0.5 that agree with float"
+    )
     collapsed: bool | None = fld(None, doc="top-1 is one class for every sample")
     non_finite: int | None = fld(None, minimum=0)
     reference_non_finite: int | None = fld(None, minimum=0)
