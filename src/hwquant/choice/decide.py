@@ -174,6 +174,8 @@ def decide(
         TfliteModel(prep.float_model, "float32 reference"),
         log,
     )
+    contract_io = options.io_dtype or recipe.io_dtype  # the user's --io-dtype, else the rule's (target default)
+    search_mod.keep_io_contract(d.candidates, contract_io, tuple(backend.io_dtypes or ()))
     chosen = search_mod.choose(d.candidates, options.objective, budget)
     d.search = SearchSummary(
         options.objective,
@@ -192,7 +194,7 @@ def decide(
             + (f", which missed the {budget.describe()}: {misses[0]}" if misses else "")
             + f"; the search chose {chosen.recipe.label}: "
             f"{'smallest' if options.objective == 'size' else 'fastest'} of "
-            f"{sum(c.within for c in d.candidates)} candidate(s) within budget",
+            f"{sum(c.within and not c.needs for c in d.candidates)} candidate(s) within budget",
         ]
         d.reasons += [w for w in extra_reasons.get(replace(chosen.recipe, float_layers=()), []) if w not in d.reasons]
     elif auto:
@@ -227,10 +229,17 @@ def _nothing_fits(
     int16 = any(c.recipe.activations == "int16" and c.error is None for c in d.candidates)
     table = search_mod.table_lines(rows, int16)
     broken = budget_mod.doctor_findings(d.comparison)
+    other_io = [c for c in d.candidates if c.needs and c.within]
+    opt_in = (
+        f"; {other_io[0].recipe.label} meets it but changes the IO: rebuild with {other_io[0].needs} if the "
+        "firmware can feed it"
+        if other_io
+        else ""
+    )
     if budget.is_default and not broken:
         d.warnings.append(
-            f"no recipe allowed on {backend.name} meets the {budget.describe()}; kept the rule's "
-            f"{d.recipe.label} ({misses[0] if misses else ''})"
+            f"no recipe allowed on {backend.name} meets the {budget.describe()} with {d.recipe.io_dtype} IO; "
+            f"kept the rule's {d.recipe.label} ({misses[0] if misses else ''}){opt_in}"
         )
         return d
     not_tried = [
@@ -244,7 +253,8 @@ def _nothing_fits(
         + (misses[0] if misses else "")
         + "".join(f"\n  not tried: {n}" for n in not_tried)
         + ("\n  worst layers (channel SNR of int8):\n    " + "\n    ".join(table) if table else ""),
-        hint="loosen the budget, or fix the layers named above; a target with float fallback (cpu; mcu with "
+        hint=(f"{opt_in.removeprefix('; ')}; or " if opt_in else "")
+        + "loosen the budget, or fix the layers named above; a target with float fallback (cpu; mcu with "
         "--mcu-allow-float on a board with an FPU) can keep them float",
     )
 

@@ -43,6 +43,7 @@ class Candidate:
     error: str | None = None  # could not convert, or does not run on the target
     chosen: bool = False
     target: dict[str, Any] = field(default_factory=dict)  # what the backend measures (Backend.candidate_report)
+    needs: str | None = None  # "--io-dtype int16": IO other than the artifact's contract; never chosen
 
     @property
     def within(self) -> bool:
@@ -78,6 +79,7 @@ class Candidate:
             "within_budget": self.within,
             "why_not": ([self.error] if self.error else self.misses) if not self.within else [],
             "chosen": self.chosen,
+            **({"needs": f"needs {self.needs}"} if self.needs else {}),
         }
 
 
@@ -123,7 +125,7 @@ def choose(candidates: list[Candidate], objective: str, budget: Budget | None = 
     """The best candidate within budget by the objective. With the default budget, a candidate only
     within it because its miss is undecided (the point estimate misses, the interval reaches the limit)
     is not better beyond the intervals: the rule's proposal, or a candidate that passes outright, wins."""
-    ok = [c for c in candidates if c.within]
+    ok = [c for c in candidates if c.within and not c.needs]
     if not ok:
         return None
     key = rank_key(objective)
@@ -136,6 +138,19 @@ def choose(candidates: list[Candidate], objective: str, budget: Budget | None = 
     best = min(ok, key=lambda c: (doubtful(c), *key(c)))
     best.chosen = True
     return best
+
+
+def keep_io_contract(candidates: list[Candidate], io: str | None, io_dtypes: tuple[str, ...] = ()) -> None:
+    """Mark every measured candidate whose IO dtype is not the artifact's contract ``io`` (the target's
+    default or the user's --io-dtype): it stays in the table, with its fidelity, as "needs --io-dtype X"."""
+    if io is None:
+        return
+    for c in candidates:
+        if c.error is None and c.recipe.io_dtype != io:
+            want = c.recipe.io_dtype
+            if io_dtypes and want not in io_dtypes and c.recipe.activations in io_dtypes:
+                want = c.recipe.activations  # int16x8 on mcu / ethos-u: int16 IO
+            c.needs = f"--io-dtype {want}"
 
 
 def ranked_tensors(sensitivity: list[dict[str, Any]], limit: int = MAX_FLOAT_TENSORS) -> list[dict[str, Any]]:

@@ -271,6 +271,7 @@ class Candidate:
     within_budget: bool = fld(False)
     why_not: list[str] = fld(factory=list)
     chosen: bool = fld(False)
+    needs: str | None = fld(None, doc="'needs --io-dtype X': IO other than the artifact's; never chosen")
     extra: dict[str, Any] = fld(factory=dict, flatten=True)
 
 
