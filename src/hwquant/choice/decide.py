@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hwquant.choice import budget as budget_mod
+from hwquant.choice import census as census_mod
 from hwquant.choice import search as search_mod
 from hwquant.choice.shared import SharedBuild, StageTimer
 from hwquant.choice.verify import Comparison
@@ -63,6 +64,7 @@ class Decision:
     warnings: list[str] = field(default_factory=list)
     candidates: list[search_mod.Candidate] = field(default_factory=list)
     search: SearchSummary | None = None  # when the search ran
+    census: census_mod.Census | None = None  # what the final artifact quantized
     sensitivity: list[dict[str, Any]] | None = None  # per-layer rows, when computed for this build
 
     @property
@@ -74,6 +76,8 @@ class Decision:
     def sections(self) -> dict[str, Any]:
         """report.json's sections from the choice: budget, and search and sensitivity when they ran."""
         d: dict[str, Any] = {"budget": self.budget.to_dict()}
+        if self.census is not None:
+            d["quantized"] = self.census.to_dict()
         if self.search is not None:
             d["search"] = self.search.to_dict()
         if self.sensitivity:
@@ -117,7 +121,46 @@ def decide(
     log: Callable[[str], None],
     timer: StageTimer | None = None,
 ) -> Decision:
-    """Measure the proposal; search when asked or when it misses the budget; apply the doctor."""
+    """Measure the proposal; search when asked or when it misses the budget; apply the doctor; then
+    count what the final artifact quantized, so its label is true (:func:`honest`)."""
+    return honest(prep, backend, _decide(prep, backend, options, recipe, reasons, artifact, log, timer), timer)
+
+
+def honest(prep: SharedBuild, backend: Backend, d: Decision, timer: StageTimer | None = None) -> Decision:
+    """A quantized recipe whose artifact quantized nothing is rebuilt and reported as float32 (where the
+    target allows float32; otherwise a warning says so); float ops left in an integer recipe are listed."""
+    d.census = census_mod.of(d.artifact, f"{backend.name} artifact")
+    hollow = census_mod.hollow(d.recipe, d.census)
+    if hollow and "float32" in backend.allowed_recipes:
+        from hwquant.plugin.recipe import preset
+
+        was = d.recipe
+        d.recipe = preset("float32").with_io(was.io_dtype if was.io_dtype != "float32" else None)
+        d.artifact = prep.artifact(d.recipe, timer)
+        d.comparison = prep.compare(d.artifact)
+        d.census = census_mod.of(d.artifact, f"{backend.name} artifact")
+        d.reasons = [
+            *[f"the rule's proposal ({was.label}): {r}" for r in d.reasons],
+            f"{hollow}; built and reported as float32, which it is",
+        ]
+        d.warnings.append(f"{hollow}: the artifact is float32 and is reported so")
+    elif hollow:
+        d.warnings.append(hollow)
+    if census_mod.integer_recipe(d.recipe) and d.census.float_ops:
+        d.warnings.append(f"{d.census.float_ops_line()} in the {d.recipe.label} artifact")
+    return d
+
+
+def _decide(
+    prep: SharedBuild,
+    backend: Backend,
+    options: BuildOptions,
+    recipe: Recipe,
+    reasons: list[str],
+    artifact: bytes,
+    log: Callable[[str], None],
+    timer: StageTimer | None = None,
+) -> Decision:
     from hwquant.device.bench import host_latency_ms
 
     budget = budget_for(prep, options)
@@ -188,8 +231,8 @@ def decide(
     if chosen is None:
         return _nothing_fits(prep, backend, budget, d, misses or proposal.misses)
     if chosen.recipe != recipe:
-        d.reasons = [
-            *list(reasons),
+        d.reasons = [  # two parts: the rule's proposal (attributed to it), then the measured choice
+            *[f"the rule's proposal ({recipe.label}): {r}" for r in reasons],
             f"the rule proposed {recipe.label}"
             + (f", which missed the {budget.describe()}: {misses[0]}" if misses else "")
             + f"; the search chose {chosen.recipe.label}: "

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hwquant.choice import census as census_mod
 from hwquant.choice.budget import Budget
 from hwquant.choice.verify import Comparison
 from hwquant.common.errors import HwquantError
@@ -44,6 +45,7 @@ class Candidate:
     chosen: bool = False
     target: dict[str, Any] = field(default_factory=dict)  # what the backend measures (Backend.candidate_report)
     needs: str | None = None  # "--io-dtype int16": IO other than the artifact's contract; never chosen
+    census: census_mod.Census | None = None  # what the artifact quantized (weights and ops by dtype)
 
     @property
     def within(self) -> bool:
@@ -80,6 +82,7 @@ class Candidate:
             "why_not": ([self.error] if self.error else self.misses) if not self.within else [],
             "chosen": self.chosen,
             **({"needs": f"needs {self.needs}"} if self.needs else {}),
+            **({"quantized_fraction": round(self.census.quantized_fraction, 4)} if self.census else {}),
         }
 
 
@@ -97,7 +100,13 @@ class Measurer:
         try:
             if c.artifact is None:
                 c.artifact = self.convert(c.recipe)
-            bad = self.check(TfliteModel(c.artifact, f"candidate {c.recipe.label}"))
+            model = TfliteModel(c.artifact, f"candidate {c.recipe.label}")
+            c.census = census_mod.of(model)
+            hollow = census_mod.hollow(c.recipe, c.census)
+            if hollow:  # never chosen under a quantized name (its fidelity is the float model's)
+                c.error = hollow
+                return c
+            bad = self.check(model)
             if bad:
                 c.error = "does not run on the target: " + "; ".join(bad[:3])
                 return c

@@ -272,6 +272,18 @@ class Candidate:
     why_not: list[str] = fld(factory=list)
     chosen: bool = fld(False)
     needs: str | None = fld(None, doc="'needs --io-dtype X': IO other than the artifact's; never chosen")
+    quantized_fraction: float | None = fld(None, minimum=0, maximum=1, doc="share of weight bytes quantized")
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
+class Quantized:
+    """What the artifact actually quantized, counted from its .tflite (not inferred from the recipe)."""
+
+    weight_bytes: dict[str, int] = fld(factory=dict, doc="bytes of constant tensors by dtype")
+    ops: dict[str, int] = fld(factory=dict, doc="ops by compute dtype")
+    quantized_fraction: float = fld(0.0, minimum=0, maximum=1, doc="share of weight bytes narrower than float32")
+    float_ops: list[str] = fld(factory=list, doc="float32 ops, in execution order")
     extra: dict[str, Any] = fld(factory=dict, flatten=True)
 
 
@@ -316,6 +328,7 @@ class TargetReport:
     cache: Cache | None = None
     warnings: list[str] | None = None
     budget: Budget | None = None
+    quantized: Quantized | None = fld(None, doc="what the artifact quantized (weights and ops by dtype)")
     search: Search | None = None
     sensitivity: list[SensitivityRow] | None = None
     latency_ms: Latency | None = None
