@@ -246,6 +246,11 @@ def _decide(
             f"--recipe auto: {chosen.recipe.label} is the "
             f"{'smallest' if options.objective == 'size' else 'fastest'} within budget",
         ]
+    if chosen.recipe.io_dtype != contract_io:
+        d.warnings.append(
+            f"{chosen.recipe.label} takes {chosen.recipe.io_dtype} inputs and outputs, not the target's "
+            f"{contract_io}: float fallback converts only with float IO; the firmware must feed float32"
+        )
     assert chosen.artifact is not None and chosen.fidelity is not None  # a candidate within budget has both
     d.recipe, d.artifact, d.comparison = chosen.recipe, chosen.artifact, chosen.fidelity
     return d

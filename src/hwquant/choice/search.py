@@ -155,6 +155,8 @@ def keep_io_contract(candidates: list[Candidate], io: str | None, io_dtypes: tup
     if io is None:
         return
     for c in candidates:
+        if c.recipe.float_fallback and c.recipe.io_dtype == "float32":
+            continue  # float fallback takes float IO (the converter allows no other): the user's opt-in
         if c.error is None and c.recipe.io_dtype != io:
             want = c.recipe.io_dtype
             if io_dtypes and want not in io_dtypes and c.recipe.activations in io_dtypes:
