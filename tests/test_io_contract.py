@@ -82,3 +82,16 @@ def test_mcu_keeps_int8_io_when_int8_misses_and_int16_is_opt_in(wide_range, tmp_
     r16, rep16 = _build(tmp_path / "b", model, data, "--io-dtype", "int16")
     assert r16.exit_code == 0, r16.output
     assert rep16["recipe"]["name"] == "int16x8" and rep16["recipe"]["fields"]["io_dtype"] == "int16"
+
+
+@pytest.mark.slow
+def test_ethos_u_with_io_dtype_int16_builds_int16x8(repo_root, tmp_path):
+    ex = repo_root / "examples" / "digits"
+    out = tmp_path / "out"
+    args = ["build", str(ex / "model.keras"), "--target", "ethos-u", "--io-dtype", "int16"]
+    args += ["--data", str(ex / "calibration.npz"), "--out", str(out), "--no-cache"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    rep = json.loads((out / "ethos-u" / "report.json").read_text())
+    assert rep["recipe"]["name"] == "int16x8" and rep["recipe"]["fields"]["io_dtype"] == "int16"
+    assert "verdict ethos-u: int16x8, IO int16" in r.output
