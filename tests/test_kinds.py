@@ -152,3 +152,38 @@ def test_a_real_1000_class_softmax_collapsing_in_int8_is_not_reported_as_agreein
         assert any("lost their resolution" in w for w in c["why_not"]), c
     (out,) = rep["fidelity"]["outputs"].values()
     assert out["kind"] == "probabilities" and out["measures"]["top1_agreement"]["verdict"] == "pass"
+
+
+@pytest.mark.slow
+def test_output_kind_from_the_command_line_and_the_manifest(tmp_path, monkeypatch):
+    """A final FULLY_CONNECTED without labels is regression, unless the user says it is a classifier."""
+    tf = _tf()
+    rng = np.random.default_rng(3)
+    inp = tf.keras.Input((16,), name="x")
+    h = tf.keras.layers.Dense(16, activation="relu")(inp)
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(5, name="scores")(h))
+    model.save(tmp_path / "fc.keras")
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(300, 16)).astype(np.float32))
+    r, rep = _build(tmp_path / "plain", tmp_path / "fc.keras", "--data", tmp_path / "d.npz")
+    assert r.exit_code == 0, r.output
+    ((name, out),) = rep["fidelity"]["outputs"].items()
+    assert out["kind"] == "regression" and "--output-kind" in out["kind_why"]
+    r, rep = _build(
+        tmp_path / "cli", tmp_path / "fc.keras", "--data", tmp_path / "d.npz", "--output-kind", f"{name}=logits"
+    )
+    assert r.exit_code == 0, r.output
+    out = rep["fidelity"]["outputs"][name]
+    assert out["kind"] == "logits" and out["measures"]["top1_agreement"]["limit"] == 0.98
+    bad = CliRunner().invoke(main, ["build", str(tmp_path / "fc.keras"), "--output-kind", "scores:logits"])
+    assert bad.exit_code == 2 and "NAME=KIND" in bad.output
+    (tmp_path / "hwquant.toml").write_text(
+        f'model = "fc.keras"\ndata = "d.npz"\nout = "m"\n[outputs]\n{name} = "logits"\n[targets.cpu]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["build", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "m" / "cpu" / "report.json").read_text())
+    assert rep["fidelity"]["outputs"][name]["kind"] == "logits"
+    (tmp_path / "hwquant.toml").write_text('model = "fc.keras"\n[outputs]\nx = "softmax"\n[targets.cpu]\n')
+    bad = CliRunner().invoke(main, ["build", "--no-cache"])
+    assert bad.exit_code == 2 and "outputs.x" in bad.output

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 from hwquant.common.errors import UsageError
 from hwquant.device.tflite_model import Op, TfliteModel
+from hwquant.plugin.facts import OUTPUT_KINDS
 
-KINDS = ("probabilities", "logits", "multi-label", "regression")
+KINDS = OUTPUT_KINDS
 CLASS_KINDS = ("probabilities", "logits")  # top-1 agreement (and accuracy) apply
 PASS_THROUGH = frozenset({"RESHAPE", "SQUEEZE", "QUANTIZE", "DEQUANTIZE", "EXPAND_DIMS", "IDENTITY", "CAST"})
 MIN_CLASS_SNR_DB = 10.0  # class scores below this SNR lost their resolution (default budget)

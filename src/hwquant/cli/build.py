@@ -47,6 +47,14 @@ def _same(v: Any) -> Any:
     return v
 
 
+def _output_kinds(given: tuple[str, ...]) -> tuple[str, ...]:
+    """--output-kind NAME=KIND values, checked before anything loads (UsageError naming the bad one)."""
+    from hwquant.choice.kinds import parse_overrides
+
+    parse_overrides(given)
+    return tuple(given)
+
+
 @dataclass(frozen=True)
 class DataArgs(_Group):
     """Where representative and evaluation data come from and how images are read."""
@@ -141,7 +149,7 @@ class BuildArgs:
             objective=r.objective,
             num_threads=r.num_threads,
             float_layers=r.float_layers,
-            output_kinds=r.output_kinds,
+            output_kinds=_output_kinds(r.output_kinds),
             sensitivity=r.sensitivity,
         )
 

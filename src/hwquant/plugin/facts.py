@@ -60,6 +60,10 @@ class ModelFacts:
         return d
 
 
+# what an output is (hwquant.choice.kinds decides it from the graph; --output-kind / [outputs] override)
+OUTPUT_KINDS = ("probabilities", "logits", "multi-label", "regression")
+
+
 @dataclass
 class BuildOptions:
     """Everything a user can ask of one build; the CLI and hwquant.build() fill it."""
