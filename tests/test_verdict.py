@@ -90,3 +90,12 @@ def test_a_cached_build_prints_the_same_verdict_on_stdout_headed_by_the_table(re
     assert any("top-1 agreement" in x and "on 40 samples, limit 0.98" in x for x in a)
     rep = json.loads((tmp_path / "out" / "fast" / "report.json").read_text())
     assert rep["cache"]["hit"] is True
+
+
+def test_the_layer_table_prints_whole_tensor_names():
+    from hwquant.choice import search
+
+    name = "functional_1_1/narrow_1/MatMul;functional_1_1/narrow_1/Relu;functional_1_1/narrow_1/BiasAdd"
+    row = {"tensor": name, "op": "FULLY_CONNECTED", "channel_snr_db": -5.0, "range": [0.0, 1e6]}
+    lines = search.table_lines([row], int16_possible=False)
+    assert lines[0].endswith(name)  # --float-layer needs the name exactly

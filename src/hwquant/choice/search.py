@@ -295,7 +295,8 @@ def advice(row: dict[str, Any], int16_possible: bool) -> str:
 def table_lines(sensitivity: list[dict[str, Any]], int16_possible: bool, n: int = 5) -> list[str]:
     lines = []
     for r in ranked_tensors(sensitivity, n):
-        lines.append(f"{r['op']:<16} {r['channel_snr_db']:7.1f} dB  {r['tensor'][:60]}")
+        # the whole tensor name: --float-layer needs it exactly (issue 18: nothing a user copies is cut)
+        lines.append(f"{r['op']:<16} {r['channel_snr_db']:7.1f} dB  {r['tensor']}")
         lines.append(f"{'':16} fix: {advice(r, int16_possible)}")
     return lines
 
