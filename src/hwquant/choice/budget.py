@@ -4,9 +4,13 @@ The budget's measures are the fidelity gates (``gates.fidelity_misses``), define
 user gives none of ``--max-accuracy-drop``, ``--min-agreement``, ``--min-snr``, ``--min-cosine``,
 the default budget applies:
 
-- class-score outputs (one vector of >= 2 scores per sample): top-1 agreement with the float
-  model >= 0.98, and with labelled eval data an accuracy drop <= 1 percentage point;
-- every other output (regression, embeddings, spectra): SNR >= 20 dB against the float output
+Each output is read by its kind (``choice.kinds``, from the float model's graph or --output-kind):
+
+- ``probabilities`` and ``logits``: top-1 agreement with the float model >= 0.98, and with labelled
+  eval data an accuracy drop <= 1 percentage point; below 10 dB SNR such scores lost their
+  resolution and miss whatever their agreement;
+- ``multi-label``: per-label decision agreement (at 0.5) >= 0.98;
+- ``regression`` (reconstructions, embeddings, spectra): SNR >= 20 dB against the float output
   (noise power at most 1 % of the signal; cosine >= 0.995 follows from it).
 
 Why these: on the issue's evidence, int8 artifacts that users called broken sat at 0.875-0.96
@@ -54,9 +58,9 @@ MEASURE_NAMES = {
     "cosine": "cosine",
 }
 DEFAULT_SCOPE = {
-    "min_agreement": "class-score outputs",
-    "max_accuracy_drop": "class-score outputs with labels",
-    "min_snr": "outputs that are not class scores",
+    "min_agreement": "probabilities and logits outputs (top-1), multi-label outputs (per label at 0.5)",
+    "max_accuracy_drop": "probabilities and logits outputs, with labels",
+    "min_snr": "regression outputs; probabilities and logits below 10 dB lost their resolution",
 }
 
 
