@@ -95,3 +95,4 @@ def test_ethos_u_with_io_dtype_int16_builds_int16x8(repo_root, tmp_path):
     rep = json.loads((out / "ethos-u" / "report.json").read_text())
     assert rep["recipe"]["name"] == "int16x8" and rep["recipe"]["fields"]["io_dtype"] == "int16"
     assert "verdict ethos-u: int16x8, IO int16" in r.output
+    assert "differs from the target's default: int16 inputs and outputs requested with --io-dtype int16" in r.output

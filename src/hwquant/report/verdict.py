@@ -43,6 +43,8 @@ def block(report: dict[str, Any], target_dir: Path | None = None) -> list[str]:
         f"verdict {header(report)}: {recipe.get('label', recipe.get('name'))}, IO {fields.get('io_dtype', '?')}"
         + (" (cached build)" if cache.get("hit") else "")
     ]
+    asked = [r for r in recipe.get("reasons") or [] if "requested with --" in r]
+    lines += [f"  differs from the target's default: {r}" for r in asked]
     search = report.get("search")
     if search and search.get("chosen") and search.get("chosen") != (search.get("candidates") or [{}])[0].get("label"):
         lines.append(f"  chosen by measurement: {search.get('why')}")
