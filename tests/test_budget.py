@@ -13,14 +13,20 @@ from hwquant.plugin.recipe import Recipe, preset
 from hwquant.report.gates import Gates, check
 
 
-def test_ties_in_quantized_scores_are_not_disagreements():
-    ref = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
-    tied = np.array([[0.5, 0.5, 0.0], [0.6, 0.6, 0.0]])  # float's class among the tied maxima
-    assert metrics.top1_agreement(ref, tied) == 1.0
-    other = np.array([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])
-    assert metrics.top1_agreement(ref, other) == 0.0
-    flat = np.full((2, 3), 1 / 3)  # all classes tie: no decision, chance credit
-    assert metrics.top1_agreement(ref, flat) == pytest.approx(1 / 3)
+def test_a_tie_agrees_only_when_the_float_model_scores_the_tied_classes_within_one_step():
+    """Issue 18: a tie that includes the float class is agreement only when the float model also scores
+    every tied class within one quantization step of its top-1; when every class ties, nothing was decided."""
+    step = 0.1
+    ref = np.array([[0.1, 0.9, 0.0], [0.45, 0.4, 0.15], [0.8, 0.1, 0.1]])
+    tied = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.6, 0.6, 0.0]])
+    # sample 0: float 0.9 vs 0.1 (8 steps apart): no; sample 1: 0.45 vs 0.4: yes; sample 2: float's class
+    # ties with one it scores 0.7 lower: no
+    assert metrics.top1_credits(ref, tied, step).tolist() == [0.0, 1.0, 0.0]
+    unique = np.array([[0.1, 0.8, 0.1], [0.5, 0.4, 0.1], [0.1, 0.2, 0.7]])
+    assert metrics.top1_credits(ref, unique, step).tolist() == [1.0, 1.0, 0.0]
+    flat = np.full((3, 3), 0.0)  # every class ties: the artifact decided nothing
+    assert metrics.top1_agreement(ref, flat, step) == 0.0
+    assert metrics.resolution(np.array([[0.0, 0.25, 0.5]])) == 0.25
 
 
 def test_collapse_and_non_finite_are_reported_and_fail_any_budget():

@@ -65,8 +65,8 @@ def test_build_summary_and_report(digits_dir, tmp_path):
     ):
         assert words in r.output, words
     report = json.loads((tmp_path / "cpu" / "report.json").read_text())
-    assert report["verify"]["samples"] == 51  # 20% of the 256 calibration samples held back
-    assert report["inputs"]["data"]["samples"] == 205
+    assert report["verify"]["samples"] == 100  # the default split keeps 100 of the 256 samples (issue 18)
+    assert report["inputs"]["data"]["samples"] == 156
 
 
 def test_preflight_only_writes_report_without_artifact(digits_dir, tmp_path):

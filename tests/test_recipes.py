@@ -194,4 +194,5 @@ def test_a_decisions_warnings_are_its_own_not_the_builds_shared_memo(prep):
     shared = list(prep.range_warnings())
     d.warnings.append("a warning of this target only")
     assert prep.range_warnings() == shared and d.warnings is not prep.range_warnings()
-    assert d.sections["budget"]["source"] == "default" and d.fidelity == d.comparison.to_dict()
+    assert d.sections["budget"]["source"] == "default" and d.fidelity == d.budget.judged_fidelity(d.comparison)
+    assert d.fidelity.keys() == d.comparison.to_dict().keys()  # the comparison, with limits and verdicts added

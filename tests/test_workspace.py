@@ -137,6 +137,7 @@ def test_jobs_build_in_workers_job_builds_one_and_check_gates_the_fan_out(keras_
     )
     assert r.returncode == 0, r.stderr
     assert "3 job(s) of 2 model(s); 2 worker processes" in r.stderr
+    assert sum(line.startswith("verdict ") for line in r.stdout.splitlines()) == 3  # one per job, on stdout
     for jid, j in jobs.items():
         rep = json.loads((ws / j["out"] / "report.json").read_text())
         assert rep["job"] == jid and rep["cache"]["key"] == j["cache_key"]  # plan's key is the build's key

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hwquant.choice import budget as budget_mod
+from hwquant.choice import census as census_mod
 from hwquant.choice import search as search_mod
 from hwquant.choice.shared import SharedBuild, StageTimer
 from hwquant.choice.verify import Comparison
@@ -63,17 +64,20 @@ class Decision:
     warnings: list[str] = field(default_factory=list)
     candidates: list[search_mod.Candidate] = field(default_factory=list)
     search: SearchSummary | None = None  # when the search ran
+    census: census_mod.Census | None = None  # what the final artifact quantized
     sensitivity: list[dict[str, Any]] | None = None  # per-layer rows, when computed for this build
 
     @property
     def fidelity(self) -> dict[str, Any]:
-        """report.json's ``fidelity`` section."""
-        return self.comparison.to_dict()
+        """report.json's ``fidelity`` section: each measure with its interval, limit and verdict."""
+        return self.budget.judged_fidelity(self.comparison)
 
     @property
     def sections(self) -> dict[str, Any]:
         """report.json's sections from the choice: budget, and search and sensitivity when they ran."""
         d: dict[str, Any] = {"budget": self.budget.to_dict()}
+        if self.census is not None:
+            d["quantized"] = self.census.to_dict()
         if self.search is not None:
             d["search"] = self.search.to_dict()
         if self.sensitivity:
@@ -117,7 +121,46 @@ def decide(
     log: Callable[[str], None],
     timer: StageTimer | None = None,
 ) -> Decision:
-    """Measure the proposal; search when asked or when it misses the budget; apply the doctor."""
+    """Measure the proposal; search when asked or when it misses the budget; apply the doctor; then
+    count what the final artifact quantized, so its label is true (:func:`honest`)."""
+    return honest(prep, backend, _decide(prep, backend, options, recipe, reasons, artifact, log, timer), timer)
+
+
+def honest(prep: SharedBuild, backend: Backend, d: Decision, timer: StageTimer | None = None) -> Decision:
+    """A quantized recipe whose artifact quantized nothing is rebuilt and reported as float32 (where the
+    target allows float32; otherwise a warning says so); float ops left in an integer recipe are listed."""
+    d.census = census_mod.of(d.artifact, f"{backend.name} artifact")
+    hollow = census_mod.hollow(d.recipe, d.census)
+    if hollow and "float32" in backend.allowed_recipes:
+        from hwquant.plugin.recipe import preset
+
+        was = d.recipe
+        d.recipe = preset("float32").with_io(was.io_dtype if was.io_dtype != "float32" else None)
+        d.artifact = prep.artifact(d.recipe, timer)
+        d.comparison = prep.compare(d.artifact)
+        d.census = census_mod.of(d.artifact, f"{backend.name} artifact")
+        d.reasons = [
+            *[f"the rule's proposal ({was.label}): {r}" for r in d.reasons],
+            f"{hollow}; built and reported as float32, which it is",
+        ]
+        d.warnings.append(f"{hollow}: the artifact is float32 and is reported so")
+    elif hollow:
+        d.warnings.append(hollow)
+    if census_mod.integer_recipe(d.recipe) and d.census.float_ops:
+        d.warnings.append(f"{d.census.float_ops_line()} in the {d.recipe.label} artifact")
+    return d
+
+
+def _decide(
+    prep: SharedBuild,
+    backend: Backend,
+    options: BuildOptions,
+    recipe: Recipe,
+    reasons: list[str],
+    artifact: bytes,
+    log: Callable[[str], None],
+    timer: StageTimer | None = None,
+) -> Decision:
     from hwquant.device.bench import host_latency_ms
 
     budget = budget_for(prep, options)
@@ -133,6 +176,8 @@ def decide(
         )
     d = Decision(recipe, reasons, artifact, comparison, budget, list(prep.range_warnings()))
     misses = budget.misses(comparison)
+    if not pinned:  # the default budget's undecided measures: the proposal is kept, the report says why
+        d.warnings += budget.undecided(comparison)
     if pinned or (not budget.applied and not auto) or (not misses and not auto):
         d.warnings += _doctor(comparison, recipe, random_data=prep.calibration is None or prep.calibration.random)
         return d
@@ -172,7 +217,9 @@ def decide(
         TfliteModel(prep.float_model, "float32 reference"),
         log,
     )
-    chosen = search_mod.choose(d.candidates, options.objective)
+    contract_io = options.io_dtype or recipe.io_dtype  # the user's --io-dtype, else the rule's (target default)
+    search_mod.keep_io_contract(d.candidates, contract_io, tuple(backend.io_dtypes or ()))
+    chosen = search_mod.choose(d.candidates, options.objective, budget)
     d.search = SearchSummary(
         options.objective,
         "--recipe auto" if auto else f"the rule's {recipe.label} missed the budget: {'; '.join(misses)}",
@@ -184,13 +231,13 @@ def decide(
     if chosen is None:
         return _nothing_fits(prep, backend, budget, d, misses or proposal.misses)
     if chosen.recipe != recipe:
-        d.reasons = [
-            *list(reasons),
+        d.reasons = [  # two parts: the rule's proposal (attributed to it), then the measured choice
+            *[f"the rule's proposal ({recipe.label}): {r}" for r in reasons],
             f"the rule proposed {recipe.label}"
             + (f", which missed the {budget.describe()}: {misses[0]}" if misses else "")
             + f"; the search chose {chosen.recipe.label}: "
             f"{'smallest' if options.objective == 'size' else 'fastest'} of "
-            f"{sum(c.within for c in d.candidates)} candidate(s) within budget",
+            f"{sum(c.within and not c.needs for c in d.candidates)} candidate(s) within budget",
         ]
         d.reasons += [w for w in extra_reasons.get(replace(chosen.recipe, float_layers=()), []) if w not in d.reasons]
     elif auto:
@@ -199,6 +246,11 @@ def decide(
             f"--recipe auto: {chosen.recipe.label} is the "
             f"{'smallest' if options.objective == 'size' else 'fastest'} within budget",
         ]
+    if chosen.recipe.io_dtype != contract_io:
+        d.warnings.append(
+            f"{chosen.recipe.label} takes {chosen.recipe.io_dtype} inputs and outputs, not the target's "
+            f"{contract_io}: float fallback converts only with float IO; the firmware must feed float32"
+        )
     assert chosen.artifact is not None and chosen.fidelity is not None  # a candidate within budget has both
     d.recipe, d.artifact, d.comparison = chosen.recipe, chosen.artifact, chosen.fidelity
     return d
@@ -225,10 +277,17 @@ def _nothing_fits(
     int16 = any(c.recipe.activations == "int16" and c.error is None for c in d.candidates)
     table = search_mod.table_lines(rows, int16)
     broken = budget_mod.doctor_findings(d.comparison)
+    other_io = [c for c in d.candidates if c.needs and c.within]
+    opt_in = (
+        f"; {other_io[0].recipe.label} meets it but changes the IO: rebuild with {other_io[0].needs} if the "
+        "firmware can feed it"
+        if other_io
+        else ""
+    )
     if budget.is_default and not broken:
         d.warnings.append(
-            f"no recipe allowed on {backend.name} meets the {budget.describe()}; kept the rule's "
-            f"{d.recipe.label} ({misses[0] if misses else ''})"
+            f"no recipe allowed on {backend.name} meets the {budget.describe()} with {d.recipe.io_dtype} IO; "
+            f"kept the rule's {d.recipe.label} ({misses[0] if misses else ''}){opt_in}"
         )
         return d
     not_tried = [
@@ -242,7 +301,8 @@ def _nothing_fits(
         + (misses[0] if misses else "")
         + "".join(f"\n  not tried: {n}" for n in not_tried)
         + ("\n  worst layers (channel SNR of int8):\n    " + "\n    ".join(table) if table else ""),
-        hint="loosen the budget, or fix the layers named above; a target with float fallback (cpu; mcu with "
+        hint=(f"{opt_in.removeprefix('; ')}; or " if opt_in else "")
+        + "loosen the budget, or fix the layers named above; a target with float fallback (cpu; mcu with "
         "--mcu-allow-float on a board with an FPU) can keep them float",
     )
 

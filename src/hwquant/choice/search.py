@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hwquant.choice import census as census_mod
 from hwquant.choice.budget import Budget
 from hwquant.choice.verify import Comparison
 from hwquant.common.errors import HwquantError
@@ -43,6 +44,8 @@ class Candidate:
     error: str | None = None  # could not convert, or does not run on the target
     chosen: bool = False
     target: dict[str, Any] = field(default_factory=dict)  # what the backend measures (Backend.candidate_report)
+    needs: str | None = None  # "--io-dtype int16": IO other than the artifact's contract; never chosen
+    census: census_mod.Census | None = None  # what the artifact quantized (weights and ops by dtype)
 
     @property
     def within(self) -> bool:
@@ -78,6 +81,8 @@ class Candidate:
             "within_budget": self.within,
             "why_not": ([self.error] if self.error else self.misses) if not self.within else [],
             "chosen": self.chosen,
+            **({"needs": f"needs {self.needs}"} if self.needs else {}),
+            **({"quantized_fraction": round(self.census.quantized_fraction, 4)} if self.census else {}),
         }
 
 
@@ -95,7 +100,13 @@ class Measurer:
         try:
             if c.artifact is None:
                 c.artifact = self.convert(c.recipe)
-            bad = self.check(TfliteModel(c.artifact, f"candidate {c.recipe.label}"))
+            model = TfliteModel(c.artifact, f"candidate {c.recipe.label}")
+            c.census = census_mod.of(model)
+            hollow = census_mod.hollow(c.recipe, c.census)
+            if hollow:  # never chosen under a quantized name (its fidelity is the float model's)
+                c.error = hollow
+                return c
+            bad = self.check(model)
             if bad:
                 c.error = "does not run on the target: " + "; ".join(bad[:3])
                 return c
@@ -119,13 +130,38 @@ def rank_key(objective: str) -> Callable[[Candidate], tuple[float, float]]:
     return lambda c: (c.size or inf, c.latency_ms if c.latency_ms is not None else inf)
 
 
-def choose(candidates: list[Candidate], objective: str) -> Candidate | None:
-    ok = [c for c in candidates if c.within]
+def choose(candidates: list[Candidate], objective: str, budget: Budget | None = None) -> Candidate | None:
+    """The best candidate within budget by the objective. With the default budget, a candidate only
+    within it because its miss is undecided (the point estimate misses, the interval reaches the limit)
+    is not better beyond the intervals: the rule's proposal, or a candidate that passes outright, wins."""
+    ok = [c for c in candidates if c.within and not c.needs]
     if not ok:
         return None
-    best = min(ok, key=rank_key(objective))
+    key = rank_key(objective)
+
+    def doubtful(c: Candidate) -> bool:
+        if budget is None or c.origin == "rule proposal" or c.fidelity is None:
+            return False
+        return any(j.verdict == "undecided" for j in budget.judge(c.fidelity))
+
+    best = min(ok, key=lambda c: (doubtful(c), *key(c)))
     best.chosen = True
     return best
+
+
+def keep_io_contract(candidates: list[Candidate], io: str | None, io_dtypes: tuple[str, ...] = ()) -> None:
+    """Mark every measured candidate whose IO dtype is not the artifact's contract ``io`` (the target's
+    default or the user's --io-dtype): it stays in the table, with its fidelity, as "needs --io-dtype X"."""
+    if io is None:
+        return
+    for c in candidates:
+        if c.recipe.float_fallback and c.recipe.io_dtype == "float32":
+            continue  # float fallback takes float IO (the converter allows no other): the user's opt-in
+        if c.error is None and c.recipe.io_dtype != io:
+            want = c.recipe.io_dtype
+            if io_dtypes and want not in io_dtypes and c.recipe.activations in io_dtypes:
+                want = c.recipe.activations  # int16x8 on mcu / ethos-u: int16 IO
+            c.needs = f"--io-dtype {want}"
 
 
 def ranked_tensors(sensitivity: list[dict[str, Any]], limit: int = MAX_FLOAT_TENSORS) -> list[dict[str, Any]]:
@@ -259,7 +295,8 @@ def advice(row: dict[str, Any], int16_possible: bool) -> str:
 def table_lines(sensitivity: list[dict[str, Any]], int16_possible: bool, n: int = 5) -> list[str]:
     lines = []
     for r in ranked_tensors(sensitivity, n):
-        lines.append(f"{r['op']:<16} {r['channel_snr_db']:7.1f} dB  {r['tensor'][:60]}")
+        # the whole tensor name: --float-layer needs it exactly (issue 18: nothing a user copies is cut)
+        lines.append(f"{r['op']:<16} {r['channel_snr_db']:7.1f} dB  {r['tensor']}")
         lines.append(f"{'':16} fix: {advice(r, int16_possible)}")
     return lines
 

@@ -7,11 +7,13 @@ zero point, so the comparison is always in real values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from hwquant.choice import kinds as kinds_mod
+from hwquant.choice import stats
 from hwquant.common.errors import ToolchainError, first_line
 from hwquant.config.data import DataSet
 from hwquant.device import metrics
@@ -77,6 +79,11 @@ class OutputComparison:
     non_finite: int = 0  # NaN/inf values in the artifact's output
     reference_non_finite: int = 0  # NaN/inf values in the float model's output
     accuracy: Accuracy | None = None  # with labelled eval data
+    kind: str | None = None  # probabilities | logits | multi-label | regression (choice.kinds)
+    kind_why: str | None = None
+    label_agreement: float | None = None  # multi-label: decisions that agree at the 0.5 threshold
+    # per measure (top1_agreement, accuracy_drop_points, snr_db, cosine): its 95 % interval (choice.stats)
+    intervals: dict[str, stats.Interval] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, m: dict[str, Any]) -> OutputComparison:
@@ -93,11 +100,22 @@ class OutputComparison:
             non_finite=int(m.get("non_finite", 0)),
             reference_non_finite=int(m.get("reference_non_finite", 0)),
             accuracy=Accuracy(acc["float"], acc["quantized"], acc["delta_points"]) if acc else None,
+            kind=m.get("kind"),
+            kind_why=m.get("kind_why"),
+            label_agreement=m.get("label_agreement"),
+            intervals={
+                k: stats.Interval(
+                    v.get("value"), int(v.get("samples") or 0), v.get("low"), v.get("high"), str(v.get("method", ""))
+                )
+                for k, v in (m.get("measures") or {}).items()
+                if isinstance(v, dict)
+            },
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The report.json form: optional measures appear only when they apply."""
-        d: dict[str, Any] = {
+        d: dict[str, Any] = {"kind": self.kind, "kind_why": self.kind_why} if self.kind else {}
+        d |= {
             "samples": self.samples,
             "max_abs_error": self.max_abs_error,
             "mean_abs_error": self.mean_abs_error,
@@ -106,6 +124,8 @@ class OutputComparison:
         }
         if self.class_scores:
             d["top1_agreement"] = self.top1_agreement
+        if self.kind == "multi-label":
+            d["label_agreement"] = self.label_agreement
         if self.collapsed:
             d["collapsed"] = True
         if self.non_finite:
@@ -114,6 +134,8 @@ class OutputComparison:
             d["reference_non_finite"] = self.reference_non_finite
         if self.accuracy is not None:
             d["accuracy"] = self.accuracy.to_dict()
+        if self.intervals:  # limit and verdict: filled in by the budget (Budget.judge)
+            d["measures"] = {k: {**iv.to_dict(), "limit": None, "verdict": None} for k, iv in self.intervals.items()}
         return d
 
 
@@ -135,6 +157,7 @@ def compare(
     evaluation: DataSet,
     facts: ModelFacts,
     reference: dict[str, np.ndarray] | None = None,
+    output_kinds: tuple[str, ...] | list[str] = (),
 ) -> Comparison:
     """Per output: max/mean abs error, SNR dB, cosine, top-1 agreement (and accuracy with labels).
 
@@ -145,17 +168,43 @@ def compare(
         reference = outputs(float_model, evaluation, facts, "float32 reference")
     got = outputs(artifact, evaluation, facts, "artifact")
     labels = evaluation.labels
+    kinds = kinds_mod.of_model(float_model, labels is not None, output_kinds)
     result: dict[str, OutputComparison] = {}
     for name, r in reference.items():
         g = got[name]
-        m = metrics.compare_output(r, g)
+        kind = kinds.get(name) or kinds_mod.OutputKind("regression", "not found in the model's graph")
+        m = metrics.compare_output(r, g, kind.kind)
+        m["kind"], m["kind_why"] = kind.kind, kind.why
+        intervals = {"snr_db": stats.snr(r, g, m["snr_db"]), "cosine": stats.cosine(r, g, m["cosine"])}
+        if "top1_agreement" in m:
+            intervals["top1_agreement"] = stats.proportion(metrics.top1_credits(r, g))
+        if "label_agreement" in m:
+            intervals["label_agreement"] = stats.proportion(metrics.label_credits(r, g))
         if labels is not None and not facts.multi_signature and "top1_agreement" in m:
             n = r.shape[0]
             fl, q = _accuracy(r.reshape(n, -1), labels), _accuracy(g.reshape(n, -1), labels)
             m["accuracy"] = {"float": fl, "quantized": q, "delta_points": round(100 * (q - fl), 2)}
-        result[name] = OutputComparison.from_dict(metrics.json_safe(m))
+            intervals["accuracy_drop_points"] = drop_interval(
+                _correct(r.reshape(n, -1), labels), _correct(g.reshape(n, -1), labels)
+            )
+        out = OutputComparison.from_dict(metrics.json_safe(m))
+        result[name] = replace(out, intervals=intervals)
     return Comparison(result, len(evaluation))
 
 
+def _correct(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return np.asarray(np.argmax(scores, axis=1) == np.asarray(labels).reshape(-1))
+
+
 def _accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(scores, axis=1) == np.asarray(labels).reshape(-1)))
+    return float(np.mean(_correct(scores, labels)))
+
+
+def drop_interval(float_correct: np.ndarray, quant_correct: np.ndarray) -> stats.Interval:
+    """The accuracy drop in points (float minus quantized: positive is a loss) with its paired interval."""
+    d = stats.paired_accuracy(float_correct, quant_correct)
+
+    def neg(v: float | None) -> float | None:
+        return None if v is None else 0.0 - v
+
+    return stats.Interval(neg(d.value), d.samples, neg(d.high), neg(d.low), d.method, d.p_value)

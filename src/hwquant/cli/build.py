@@ -28,6 +28,7 @@ SHARED_OVERRIDES = (
     "objective",
     "num_threads",
     "float_layers",
+    "output_kinds",
     "sensitivity",
 )
 TARGET_OVERRIDES = ("recipe", "io_dtype")  # per target table
@@ -44,6 +45,14 @@ class _Group:
 
 def _same(v: Any) -> Any:
     return v
+
+
+def _output_kinds(given: tuple[str, ...]) -> tuple[str, ...]:
+    """--output-kind NAME=KIND values, checked before anything loads (UsageError naming the bad one)."""
+    from hwquant.choice.kinds import parse_overrides
+
+    parse_overrides(given)
+    return tuple(given)
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ class RecipeArgs(_Group):
     objective: str
     num_threads: int
     float_layers: tuple[str, ...] = field(metadata={"read": tuple})
+    output_kinds: tuple[str, ...] = field(metadata={"read": tuple})
     sensitivity: bool
     preflight_only: bool
     trust_model: bool
@@ -139,6 +149,7 @@ class BuildArgs:
             objective=r.objective,
             num_threads=r.num_threads,
             float_layers=r.float_layers,
+            output_kinds=_output_kinds(r.output_kinds),
             sensitivity=r.sensitivity,
         )
 
@@ -213,6 +224,14 @@ class BuildArgs:
     "float_layers",
     multiple=True,
     help="Keep this op (its output tensor name, see --sensitivity) float; repeatable.",
+)
+@click.option(
+    "--output-kind",
+    "output_kinds",
+    multiple=True,
+    metavar="NAME=KIND",
+    help="What an output is: probabilities, logits, multi-label or regression (default: read from the "
+    "model's graph); decides its fidelity measures. Repeatable.",
 )
 @click.option("--sensitivity", is_flag=True, help="Only analyse per-layer int8 sensitivity (no artifact).")
 @click.option("--job", help="Build exactly this job of `hwquant plan` (same PATHS and --out as the plan).")

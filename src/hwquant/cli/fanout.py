@@ -91,6 +91,12 @@ def build_workspace(
         from hwquant.report.result import render
 
         render(BuildResult(reports[0][2], Path(reports[0][1])), console)
+    if not as_json:  # every job's verdict on stdout, headed by its target table (issue 18)
+        from hwquant.report.verdict import block
+
+        for _, d, rep in reports:
+            for line in block(rep, Path(d)):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
     fanout.raise_failures(outcomes)
     fails = [line for jid, _, rep in reports for line in check(rep, gates_of[jid.rsplit(".", 1)[0]])]
     if not as_json:

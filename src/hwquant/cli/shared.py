@@ -30,8 +30,11 @@ def registry() -> Any:
 
 def show(result: Any) -> None:
     from hwquant.report.result import render
+    from hwquant.report.verdict import block
 
     render(result, console)
+    for line in block(result.report, result.target_dir):  # stdout, also on a cache hit, never cut
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def default_cache_dir() -> Path:

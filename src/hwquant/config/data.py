@@ -39,6 +39,8 @@ from hwquant.common.hashing import file_sha256
 from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec
 
 MIN_RECOMMENDED = 100  # the TFLite guide recommends 100-500 representative samples
+DEFAULT_EVAL_FRACTION = BuildOptions.eval_fraction  # --eval-fraction not given
+MIN_EVAL = 100  # the default split holds back at least this many eval samples when the data allow
 LABEL_KEYS = ("labels", "label", "y")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
 
@@ -154,8 +156,9 @@ class DataSet:
         }
 
 
-def load(spec: str, facts: ModelFacts, options: BuildOptions) -> DataSet:
-    """Load ``spec`` (npz, npy, image folder, module:function or random:N) and validate it."""
+def load(spec: str, facts: ModelFacts, options: BuildOptions, role: str = "calibration") -> DataSet:
+    """Load ``spec`` (npz, npy, image folder, module:function or random:N) and validate it.
+    ``role``: "calibration" (--data) or "eval" (--eval-data), named in the few-samples warning."""
     if spec.startswith("random:"):
         ds = _random(spec, facts, options.seed)
     else:
@@ -176,7 +179,13 @@ def load(spec: str, facts: ModelFacts, options: BuildOptions) -> DataSet:
             )
     validate(ds, facts)
     if len(ds) < MIN_RECOMMENDED and not ds.random:
-        ds.warnings.append(f"only {len(ds)} samples in {spec}; the TFLite guide recommends 100-500 for calibration")
+        if role == "eval":
+            ds.warnings.append(
+                f"only {len(ds)} eval samples in {spec}; fidelity measures on fewer than {MIN_EVAL} samples have "
+                "wide intervals (report.json: fidelity.outputs.*.measures)"
+            )
+        else:
+            ds.warnings.append(f"only {len(ds)} samples in {spec}; the TFLite guide recommends 100-500 for calibration")
     return ds
 
 
@@ -633,7 +642,13 @@ def split(calib: DataSet, eval_ds: DataSet | None, options: BuildOptions) -> tup
     if n < 2:
         warnings.warn("one sample only: it is used for calibration and verification", stacklevel=2)
         return calib, calib
-    n_eval = max(1, min(options.max_eval_samples, round(n * options.eval_fraction)))
+    n_eval = round(n * options.eval_fraction)
+    if options.eval_fraction == DEFAULT_EVAL_FRACTION:
+        # the default split holds back at least MIN_EVAL when the data allow (calibration keeps
+        # MIN_RECOMMENDED): on fewer samples one disagreement moves top-1 agreement by more than the
+        # default budget's margin
+        n_eval = max(n_eval, min(MIN_EVAL, n - MIN_RECOMMENDED))
+    n_eval = max(1, min(options.max_eval_samples, n_eval))
     order = np.random.default_rng(options.seed).permutation(n)
     held, rest = sorted(order[:n_eval].tolist()), sorted(order[n_eval:].tolist())
     if not rest:  # calibrating on nothing would silently give a float model
@@ -642,4 +657,10 @@ def split(calib: DataSet, eval_ds: DataSet | None, options: BuildOptions) -> tup
             "verification, leaving none to calibrate",
             hint="lower --eval-fraction (default 0.2) or pass --eval-data for verification",
         )
-    return calib.subset(rest, "calibration"), calib.subset(held, "held out")
+    calibration, held_out = calib.subset(rest, "calibration"), calib.subset(held, "held out")
+    if n_eval < MIN_EVAL:
+        calibration.warnings.append(
+            f"only {n_eval} eval samples held back from {calib.source}; fidelity measures on fewer than "
+            f"{MIN_EVAL} samples have wide intervals: pass --eval-data with {MIN_EVAL} or more samples"
+        )
+    return calibration, held_out

@@ -28,7 +28,7 @@ from typing import Any
 from hwquant.common import toml
 from hwquant.common.errors import UsageError
 from hwquant.config import outpath
-from hwquant.plugin.facts import BuildOptions
+from hwquant.plugin.facts import OUTPUT_KINDS, BuildOptions
 from hwquant.report import gates as gates_mod
 from hwquant.report.gates import Gates
 
@@ -49,6 +49,7 @@ TOP = {
     "scale": (_NUM, "a number"),
     "targets": (dict, "a table"),
     "gates": (dict, "a table"),
+    "outputs": (dict, "a table of output name = kind"),
 }
 TARGET = {"backend": (str, "a backend name"), "recipe": (str, "a recipe name"), "io_dtype": (str, "a dtype")}
 
@@ -196,6 +197,10 @@ def load(path: Path) -> Manifest:
     for key in ("eval_fraction", "max_eval_samples", "seed", "scale"):
         if key in doc:
             setattr(base, key, doc[key])
+    for name, kind in (doc.get("outputs") or {}).items():  # [outputs] name = "kind" (as --output-kind)
+        if kind not in OUTPUT_KINDS:
+            chk.fail("outputs", name, f"expected one of {', '.join(OUTPUT_KINDS)}, got {kind!r}")
+    base.output_kinds = tuple(f"{n}={k}" for n, k in (doc.get("outputs") or {}).items())
     if "image_size" in doc:
         try:
             base.image_size = _size(doc["image_size"])

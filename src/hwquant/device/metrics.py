@@ -54,23 +54,55 @@ def is_classifier_shaped(sample_shape: tuple[int, ...]) -> bool:
     return len(dims) == 1 and dims[0] >= 2
 
 
-def top1_agreement(ref: np.ndarray, got: np.ndarray) -> float:
-    """Fraction of samples whose arg-max class matches (samples along axis 0).
+def resolution(got: np.ndarray) -> float:
+    """The smallest step between distinct finite values of an output: a quantized output's scale once
+    dequantized (0.0 when it holds fewer than two distinct values)."""
+    u = np.unique(np.asarray(got, np.float64)[np.isfinite(got)])
+    return float(np.min(np.diff(u))) if u.size >= 2 else 0.0
 
-    Quantized scores often tie. A tie counts as agreement when the reference's class is among
-    the tied maxima (the model did not pick another class), unless every class ties: a model
-    whose scores are all equal decided nothing, and gets chance credit (1 / classes). NaN when
-    an output holds NaN or inf (arg-max of such a row means nothing, and a gate must not pass on it).
+
+def top1_credits(ref: np.ndarray, got: np.ndarray, step: float | None = None) -> np.ndarray:
+    """Per sample: 1.0 when the model's top-1 class agrees with the reference's, else 0.0 (samples along axis 0).
+
+    A sample agrees only when the model's top-1 is unique and equals the reference's, or when it ties
+    only with classes that the reference also scores within one quantization step (``step``; default
+    :func:`resolution` of ``got``) of its own top-1: a tie the quantization made, not a different
+    decision. When every class ties the model decided nothing (an output collapsed below its
+    resolution): no agreement. NaN when an output holds NaN or inf (arg-max of such a row means
+    nothing, and a gate must not pass on it).
     """
-    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(got))):
-        return math.nan
     n = ref.shape[0]
-    r, g = np.reshape(ref, (n, -1)), np.reshape(got, (n, -1))
+    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(got))):
+        return np.full(n, math.nan)
+    r, g = np.reshape(np.asarray(ref, np.float64), (n, -1)), np.reshape(np.asarray(got, np.float64), (n, -1))
+    if step is None:
+        step = resolution(g)
+    rows = np.arange(n)
     top = np.max(g, axis=1)
-    hit = g[np.arange(n), np.argmax(r, axis=1)] >= top
-    tied = np.sum(g >= top[:, None], axis=1)
-    credit = np.where(tied == g.shape[1], 1.0 / g.shape[1], hit.astype(float))
-    return float(np.mean(credit))
+    tied = g >= top[:, None]
+    rtop = np.argmax(r, axis=1)
+    hit = tied[rows, rtop]
+    count = np.sum(tied, axis=1)
+    close = r >= (r[rows, rtop] - step * (1 + 1e-6))[:, None]  # within one step of the reference's top-1
+    ties_ok = np.all(~tied | close, axis=1)
+    agree: np.ndarray = hit & ((count == 1) | ties_ok) & ((count < g.shape[1]) | (g.shape[1] == 1))
+    return agree.astype(float)
+
+
+def label_credits(ref: np.ndarray, got: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Per (sample, label): 1.0 when both models take the same decision at ``threshold`` (multi-label
+    sigmoid outputs); NaN when an output holds NaN or inf."""
+    r, g = np.asarray(ref, np.float64), np.asarray(got, np.float64)
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(g))):
+        return np.full(r.size, math.nan)
+    same: np.ndarray = (r >= threshold) == (g >= threshold)
+    return same.astype(float).ravel()
+
+
+def top1_agreement(ref: np.ndarray, got: np.ndarray, step: float | None = None) -> float:
+    """Mean of :func:`top1_credits` (NaN when an output holds NaN or inf)."""
+    credits = top1_credits(ref, got, step)
+    return float(np.mean(credits)) if credits.size else math.nan
 
 
 COLLAPSE_MIN_SAMPLES = 16  # fewer eval samples than this cannot tell a collapse from chance
@@ -86,8 +118,13 @@ def top1_collapsed(ref: np.ndarray, got: np.ndarray) -> bool:
     return len(set(np.argmax(r, axis=1).tolist())) > 1 and len(set(np.argmax(g, axis=1).tolist())) == 1
 
 
-def compare_output(ref: np.ndarray, got: np.ndarray) -> dict[str, Any]:
-    """All metrics for one output; ``ref`` and ``got`` stack samples along axis 0."""
+def compare_output(ref: np.ndarray, got: np.ndarray, kind: str | None = None) -> dict[str, Any]:
+    """All metrics for one output; ``ref`` and ``got`` stack samples along axis 0.
+
+    ``kind`` (hwquant.choice.kinds, read from the model's graph): top-1 agreement for
+    ``probabilities`` and ``logits``, per-label agreement for ``multi-label``, neither for
+    ``regression``. None (`hwquant bench`, which has no graph to read): by shape, a vector of >= 2
+    values per sample reads as class scores."""
     ref, got = np.asarray(ref), np.asarray(got)
     if ref.shape != got.shape:
         raise ValueError(f"output shapes differ: reference {ref.shape} vs model {got.shape}")
@@ -98,10 +135,14 @@ def compare_output(ref: np.ndarray, got: np.ndarray) -> dict[str, Any]:
         "snr_db": snr_db(ref, got),
         "cosine": cosine(ref, got),
     }
-    if ref.ndim >= 1 and is_classifier_shaped(ref.shape[1:]):
+    class_scores = kind in ("probabilities", "logits") or (kind is None and ref.ndim >= 1)
+    if class_scores and ref.ndim >= 1 and is_classifier_shaped(ref.shape[1:]):
         out["top1_agreement"] = top1_agreement(ref, got)
         if top1_collapsed(ref, got):
             out["collapsed"] = True
+    if kind == "multi-label":
+        credits = label_credits(ref, got)
+        out["label_agreement"] = float(np.mean(credits)) if credits.size else math.nan
     if not np.all(np.isfinite(got)):
         out["non_finite"] = int(np.size(got) - np.count_nonzero(np.isfinite(got)))
     if not np.all(np.isfinite(ref)):

@@ -141,7 +141,14 @@ class Prepared:
         """``artifact`` against the shared float reference on the evaluation set (not memoized)."""
         from hwquant.choice import verify
 
-        return verify.compare(self.float_model, artifact, self.evaluation, self.facts, reference=self.reference())
+        return verify.compare(
+            self.float_model,
+            artifact,
+            self.evaluation,
+            self.facts,
+            reference=self.reference(),
+            output_kinds=self.options.output_kinds,
+        )
 
     def sensitivity(self) -> list[dict[str, Any]]:
         """Per-layer sensitivity of int8 quantization; empty without calibration data or with several
@@ -245,7 +252,7 @@ def prepare(options: BuildOptions, log: Callable[[str], None] = print) -> Prepar
         facts = facts_from(float_model, loaded)
         with timer.stage("data"):
             calib = data_mod.load(options.data, facts, options) if options.data else None
-            eval_src = data_mod.load(options.eval_data, facts, options) if options.eval_data else None
+            eval_src = data_mod.load(options.eval_data, facts, options, role="eval") if options.eval_data else None
             if calib is not None:
                 calib, evaluation = data_mod.split(calib, eval_src, options)
             elif eval_src is not None:

@@ -60,6 +60,10 @@ class ModelFacts:
         return d
 
 
+# what an output is (hwquant.choice.kinds decides it from the graph; --output-kind / [outputs] override)
+OUTPUT_KINDS = ("probabilities", "logits", "multi-label", "regression")
+
+
 @dataclass
 class BuildOptions:
     """Everything a user can ask of one build; the CLI and hwquant.build() fill it."""
@@ -90,6 +94,7 @@ class BuildOptions:
     objective: str = "size"
     num_threads: int = 1  # LiteRT CPU threads for host latency (search objective latency)
     float_layers: tuple[str, ...] = ()
+    output_kinds: tuple[str, ...] = ()  # NAME=KIND overrides of the output kinds (hwquant.choice.kinds)
     sensitivity: bool = False  # run only the per-layer analysis
 
     @property

@@ -76,10 +76,12 @@ def _cosine_miss(o: measures.OutputMeasures, limit: float) -> str | None:
 
 
 def _agreement_miss(o: measures.OutputMeasures, limit: float) -> str | None:
-    a = o.top1_agreement
+    labels = o.kind == "multi-label"  # per-label decisions at 0.5, not top-1
+    a = o.label_agreement if labels else o.top1_agreement
+    what = "per-label agreement" if labels else "top-1 agreement"
     if a is None or not _finite(a):
-        return f"has no finite top-1 agreement ({'null' if a is None else a})"
-    return None if a >= limit else f"agrees on top-1 for {a:.3f}, limit {limit:g}"
+        return f"has no finite {what} ({'null' if a is None else a})"
+    return None if a >= limit else f"agrees on {'label decisions' if labels else 'top-1'} for {a:.3f}, limit {limit:g}"
 
 
 def _accuracy_miss(o: measures.OutputMeasures, limit: float) -> str | None:
@@ -180,7 +182,7 @@ GATES: tuple[Gate, ...] = (
         "Fail if top-1 agreement with float is lower (0-1).",
         "fidelity.outputs.*.top1_agreement",
         "no output reports top-1 agreement (not a classifier output)",
-        output=OutputGate(_agreement_miss, lambda o: o.classifier),
+        output=OutputGate(_agreement_miss, lambda o: o.classifier or o.kind == "multi-label"),
     ),
     Gate(
         "max-latency-ms",

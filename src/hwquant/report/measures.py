@@ -28,6 +28,8 @@ class OutputMeasures:
     cosine: float | None = None
     accuracy_delta_points: float | None = None  # quantized minus float accuracy, in points
     labelled: bool = False  # the output reports accuracy (labelled eval data)
+    kind: str | None = None  # probabilities | logits | multi-label | regression (None: an older report)
+    label_agreement: float | None = None  # multi-label outputs
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ def _of(report: dict[str, Any], name: str, where: str) -> Measures:
             cosine=m.cosine,
             accuracy_delta_points=None if acc is None else acc.delta_points,
             labelled=acc is not None or "accuracy" in report["fidelity"]["outputs"][out],
+            kind=m.kind,
+            label_agreement=m.label_agreement,
         )
     return Measures(
         name, bool(pre), size, dev.tensor_arena_bytes, latency, outputs, dev.estimated_inferences_per_second

@@ -148,7 +148,7 @@ def render_search(search: dict[str, Any], budget: dict[str, Any], console: Conso
     for col in ("", "candidate", "size", "latency ms", *extra, "top-1 agree", "SNR dB", "accuracy", "budget"):
         t.add_column(col)
     for c in search["candidates"]:
-        why = "within" if c["within_budget"] else "; ".join(c["why_not"])[:70]
+        why = c.get("needs") or ("within" if c["within_budget"] else "; ".join(c["why_not"])[:70])
         t.add_row(
             "*" if c["chosen"] else "",
             c["label"],

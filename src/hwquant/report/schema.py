@@ -78,9 +78,29 @@ class Accuracy:
 
 
 @dataclass
+class MeasureVerdict:
+    """One fidelity measure of one output with its 95 % interval, and the budget's limit and verdict."""
+
+    value: float | None = fld(None, null=True, doc="the measure over all samples (null: not finite)")
+    samples: int = fld(0, minimum=0, doc="eval samples it was measured on")
+    low: float | None = fld(None, null=True, doc="95 % interval, lower end")
+    high: float | None = fld(None, null=True, doc="95 % interval, upper end")
+    method: str | None = fld(None, doc="wilson | mcnemar | bootstrap")
+    p_value: float | None = fld(None, minimum=0, maximum=1, doc="mcnemar: exact p of the discordant samples")
+    limit: float | None = fld(None, null=True, doc="the budget's limit (null: the budget does not read it)")
+    verdict: str | None = fld(
+        None, null=True, doc="pass | miss | undecided (the default budget: the interval reaches the limit)"
+    )
+    samples_to_decide: int | None = fld(None, minimum=0, doc="undecided: about how many eval samples would decide")
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
 class OutputFidelity:
     """One output of the artifact against the float model (null: NaN or infinite, see snr_db)."""
 
+    kind: str | None = fld(None, doc="probabilities | logits | multi-label | regression: what the output is")
+    kind_why: str | None = fld(None, doc="why it is that kind (the op that computes it, or --output-kind)")
     samples: int | None = fld(None, minimum=0)
     max_abs_error: float | None = fld(None, null=True, minimum=0)
     mean_abs_error: float | None = fld(None, null=True, minimum=0)
@@ -92,9 +112,15 @@ class OutputFidelity:
         None, null_when="classifier", minimum=0, maximum=1, doc="present for class-score outputs only"
     )
     accuracy: Accuracy | None = fld(None, doc="labelled eval data on a class-score output")
+    label_agreement: float | None = fld(
+        None, minimum=0, maximum=1, doc="multi-label outputs: decisions at 0.5 that agree with float"
+    )
     collapsed: bool | None = fld(None, doc="top-1 is one class for every sample")
     non_finite: int | None = fld(None, minimum=0)
     reference_non_finite: int | None = fld(None, minimum=0)
+    measures: dict[str, MeasureVerdict] | None = fld(
+        None, doc="per measure (top1_agreement, accuracy_drop_points, snr_db, cosine): interval and verdict"
+    )
     classifier: bool = fld(False, internal=True, present="top1_agreement")
     extra: dict[str, Any] = fld(factory=dict, flatten=True)
 
@@ -245,6 +271,19 @@ class Candidate:
     within_budget: bool = fld(False)
     why_not: list[str] = fld(factory=list)
     chosen: bool = fld(False)
+    needs: str | None = fld(None, doc="'needs --io-dtype X': IO other than the artifact's; never chosen")
+    quantized_fraction: float | None = fld(None, minimum=0, maximum=1, doc="share of weight bytes quantized")
+    extra: dict[str, Any] = fld(factory=dict, flatten=True)
+
+
+@dataclass
+class Quantized:
+    """What the artifact actually quantized, counted from its .tflite (not inferred from the recipe)."""
+
+    weight_bytes: dict[str, int] = fld(factory=dict, doc="bytes of constant tensors by dtype")
+    ops: dict[str, int] = fld(factory=dict, doc="ops by compute dtype")
+    quantized_fraction: float = fld(0.0, minimum=0, maximum=1, doc="share of weight bytes narrower than float32")
+    float_ops: list[str] = fld(factory=list, doc="float32 ops, in execution order")
     extra: dict[str, Any] = fld(factory=dict, flatten=True)
 
 
@@ -289,6 +328,7 @@ class TargetReport:
     cache: Cache | None = None
     warnings: list[str] | None = None
     budget: Budget | None = None
+    quantized: Quantized | None = fld(None, doc="what the artifact quantized (weights and ops by dtype)")
     search: Search | None = None
     sensitivity: list[SensitivityRow] | None = None
     latency_ms: Latency | None = None

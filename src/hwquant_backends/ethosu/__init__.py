@@ -135,6 +135,8 @@ class EthosUBackend(Backend):
 
     # -- recipe ------------------------------------------------------------------------------
     def default_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[str, list[str]]:
+        if options.io_dtype == "int16":  # the user opted into int16 IO: 16x8 is the recipe that takes it
+            return "int16x8", ["int16 inputs and outputs requested with --io-dtype int16: 16x8 operators"]
         why = [
             "the Ethos-U runs int8 (and 16x8) integer operators: every op int8, int8 inputs and outputs; "
             "ops Vela cannot place on the NPU run in TFLM on the Cortex-M"

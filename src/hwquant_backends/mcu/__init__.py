@@ -77,6 +77,8 @@ class McuBackend(Backend):
 
     # -- recipe ------------------------------------------------------------------------------
     def default_recipe(self, facts: ModelFacts, options: BuildOptions) -> tuple[str, list[str]]:
+        if options.io_dtype == "int16" and not missing_int16_kernels(facts.op_counts):
+            return "int16x8", ["int16 inputs and outputs requested with --io-dtype int16: every op 16x8 (TFLM)"]
         why = ["microcontrollers run integer kernels: every op int8, int8 inputs and outputs, no float fallback"]
         if options.random_data:
             why.append("the data is random (testing only): calibration ranges will not reflect real inputs")
