@@ -3,7 +3,7 @@
 Each factory writes one model under the path it is given and returns the path to hand to
 `hwquant build` (a file for Keras formats, a directory for SavedModels). No training: weights come
 from fixed seeds, so every build is fast and repeatable. Tests may import TensorFlow (only to build
-models); the product code may not, except hwquant/convert.py.
+models); the product code may not, except the hwquant.convert package.
 
 Input / output names as the TFLite converter's signature runner sees them:
 
