@@ -9,41 +9,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import models
 from hwquant.cli.runtime import bench as bench_cli
 from hwquant.device import metrics, runtime
 from hwquant.device.bench import BenchOptions, bench, latency_stats, timed_runs
 from hwquant.device.bench_render import rows
-
-
-def convert_tflite(keras_path, recipe: str, out):
-    """A models.keras_cnn file converted as float32 / float16 / dynamic (dynamic-range int8) /
-    int8 (int8 with float IO) / int8-io (integer only, int8 IO). Shared by the runtime-side tests
-    (test_inspect, test_runtime_only import it)."""
-    tf = models._tf()
-    conv = tf.lite.TFLiteConverter.from_keras_model(tf.keras.models.load_model(keras_path))
-    if recipe != "float32":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    if recipe == "float16":
-        conv.target_spec.supported_types = [tf.float16]
-    if recipe.startswith("int8"):
-        rng = np.random.default_rng(0)
-        conv.representative_dataset = lambda: (
-            [rng.random((1, *models.KERAS_SHAPE), dtype=np.float32)] for _ in range(20)
-        )
-    if recipe == "int8-io":
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = conv.inference_output_type = tf.int8
-    out.write_bytes(conv.convert())
-    return out
+from tests.helpers import models
 
 
 @pytest.fixture(scope="module")
-def tfl(static_keras_model, tmp_path_factory):
-    d = tmp_path_factory.mktemp("bench_models")
-    return {
-        r: convert_tflite(static_keras_model, r, d / f"{r}.tflite") for r in ("float32", "float16", "int8", "int8-io")
-    }
+def tfl(tflite_models):
+    return tflite_models
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hwquant.common.errors import HwquantError, InputError
 from hwquant_backends.mcu import boards
-from tomlgen import toml_value as _toml_value
+from tests.helpers.tomlgen import toml_value as _toml_value
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import hwquant
-import models
 from hwquant.common.hashing import file_sha256
 from hwquant.config import memory_data
 from hwquant.report.result import BuildResult
+from tests.helpers import models
 
 
 def test_digits_int8_accuracy_within_one_point(digits_dir, tmp_path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-import models
 from hwquant.pipeline.many import build_many
 from hwquant.plugin.facts import BuildOptions
+from tests.helpers import models
 
 
 def _build(model, tmp_path, cache, data, log=None):

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import models
 from hwquant.cache import store as cache_mod
 from hwquant.cli.main import main
 from hwquant.config.versions import versions
 from hwquant.pipeline.many import build_many
 from hwquant.plugin.facts import BuildOptions
 from hwquant.plugin.manager import registry
+from tests.helpers import models
 
 INPUTS = {"target": "cpu", "recipe": "int8"}
 KEY = cache_mod.make_key(INPUTS)

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models
 from hwquant.cache import store as cache_mod
 from hwquant.pipeline.many import build_many
 from hwquant.plugin.facts import BuildOptions
+from tests.helpers import models
 
 SECRET = "ci-secret-for-tests"
 

@@ -10,9 +10,9 @@ from importlib.metadata import version
 import pytest
 from packaging.requirements import Requirement
 
-import models
 from hwquant.convert import converter as convert
 from hwquant.plugin.recipe import preset
+from tests.helpers import models
 
 RECIPES = (preset("int8-float-fallback"), preset("int8-only", "int8"), preset("int8-only", "uint8"))
 

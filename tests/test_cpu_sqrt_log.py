@@ -88,9 +88,9 @@ _GRAPHS = {
 def test_every_op_the_converter_emits_is_a_cpu_row_that_litert_runs():
     import tensorflow as tf
 
-    import opgen
     from hwquant import TfliteModel
     from hwquant_backends._litert.ops import SUPPORT
+    from tests.helpers import opgen
 
     rng = np.random.default_rng(0)
     seen = set()

@@ -6,11 +6,11 @@ import hashlib
 
 import pytest
 
-import models
 from hwquant.convert import converter as convert
 from hwquant.pipeline.many import build_many
 from hwquant.plugin.facts import BuildOptions
 from hwquant.plugin.recipe import preset
+from tests.helpers import models
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """edgetpu_compiler through a real Docker engine, with a locally built stand-in image.
 
-The stand-in (tests/edgetpu_standin/) compiles nothing: it replays a real published compiler
+The stand-in (tests/helpers/edgetpu_standin/) compiles nothing: it replays a real published compiler
 log from ../shared/fixtures/edgetpu and writes the files the real compiler writes, with a
 compiled model made from the model under test (one edgetpu-custom-op, placeholder payload).
 These tests exercise hwquant's orchestration, parsing and checks; real compilation needs
@@ -10,7 +10,6 @@ Coral's image (src/hwquant_backends/edgetpu/toolchain/Dockerfile).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +19,7 @@ from hwquant.common.errors import ToolchainError
 from hwquant.device.tflite_model import TfliteModel
 from hwquant_backends.edgetpu import compile as C
 from hwquant_backends.edgetpu.artifact import CUSTOM_OP, inspect_compiled
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "edgetpu_standin"))
-import int8
-import standin
+from tests.helpers.edgetpu_standin import int8, standin
 
 docker = pytest.importorskip("docker")
 tf = pytest.importorskip("tensorflow")
@@ -56,7 +52,7 @@ def convert_int8_uint8_io(model) -> bytes:
 
 @pytest.fixture(scope="module")
 def model_bytes() -> bytes:
-    import models
+    from tests.helpers import models
 
     return convert_int8_uint8_io(models.build_keras_cnn(batch_size=1))
 
@@ -311,7 +307,7 @@ def test_auto_toolchain_names_both_when_neither_is_available(client, monkeypatch
 @pytest.fixture(scope="module")
 def build_inputs(tmp_path_factory, client):
     """A static-batch Keras CNN, calibration data, and a stand-in whose compiled model has its IO."""
-    import models
+    from tests.helpers import models
 
     d = tmp_path_factory.mktemp("edgetpu_build")
     model = models.keras_cnn(d, fmt="keras", batch_size=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,7 @@ from hwquant_backends.edgetpu import EdgeTpuBackend
 from hwquant_backends.edgetpu import ops as O
 from hwquant_backends.edgetpu.compiler_log import parse
 from hwquant_backends.edgetpu.preflight import compare, format_table, predict
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "edgetpu_standin"))
-from int8 import convert as int8_convert
+from tests.helpers.edgetpu_standin.int8 import convert as int8_convert
 
 tf = pytest.importorskip("tensorflow")
 keras = tf.keras

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import models
 from hwquant.cli.main import main
+from tests.helpers import models
 
 
 def run(*args):

@@ -15,7 +15,6 @@ pytest.importorskip("ethosu.vela", reason="Vela (ethos-u-vela) is not installed:
 
 from click.testing import CliRunner
 
-import ethosu_models
 from hwquant import BuildOptions, CheckRequest, TfliteModel, ToolchainError, UsageError
 from hwquant.cache import store as cache_mod
 from hwquant.cli import main
@@ -23,6 +22,7 @@ from hwquant.report.gates import Gates, check
 from hwquant_backends._tflm.carray import write_carray
 from hwquant_backends._tflm.project import resolver_ops
 from hwquant_backends.ethosu import EthosUBackend, config, vela_run
+from tests.helpers import ethosu_models
 
 
 @pytest.fixture(scope="module")

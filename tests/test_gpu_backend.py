@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models
 from hwquant.common.errors import UsageError
 from hwquant.device import runtime
 from hwquant.device.tflite_model import TfliteModel
@@ -16,6 +15,7 @@ from hwquant.plugin.facts import BuildOptions, CheckRequest, ModelFacts
 from hwquant.plugin.manager import registry
 from hwquant.plugin.recipe import preset
 from hwquant_backends.gpu import GpuBackend, analyzer_text, gpu_check, ops
+from tests.helpers import models
 
 # Real output of an older analyzer that still ran the per-op GPU checks (TF 2.13), quoted from
 # tensorflow/tensorflow#61743; the current one prints the same layout without the warnings.

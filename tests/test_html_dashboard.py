@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from html_pages import NETWORK_REF, chromium, open_page, parse, report_with
 from hwquant.cli.report_cmd import report as report_cmd
 from hwquant.report.dashboard import write_dashboard
+from tests.helpers.html_pages import NETWORK_REF, chromium, open_page, parse, report_with
 
 
 def _tree(root: Path, reports: dict[str, dict]) -> Path:
@@ -146,7 +146,7 @@ def test_report_command_exits_2_on_a_path_with_no_report(tmp_path, case):
 # -- real builds: one model changed ------------------------------------------------------------------------
 def _tiny(path: Path, filters: int) -> Path:
     """tests/models.keras_cnn's CNN with ``filters`` in its second conv (8 there): a changed model."""
-    import models
+    from tests.helpers import models
 
     tf = models._tf()
     tf.keras.utils.set_random_seed(models.SEED)
@@ -170,7 +170,7 @@ def _build(model: Path, out: Path, data: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install chromium)")
 def test_two_trees_of_real_builds_one_model_changed(tmp_path, digits_dir):
-    import models
+    from tests.helpers import models
 
     data = tmp_path / "data.npz"
     np.savez(data, image=models.keras_samples(64))

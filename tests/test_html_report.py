@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from html_pages import NETWORK_REF, chromium, open_page, parse, report_with
 from hwquant.report import svg
 from hwquant.report.html import render_target_page, write_target_page
+from tests.helpers.html_pages import NETWORK_REF, chromium, open_page, parse, report_with
 
 TAGS = {
     "html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "nav", "a", "section", "div",

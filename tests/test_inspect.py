@@ -9,16 +9,14 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-import models
 from hwquant.cli.runtime import inspect as inspect_cli
 from hwquant.device.inspect import inspect_file
-from test_bench import convert_tflite
+from tests.helpers import models
 
 
 @pytest.fixture(scope="module")
-def tfl(static_keras_model, tmp_path_factory):
-    d = tmp_path_factory.mktemp("inspect_models")
-    return {r: convert_tflite(static_keras_model, r, d / f"{r}.tflite") for r in ("float32", "float16", "int8-io")}
+def tfl(tflite_models):
+    return tflite_models
 
 
 def test_inspect_int8_model(tfl):

@@ -13,7 +13,6 @@ from rich.console import Console
 from hwquant.common.errors import InputError
 from hwquant.device.inspect import inspect_command, inspect_model, render
 from hwquant.device.tflite_model import TfliteModel
-from test_bench import convert_tflite
 
 SETTINGS = settings(
     max_examples=150,
@@ -24,9 +23,8 @@ SETTINGS = settings(
 
 
 @pytest.fixture(scope="module")
-def seeds(static_keras_model, tmp_path_factory):
-    d = tmp_path_factory.mktemp("fuzz_seeds")
-    return [convert_tflite(static_keras_model, r, d / f"{r}.tflite").read_bytes() for r in ("float32", "int8-io")]
+def seeds(tflite_models):
+    return [tflite_models[r].read_bytes() for r in ("float32", "int8-io")]
 
 
 @st.composite

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import models
 from hwquant.cli.main import main
 from hwquant.common import interrupts
+from tests.helpers import models
 
 
 def _env(tmp: Path) -> dict:

@@ -73,7 +73,7 @@ def test_build_with_no_model_builds_the_manifest_tables(keras_model, tmp_path, m
 
     import numpy as np
 
-    import models
+    from tests.helpers import models
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(keras_model, tmp_path / "m.keras")

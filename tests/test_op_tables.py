@@ -1,5 +1,5 @@
 """Op tables proven against the runtimes they describe: one generated single-op model per
-(op, dtype) row (tests/opgen.py), invoked by the real LiteRT interpreter."""
+(op, dtype) row (tests/helpers/opgen.py), invoked by the real LiteRT interpreter."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from collections import defaultdict
 
 import pytest
 
-import opgen
 from hwquant import CheckRequest, TfliteModel
 from hwquant_backends._litert.ops import SUPPORT as CPU
 from hwquant_backends._tflm.ops import PROVEN as MCU_PROVEN
 from hwquant_backends._tflm.ops import SOURCE_ONLY as MCU_SOURCE_ONLY
 from hwquant_backends._tflm.ops import SUPPORT as MCU
 from hwquant_backends.cpu import CpuBackend
+from tests.helpers import opgen
 
 
 def _by_op():

@@ -236,7 +236,7 @@ def test_default_recipe_must_be_allowed():
     with pytest.raises(ToolchainError) as exc:
         Wrong().choose_recipe(facts, BuildOptions(model=Path("m")))
     assert (
-        "plugin test_plugins, class" in exc.value.message
+        f"plugin {__name__}, class" in exc.value.message
         and "Wrong" in exc.value.message
         and "allowed_recipes (float32)" in exc.value.message
     )

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwquant.cli.main import main
-from tomlgen import toml_str as _toml_str
-from tomlgen import toml_value as _toml_value
+from tests.helpers.tomlgen import toml_str as _toml_str
+from tests.helpers.tomlgen import toml_value as _toml_value
 
 DOCUMENTED = {0, 2, 3, 4, 5}
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

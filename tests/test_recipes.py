@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import models
 from hwquant.common.errors import UsageError
 from hwquant.device.tflite_model import TfliteModel
 from hwquant.pipeline.prepare import prepare
@@ -15,6 +14,7 @@ from hwquant.pipeline.target import build_target
 from hwquant.plugin.facts import BuildOptions
 from hwquant.plugin.manager import registry
 from hwquant.plugin.recipe import PRESETS, Recipe, preset
+from tests.helpers import models
 
 
 @pytest.fixture(scope="module")

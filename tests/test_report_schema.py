@@ -115,7 +115,7 @@ def test_real_mcu_and_ethos_u_builds_carry_typed_measures_that_the_gates_read(ke
     tests set HWQUANT_VALIDATE_REPORTS=1); check gates them without looking into backend sections."""
     import numpy as np
 
-    import models
+    from tests.helpers import models
 
     np.savez(tmp_path / "d.npz", x=models.keras_samples(40))
     out = tmp_path / "out"

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models
-from test_bench import convert_tflite
+from tests.helpers import models
 
 pytestmark = pytest.mark.slow
 
@@ -88,8 +87,8 @@ def test_no_tensorflow_in_runtime_venv(runtime_venv):
 
 
 def test_inspect_and_bench_in_runtime_venv(runtime_venv, repo_root, static_keras_model, tmp_path):
-    f32 = convert_tflite(static_keras_model, "float32", tmp_path / "f32.tflite")
-    i8 = convert_tflite(static_keras_model, "int8", tmp_path / "i8.tflite")
+    f32 = models.convert_tflite(static_keras_model, "float32", tmp_path / "f32.tflite")
+    i8 = models.convert_tflite(static_keras_model, "int8", tmp_path / "i8.tflite")
     data = tmp_path / "data.npz"
     np.savez(data, **{models.KERAS_INPUT: np.random.default_rng(2).random((8, *models.KERAS_SHAPE), np.float32)})
     cli = _hwquant(runtime_venv, repo_root)

@@ -1,7 +1,7 @@
 """The measured recipe choice (issue 12): budget, search, mixed precision, doctor, sensitivity.
 
 Real TFLiteConverter, QuantizationDebugger and LiteRT on a small trained classifier whose one
-activation tensor is dominated by a constant channel (tests/models_search.py).
+activation tensor is dominated by a constant channel (tests/helpers/models_search.py).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-import models_search
 from hwquant.cli.main import main
+from tests.helpers import models_search
 
 
 @pytest.fixture(scope="module")

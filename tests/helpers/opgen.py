@@ -474,30 +474,31 @@ def run_litert(content: bytes) -> str | None:
     return None
 
 
-_TFLM_WORKER = r"""
-import sys
-sys.path.insert(0, sys.argv[1])
-import opgen
-from tflite_micro.python.tflite_micro import runtime
-for line in sys.stdin:
-    op, dt = line.split()
-    print(f"@@ {op} {dt}", file=sys.stderr, flush=True)
-    try:
-        it = runtime.Interpreter.from_bytes(opgen.model(op, dt), arena_size=256 * 1024)
-        i = 0
-        while True:
-            try:
-                d = it.get_input_details(i)
-            except (IndexError, RuntimeError, ValueError):
-                break
-            it.set_input(opgen.fill({"dtype": d["dtype"], "shape": d["shape"],
-                                     "quantization": d.get("quantization", (0, 0))}), i)
-            i += 1
-        it.invoke()
-        print(op, dt, "ok", flush=True)
-    except RuntimeError as exc:
-        print(op, dt, "fail", flush=True)
-"""
+def _tflm_worker() -> None:
+    """The child of ``run_tflm`` (``python -m tests.helpers.opgen``): one (op, dtype) per stdin line."""
+    import sys
+
+    from tflite_micro.python.tflite_micro import runtime
+
+    for line in sys.stdin:
+        op, dt = line.split()
+        print(f"@@ {op} {dt}", file=sys.stderr, flush=True)
+        try:
+            it = runtime.Interpreter.from_bytes(model(op, dt), arena_size=256 * 1024)
+            i = 0
+            while True:
+                try:
+                    d = it.get_input_details(i)
+                except (IndexError, RuntimeError, ValueError):
+                    break
+                it.set_input(
+                    fill({"dtype": d["dtype"], "shape": d["shape"], "quantization": d.get("quantization", (0, 0))}), i
+                )
+                i += 1
+            it.invoke()
+            print(op, dt, "ok", flush=True)
+        except RuntimeError:
+            print(op, dt, "fail", flush=True)
 
 
 def run_tflm(cases: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
@@ -508,12 +509,13 @@ def run_tflm(cases: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     import subprocess
     import sys
 
-    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     results: dict[tuple[str, str], str | None] = {}
     todo = list(cases)
     while todo:
         p = subprocess.run(
-            [sys.executable, "-c", _TFLM_WORKER, here],
+            [sys.executable, "-m", "tests.helpers.opgen"],
+            cwd=repo,  # `-m` imports tests.helpers from the working folder
             input="".join(f"{o} {d}\n" for o, d in todo),
             capture_output=True,
             text=True,
@@ -563,3 +565,7 @@ for _op in (
 SPECS["CAST"].dtypes = ("float32", "int8", "int16", "uint8", "int32", "int64", "bool")
 SPECS["DEQUANTIZE"].dtypes = ("int8", "int16", "uint8")
 SPECS["QUANTIZE"].dtypes = ("float32", "int8", "int16", "uint8")
+
+
+if __name__ == "__main__":
+    _tflm_worker()

@@ -246,3 +246,35 @@ def keras_samples(n: int, seed: int = SEED) -> np.ndarray:
 def feature_samples(n: int, width: int = FEATURES, seed: int = SEED) -> np.ndarray:
     """n feature rows (n, width), float32 in [0, 1]."""
     return np.random.default_rng(seed).uniform(0, 1, size=(n, width)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------- .tflite files
+def convert_tflite(keras_path, recipe: str, out: Path) -> Path:
+    """A keras_cnn file converted straight with the TFLiteConverter (no hwquant) as float32 / float16 /
+    dynamic (dynamic-range int8) / int8 (int8 with float IO) / int8-io (integer only, int8 IO)."""
+    tf = _tf()
+    conv = tf.lite.TFLiteConverter.from_keras_model(tf.keras.models.load_model(keras_path))
+    if recipe != "float32":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if recipe == "float16":
+        conv.target_spec.supported_types = [tf.float16]
+    if recipe.startswith("int8"):
+        rng = np.random.default_rng(0)
+        conv.representative_dataset = lambda: ([rng.random((1, *KERAS_SHAPE), dtype=np.float32)] for _ in range(20))
+    if recipe == "int8-io":
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = conv.inference_output_type = tf.int8
+    out.write_bytes(conv.convert())
+    return out
+
+
+class ConvertedModels(dict):
+    """recipe -> .tflite path of one Keras file, each converted on first use (``convert_tflite``)."""
+
+    def __init__(self, keras_path: Path, folder: Path):
+        super().__init__()
+        self.keras_path, self.folder = keras_path, folder
+
+    def __missing__(self, recipe: str) -> Path:
+        path = self[recipe] = convert_tflite(self.keras_path, recipe, self.folder / f"{recipe}.tflite")
+        return path

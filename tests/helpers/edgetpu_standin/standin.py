@@ -16,8 +16,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from tests.helpers import SHARED_FIXTURES
+
 HERE = Path(__file__).resolve().parent
-FIXTURES = HERE.parents[1].parent / "shared" / "fixtures" / "edgetpu"  # <repo>/../shared/fixtures/edgetpu
+FIXTURES = SHARED_FIXTURES / "edgetpu"
 PLACEHOLDER = b"hwquant stand-in: not an Edge TPU executable"
 MODES = ("ok", "exit1", "fail0", "hang")
 
