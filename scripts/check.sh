@@ -5,18 +5,23 @@
 #              with the `build` extra runs `hwquant --version`, `hwquant targets` and one real build; the wheel
 #              installed with its base dependencies only (the runtime-only install) runs `hwquant inspect` on
 #              that build's artifact and cannot import TensorFlow.
-# Usage: bash scripts/check.sh [--static]   (--static: skip the packaging checks, which download TensorFlow
-# into a fresh venv the first time). Needs .venv with the dev extra (bash scripts/quickstart.sh makes it).
+# Usage: bash scripts/check.sh [--static | --no-install]
+#   --static      only the static checks
+#   --no-install  static checks and the wheel/sdist build, without the fresh-venv installs (which download
+#                 TensorFlow the first time)
+# Needs .venv with the dev extra (bash scripts/quickstart.sh makes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${HWQUANT_VENV:-$ROOT/.venv}
 BIN=$VENV/bin
 ONLY_STATIC=0
+NO_INSTALL=0
 for arg in "$@"; do
   case "$arg" in
     --static) ONLY_STATIC=1 ;;
-    *) echo "usage: bash scripts/check.sh [--static]" >&2; exit 2 ;;
+    --no-install) NO_INSTALL=1 ;;
+    *) echo "usage: bash scripts/check.sh [--static | --no-install]" >&2; exit 2 ;;
   esac
 done
 [ -x "$BIN/python" ] || { echo "no $VENV: run bash scripts/quickstart.sh first" >&2; exit 2; }
@@ -35,7 +40,7 @@ step "lint-imports"
 if [ -f mkdocs.yml ]; then
   step "mkdocs build --strict"
   SITE=$(mktemp -d)
-  "$BIN/mkdocs" build --strict --quiet --site-dir "$SITE/site"
+  NO_MKDOCS_2_WARNING=1 "$BIN/mkdocs" build --strict --quiet --site-dir "$SITE/site"
   rm -rf "$SITE"
 else
   step "mkdocs: no mkdocs.yml, skipped"
@@ -55,20 +60,24 @@ mkdir "$TMP/tree"
 git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
   [ -e "$f" ] && printf '%s\0' "$f"
 done | xargs -0 cp --parents -t "$TMP/tree"
+(cd "$TMP/tree/src" && find . -type f | sed 's|^\./||' | sort >"$TMP/src-files.txt")  # before the build adds to it
 "$BIN/python" -m build --outdir "$TMP/dist" "$TMP/tree" >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; fail "python -m build"; }
 if grep -inE 'warning|would be ignored|deprecat' "$TMP/build.log"; then
   fail "python -m build printed the warnings above (full log: rerun with the same command)"
 fi
 WHEEL=$(ls "$TMP"/dist/*.whl)
 ls "$TMP"/dist/*.tar.gz >/dev/null || fail "no sdist built"
-"$BIN/python" - "$WHEEL" <<'EOF' || fail "the wheel lacks files it must ship"
+# every file git sees under src/ (modules, templates, Dockerfiles, py.typed) is in the wheel, and nothing else
+"$BIN/python" - "$WHEEL" "$TMP/src-files.txt" <<'EOF' || fail "the wheel and src/ differ"
 import sys, zipfile
-names = set(zipfile.ZipFile(sys.argv[1]).namelist())
-need = ["hwquant/py.typed", "hwquant_backends/mcu/templates/main.cc.in", "hwquant_backends/edgetpu/toolchain/Dockerfile"]
-missing = [n for n in need if n not in names] + ([] if any(n.endswith("/licenses/LICENSE") for n in names) else ["LICENSE"])
-stray = sorted({n.split("/")[0] for n in names} - {"hwquant", "hwquant_backends"} - {n.split("/")[0] for n in names if ".dist-info" in n})
-if missing or stray:
-    sys.exit(f"missing: {missing}; top-level entries that are not hwquant's packages: {stray}")
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+shipped = {n for n in names if ".dist-info/" not in n}
+wanted = {line.strip() for line in open(sys.argv[2]) if line.strip()}
+missing, extra = sorted(wanted - shipped), sorted(shipped - wanted)
+no_license = not any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+if missing or extra or no_license:
+    sys.exit(f"not in the wheel: {missing}; in the wheel but not under src/: {extra}; LICENSE missing: {no_license}")
+print(f"the wheel ships the {len(wanted)} files under src/, and LICENSE")
 EOF
 echo "built $(basename "$WHEEL") and $(basename "$(ls "$TMP"/dist/*.tar.gz)"), no warnings"
 
@@ -78,6 +87,8 @@ step "pip install . (setuptools' own output, verbose) prints no packaging warnin
 if grep -iE 'warning|would be ignored|deprecat' "$TMP/pip-wheel.log"; then
   fail "pip install . printed the packaging warnings above"
 fi
+
+[ "$NO_INSTALL" = 1 ] && { step "static and build checks passed (fresh-venv installs skipped: --no-install)"; exit 0; }
 
 PY=${PYTHON:-python3}
 step "the wheel with the build extra, in a fresh venv: --version, targets, one build"
