@@ -202,6 +202,7 @@ if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("linux only")
 
 
+@pytest.mark.slow
 def test_keras_export_aliases_convert_as_one_signature(keras_export_savedmodel, tmp_path):
     """model.export() writes 'serve' and 'serving_default' for one endpoint: one signature, MCU-ready."""
     r = hwquant.build(keras_export_savedmodel, target="mcu", data="random:20", out=tmp_path)

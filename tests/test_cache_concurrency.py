@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hwquant.cache.store import Cache, make_key
 
 KEYS = [make_key({"job": i}) for i in range(12)]  # an entry's recorded inputs must hash to its key
@@ -57,6 +59,7 @@ print(json.dumps({"hits": hits, "problems": problems}))
 """
 
 
+@pytest.mark.slow
 def test_concurrent_writers_and_readers_never_see_a_partial_entry(tmp_path):
     root = tmp_path / "cache"
     keys = ",".join(KEYS)

@@ -94,6 +94,7 @@ def test_preflight_only_writes_report_without_artifact(digits_dir, tmp_path):
     assert report["preflight_only"] and report["ops"]["counts"] == {"target": len(report["ops"]["ops"])}
 
 
+@pytest.mark.slow
 def test_quiet_by_default_verbose_shows_tensorflow(keras_model, tmp_path):
     args = ["build", str(keras_model), "--recipe", "int8-only", "--data", "random:8", "--no-cache"]
     quiet = subprocess.run([*HWQUANT, *args, "-o", str(tmp_path / "q")], capture_output=True, text=True)

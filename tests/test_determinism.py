@@ -47,6 +47,7 @@ def test_calibrate_once_on_two_signature_model(two_signature_savedmodel):
         ld.cleanup()
 
 
+@pytest.mark.slow
 def test_same_inputs_give_byte_identical_artifacts(keras_model, tmp_path):
     import numpy as np
 

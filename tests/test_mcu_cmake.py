@@ -74,6 +74,7 @@ def configure(project: Path, tflm: Path, build: Path, *extra: str):
     )
 
 
+@pytest.mark.slow
 def test_other_flatbuffers_version_is_refused_naming_both(projects, tmp_path):
     r = configure(projects / "cmake" / "mcu" / "project", fake_tflm(tmp_path / "t", "24.3.25", True), tmp_path / "b")
     assert r.returncode != 0
@@ -81,12 +82,14 @@ def test_other_flatbuffers_version_is_refused_naming_both(projects, tmp_path):
     assert "version 24.3.25" in text and "v25.9.23" in text and "third_party_downloads" in text, text
 
 
+@pytest.mark.slow
 def test_unpatched_flatbuffers_is_refused(projects, tmp_path):
     r = configure(projects / "cmake" / "mcu" / "project", fake_tflm(tmp_path / "t", "25.9.23", False), tmp_path / "b")
     assert r.returncode != 0
     assert "without TFLM's patch" in " ".join((r.stdout + r.stderr).split())
 
 
+@pytest.mark.slow
 def test_pinned_flatbuffers_configures_release_by_default(projects, tmp_path):
     tflm = fake_tflm(tmp_path / "t", "25.9.23", True)
     r = configure(projects / "cmake" / "mcu" / "project", tflm, tmp_path / "b")
@@ -102,6 +105,7 @@ def test_pinned_flatbuffers_configures_release_by_default(projects, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_arduino_readme_points_esp32_users_to_esp_idf(projects):
     readme = next((projects / "arduino" / "mcu" / "project").rglob("README.md")).read_text()
     flat = " ".join(readme.split())

@@ -18,6 +18,7 @@ def hwquant(*args):
     )
 
 
+@pytest.mark.slow
 def test_targets_is_quiet_and_verbose_shows_the_lines():
     quiet = hwquant("targets")
     assert quiet.returncode == 0, quiet.stderr
