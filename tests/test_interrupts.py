@@ -64,6 +64,8 @@ def test_handler_records_an_interrupt_a_finalizer_swallows():
             interrupts.checkpoint()
     assert seen == ["finalizer ran", "the caller went on"]
     assert signal.getsignal(signal.SIGINT) is previous
+    assert interrupts.pending() is None  # the block has ended: its signal does not leak into what runs next
+    interrupts.checkpoint()
 
 
 SWALLOWING_DATA = textwrap.dedent("""

@@ -93,6 +93,9 @@ def handling() -> Iterator[None]:
             sys.unraisablehook = old_hook
             for s, h in previous.items():
                 signal.signal(s, h)
+            # acted on inside the block (exit 130), or arrived too late to act on: either way it must not
+            # leak into code that runs later in this process (a library caller's build, the next test)
+            _state.pending = None
 
 
 def pending() -> int | None:
