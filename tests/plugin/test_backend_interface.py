@@ -14,8 +14,9 @@ import pytest
 
 import hwquant
 from hwquant.plugin import hookspecs
+from tests.helpers import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 DOC = (REPO / "docs" / "backend-interface.md").read_text()
 LIFECYCLE = {"default_recipe", "check", "package"}  # abstract: every backend defines them
 HELPERS = {"own_options"}  # to call, not to override

@@ -7,13 +7,12 @@ here fails the completeness test.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from hwquant_backends.edgetpu.compiler_log import parse, size_bytes
+from tests.helpers import SHARED_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "edgetpu"
+FIXTURES = SHARED_FIXTURES / "edgetpu"
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"compiler log fixtures not found at {FIXTURES}")
 
 M = "Mapped to Edge TPU"

@@ -27,8 +27,9 @@ from hwquant import (
 from hwquant.plugin import hookspecs
 from hwquant.plugin import options as backend_opts
 from hwquant.plugin.manager import PluginManager, registry
+from tests.helpers import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 HWQUANT = [sys.executable, "-m", "hwquant.cli"]
 
 
@@ -55,7 +56,7 @@ def test_every_hook_has_a_test_and_a_documented_heading(hook):
     implements it with the spec's own arguments, and a heading in docs/backend-interface.md that
     gives its signature."""
     test = globals().get(f"test_hook_{hook}")
-    assert callable(test), f"no test_hook_{hook} in tests/test_plugins.py"
+    assert callable(test), f"no test_hook_{hook} in tests/plugin/test_plugins.py"
     args = ", ".join(_hooks()[hook].parameters)
     assert re.search(rf"^### `{hook}\({re.escape(args)}\)`$", DOC, re.M), (
         f"docs/backend-interface.md has no heading `### {hook}({args})`"
