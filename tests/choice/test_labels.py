@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import models_search
 from hwquant.choice import census
 from hwquant.cli.main import main
+from tests.helpers import models_search
 
 
 @pytest.fixture(scope="module")
