@@ -126,8 +126,7 @@ def _cli(model, calib, ev, work: Path, repeats: int, log) -> dict[str, float]:
 
 
 def run(work: Path, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO / "tests"))
-    import models_search
+    from tests.helpers import models_search  # benchmarks/run.py puts the repository root on sys.path
 
     repeats = 1 if quick else 3
     digits = REPO / "examples" / "digits"

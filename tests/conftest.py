@@ -8,17 +8,11 @@ import os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 os.environ.setdefault("HWQUANT_VALIDATE_REPORTS", "1")  # every report.json written is checked against its schema
 
-import sys
 from pathlib import Path
 
 import pytest
 
-TESTS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = TESTS_DIR.parent
-if str(TESTS_DIR) not in sys.path:  # lets test modules `import models`
-    sys.path.insert(0, str(TESTS_DIR))
-
-import models
+from tests.helpers import REPO_ROOT, SHARED_FIXTURES, models
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,9 +34,9 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_fixtures(repo_root) -> Path:
+def shared_fixtures() -> Path:
     """../shared/fixtures: real third-party output (compiler logs ...), never copied into the repo."""
-    path = repo_root.parent / "shared" / "fixtures"
+    path = SHARED_FIXTURES
     if not path.is_dir():
         pytest.skip(f"shared fixtures not found at {path}")
     return path
@@ -77,6 +71,12 @@ def h5_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def static_keras_model(tmp_path_factory) -> Path:
     return models.keras_cnn(tmp_path_factory.mktemp("keras_static"), fmt="keras", batch_size=1)
+
+
+@pytest.fixture(scope="session")
+def tflite_models(static_keras_model, tmp_path_factory) -> models.ConvertedModels:
+    """static_keras_model converted by the bare TFLiteConverter, per recipe on first use: tflite_models["int8-io"]."""
+    return models.ConvertedModels(static_keras_model, tmp_path_factory.mktemp("tflite_models"))
 
 
 @pytest.fixture(scope="session")

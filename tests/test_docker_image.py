@@ -87,7 +87,7 @@ def image(base_image, repo_root, tmp_path_factory):
 def test_targets_and_a_small_build_inside_the_image(image, keras_model, tmp_path):
     import numpy as np
 
-    import models
+    from tests.helpers import models
 
     shutil.copy(keras_model, tmp_path / "m.keras")
     np.savez(tmp_path / "cal.npz", image=models.keras_samples(20))

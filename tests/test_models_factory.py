@@ -1,4 +1,4 @@
-"""The shared model factories (tests/models.py) build models that load, convert and run.
+"""The shared model factories (tests/helpers/models.py) build models that load, convert and run.
 
 Also pins down the facts hwquant relies on: signature names the TFLite converter gives each kind of
 model, and which TF1 SavedModels need the TF1 converter.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-import models
+from tests.helpers import models
 
 tf = pytest.importorskip("tensorflow")
 

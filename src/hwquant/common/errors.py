@@ -12,6 +12,8 @@ Exit codes (README, "Exit codes"):
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class HwquantError(Exception):
     """Base class: `message` says what is wrong, `hint` how to fix it."""
@@ -22,9 +24,9 @@ class HwquantError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.result = None  # a partial BuildResult (e.g. a preflight report) to show with the error
+        self.result: Any = None  # a partial BuildResult (e.g. a preflight report) to show with the error
 
-    def with_result(self, result) -> HwquantError:
+    def with_result(self, result: Any) -> HwquantError:
         self.result = result
         return self
 
@@ -65,7 +67,7 @@ class GateError(HwquantError):
 class TargetsFailed(HwquantError):
     """Some targets of a multi-target build failed; the others were built and are in ``results``."""
 
-    def __init__(self, failures: dict, results: list):
+    def __init__(self, failures: dict[str, HwquantError], results: list[Any]):
         first = next(iter(failures.values()))
         lines = [f"{name} (exit {exc.exit_code}): {exc.message}" for name, exc in failures.items()]
         super().__init__(

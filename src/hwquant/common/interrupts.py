@@ -21,7 +21,10 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -36,6 +39,9 @@ class Interrupted(KeyboardInterrupt):
 
 class _State:
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.depth = 0
         self.pending: int | None = None
         self.shield = 0
@@ -46,14 +52,14 @@ class _State:
 _state = _State()
 
 
-def _handler(signum, frame) -> None:
+def _handler(signum: int, frame: FrameType | None) -> None:
     _state.pending = _state.pending or signum
     if _state.shield == 0:
         raise Interrupted(signum)
 
 
-def _unraisable(previous):
-    def hook(info) -> None:
+def _unraisable(previous: Callable[[Any], object]) -> Callable[[Any], None]:
+    def hook(info: Any) -> None:
         if isinstance(info.exc_value, KeyboardInterrupt) and _state.pending:
             return  # swallowed by a finalizer: recorded, and raised again at the next checkpoint
         previous(info)
@@ -62,7 +68,7 @@ def _unraisable(previous):
 
 
 @contextlib.contextmanager
-def handling():
+def handling() -> Iterator[None]:
     """Record SIGINT/SIGTERM for the duration (main thread only; nested blocks share the outer one)."""
     if _state.depth or threading.current_thread() is not threading.main_thread():
         _state.depth += 1
@@ -71,7 +77,7 @@ def handling():
         finally:
             _state.depth -= 1
         return
-    _state.__init__()
+    _state.reset()
     _state.depth = 1
     previous = {s: signal.signal(s, _handler) for s in SIGNALS}
     old_hook = sys.unraisablehook
@@ -87,6 +93,9 @@ def handling():
             sys.unraisablehook = old_hook
             for s, h in previous.items():
                 signal.signal(s, h)
+            # acted on inside the block (exit 130), or arrived too late to act on: either way it must not
+            # leak into code that runs later in this process (a library caller's build, the next test)
+            _state.pending = None
 
 
 def pending() -> int | None:
@@ -101,7 +110,7 @@ def checkpoint() -> None:
 
 
 @contextlib.contextmanager
-def shielded():
+def shielded() -> Iterator[None]:
     """Signals are recorded but not raised inside the block; the next checkpoint raises them."""
     _state.shield += 1
     try:

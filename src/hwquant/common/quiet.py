@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 
 _verbose = False
 
@@ -35,7 +36,7 @@ def quiet_env(verbose: bool) -> None:
 
 
 @contextlib.contextmanager
-def captured_fds(fds: tuple[int, ...] = (1, 2)):
+def captured_fds(fds: tuple[int, ...] = (1, 2)) -> Iterator[Callable[[], str]]:
     """Redirect file descriptors ``fds`` to a temp file; yields a callable returning the text.
 
     Native code (TensorFlow's converter, LiteRT, TFLM) writes straight to fd 1/2, which
@@ -68,7 +69,7 @@ def captured_fds(fds: tuple[int, ...] = (1, 2)):
 
 
 @contextlib.contextmanager
-def captured_output(verbose: bool):
+def captured_output(verbose: bool) -> Iterator[Callable[[], str]]:
     """fd 1 and 2 captured unless verbose (TensorFlow's C++ logging, e.g. "fully_quantize: 0, ...")."""
     if verbose:
         yield lambda: ""
@@ -78,7 +79,7 @@ def captured_output(verbose: bool):
 
 
 @contextlib.contextmanager
-def native_info_filtered():
+def native_info_filtered() -> Iterator[None]:
     """Drop LiteRT's native INFO lines written to fd 2 inside the block (unless -v); pass the rest on.
 
     LiteRT logs at INFO when it creates and destroys accelerators ("DestroyAccelerator: ...") and

@@ -167,7 +167,8 @@ class _Runner:
         if self.compiled is not None:
             run, ins, outs = self.compiled.run_by_index, self._ins, self._outs
             return lambda: run(0, ins, outs)
-        return self.interp.invoke
+        invoke: Callable[[], Any] = self.interp.invoke
+        return invoke
 
     def outputs(self) -> dict[str, np.ndarray]:
         """Real-valued outputs of the last invoke, keyed by signature output name."""
@@ -195,7 +196,7 @@ class _Runner:
 _REFERENCE_HINT = "compare a model with the float model it was converted from (same inputs and outputs)"
 
 
-def _io(sig_io: dict[str, dict]) -> str:
+def _io(sig_io: dict[str, dict[str, Any]]) -> str:
     return ", ".join(f"{n} {[int(x) for x in d['shape']]}" for n, d in sig_io.items()) or "none"
 
 
@@ -214,7 +215,9 @@ def _reference_inputs(model: runtime.Signature, ref: runtime.Signature, referenc
     return pairs
 
 
-def _align(ref: dict[str, list], got: dict[str, list]) -> tuple[dict[str, list], dict[str, list]]:
+def _align(
+    ref: dict[str, list[np.ndarray]], got: dict[str, list[np.ndarray]]
+) -> tuple[dict[str, list[np.ndarray]], dict[str, list[np.ndarray]]]:
     """Match outputs by name, or by position when the names differ but the counts agree."""
     if set(ref) == set(got) or len(ref) != len(got):
         return ref, got
@@ -320,7 +323,8 @@ class _LineProgress:
     """Progress for a stderr that is not a terminal: one line when a long run starts and ends."""
 
     def __init__(self, console: Any):
-        self.console, self.total = console, {}
+        self.console = console
+        self.total: dict[str, int] = {}
 
     def add_task(self, description: str, total: int) -> str:
         self.console.print(f"benchmarking {description}: {total} runs ...", highlight=False)
@@ -347,6 +351,7 @@ def bench_command(paths: list[str], as_json: bool = False, console: Any = None, 
     err = make_console(stderr=True)
     try:
         opts = BenchOptions(**options)
+        bar: contextlib.AbstractContextManager[Any]
         if err.is_terminal:
             bar = Progress(
                 TextColumn("[progress.description]{task.description}"),

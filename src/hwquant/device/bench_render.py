@@ -30,7 +30,10 @@ def _size(n: int) -> str:
 def rows(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """(label, one cell per model) for every line of the table."""
     ms = report["models"]
-    lat = lambda k: [_ms(m["latency_ms"][k]) for m in ms]  # noqa: E731
+
+    def lat(k: str) -> list[str]:
+        return [_ms(m["latency_ms"][k]) for m in ms]
+
     out: list[tuple[str, list[str]]] = [
         ("size", [_size(m["size_bytes"]) for m in ms]),
         ("inputs", [m["inputs"] for m in ms]),

@@ -11,13 +11,17 @@ import json
 import struct
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hwquant.common.errors import HwquantError
 from hwquant.device.tflite_model import Quant, Tensor, TfliteModel
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _quant(q: Quant | None) -> dict[str, Any] | None:
@@ -71,8 +75,8 @@ def inspect_model(model: TfliteModel) -> dict[str, Any]:
     ops = [{"op": name, "dtype": dtype, "count": n} for (name, dtype), n in sorted(by_type_dtype.items())]
 
     tensors = []
-    quantized_dtypes: Counter = Counter()
-    weight_dtypes: Counter = Counter()
+    quantized_dtypes: Counter[str] = Counter()
+    weight_dtypes: Counter[str] = Counter()
     for s, ts in enumerate(model.subgraph_tensors):
         for t in ts:
             if t.is_constant:
@@ -120,7 +124,7 @@ def inspect_file(path: str | Path) -> dict[str, Any]:
 
 
 # -- rendering ------------------------------------------------------------------------------------
-def _fmt_bytes(n: int) -> str:
+def _fmt_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -134,11 +138,11 @@ def _fmt_scale(row: dict[str, Any]) -> str:
     return f"{row['count']}× {row['scale_min']:.3g}…{row['scale_max']:.3g} (axis {row['axis']})"
 
 
-def _fmt_shape(dims) -> str:
+def _fmt_shape(dims: Iterable[int]) -> str:
     return "[" + ",".join(str(d) if d >= 0 else "?" for d in dims) + "]"
 
 
-def render(info: dict[str, Any], console=None, max_tensors: int = 40) -> None:
+def render(info: dict[str, Any], console: Console | None = None, max_tensors: int = 40) -> None:
     """Print ``info`` (from inspect_model) as rich tables."""
     from rich.table import Table
 
@@ -204,7 +208,7 @@ def render(info: dict[str, Any], console=None, max_tensors: int = 40) -> None:
         console.print(f"… {len(q['tensors']) - max_tensors} more (use --json for all)")
 
 
-def inspect_command(path: str, as_json: bool = False, console=None) -> int:
+def inspect_command(path: str, as_json: bool = False, console: Console | None = None) -> int:
     """The body of ``hwquant inspect``; returns the exit code."""
     try:
         info = inspect_file(path)

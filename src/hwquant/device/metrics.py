@@ -150,7 +150,9 @@ def compare_output(ref: np.ndarray, got: np.ndarray, kind: str | None = None) ->
     return out
 
 
-def compare(ref: Mapping[str, Iterable[np.ndarray]], got: Mapping[str, Iterable[np.ndarray]]) -> dict[str, dict]:
+def compare(
+    ref: Mapping[str, Iterable[np.ndarray]], got: Mapping[str, Iterable[np.ndarray]]
+) -> dict[str, dict[str, Any]]:
     """Per output name: metrics over every sample. Values are lists of per-sample arrays."""
     missing = set(ref) ^ set(got)
     if missing:

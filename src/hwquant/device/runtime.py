@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +17,8 @@ import numpy as np
 
 from hwquant.common import quiet
 from hwquant.common.errors import InputError, ToolchainError, first_line
-from hwquant.common.quiet import captured_fds, native_info_filtered  # noqa: F401 (backends use it)
+from hwquant.common.quiet import captured_fds
+from hwquant.common.quiet import native_info_filtered as native_info_filtered  # re-exported: backends use it
 
 try:
     from ai_edge_litert.interpreter import Interpreter
@@ -23,11 +26,11 @@ try:
     RUNTIME = "ai-edge-litert"
 except ImportError:  # older devices ship tflite-runtime
     try:
-        from tflite_runtime.interpreter import Interpreter  # type: ignore
+        from tflite_runtime.interpreter import Interpreter
 
         RUNTIME = "tflite-runtime"
     except ImportError:  # pragma: no cover - the base install depends on ai-edge-litert
-        Interpreter = None  # type: ignore[assignment,misc]
+        Interpreter = None
         RUNTIME = ""
 
 _INSTALL_HINT = "pip install ai-edge-litert (or tflite-runtime on platforms without LiteRT wheels)"
@@ -183,7 +186,7 @@ def signature(interp: Any, key: str | None = None) -> Signature:
 
 
 # -- native logs and the compiled-model (accelerator) API ---------------------------------------
-def captured_native_stderr():
+def captured_native_stderr() -> AbstractContextManager[Callable[[], str]]:
     """What native code writes to file descriptor 2 while the block runs (callable, text)."""
     return captured_fds((2,))
 
@@ -241,10 +244,11 @@ def open_compiled_model(
 def _error_line(native_log: str) -> str:
     """The native log line that best says why: an adapter failure first, then the first error."""
     lines = [ln.strip() for ln in native_log.splitlines()]
-    for pick in (
+    picks: tuple[Callable[[str], bool], ...] = (
         lambda ln: any(m in ln for m in NO_ADAPTER_MARKERS),
         lambda ln: ln.startswith(("ERROR:", "E0")) and "compiler_plugin" not in ln,
-    ):
+    )
+    for pick in picks:
         found = [ln for ln in lines if pick(ln)]
         if found:
             return found[0][:300]

@@ -15,7 +15,7 @@ from hwquant.common.errors import InputError
 HINT = "pass a .tflite file produced by the TFLite converter"
 
 
-def _ints(values) -> list[int]:
+def _ints(values: Any) -> list[int]:
     return [] if values is None else [int(v) for v in values]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,12 @@ import numpy as np
 from hwquant.common.errors import InputError
 
 
-def _schema():
+def _schema() -> Any:
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:  # old devices: tflite-runtime does not ship the schema
         try:
-            from tflite_runtime import schema_py_generated as schema  # type: ignore
+            from tflite_runtime import schema_py_generated as schema
         except ImportError as exc:
             raise InputError(
                 "reading .tflite files needs the LiteRT runtime",
@@ -33,14 +34,14 @@ def _schema():
 _HINT = "pass a .tflite file produced by the TFLite converter"
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     """A flatbuffer string (bytes, UTF-8 by the spec; a damaged one is shown with replacement marks)."""
     if value is None:
         return ""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _enum_names(enum_cls) -> dict[int, str]:
+def _enum_names(enum_cls: type) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
 
@@ -112,7 +113,7 @@ class Op:
     options: Any = None  # the builtin options object (schema *T class) or None
     intermediates: list[Tensor] = field(default_factory=list)
 
-    def option(self, attr: str, default=None):
+    def option(self, attr: str, default: Any = None) -> Any:
         return getattr(self.options, attr, default) if self.options is not None else default
 
     @property
@@ -159,7 +160,7 @@ class TfliteModel:
         return _enum_names(_schema().ActivationFunctionType)
 
     @classmethod
-    def from_file(cls, path) -> TfliteModel:
+    def from_file(cls, path: str | PathLike[str]) -> TfliteModel:
         try:
             with open(path, "rb") as f:
                 return cls(f.read(), str(path))
@@ -172,7 +173,7 @@ class TfliteModel:
     def size_bytes(self) -> int:
         return len(self.content)
 
-    def _tensor(self, sg, idx: int) -> Tensor:
+    def _tensor(self, sg: Any, idx: int) -> Tensor:
         t = sg.tensors[idx]
         buf = self._m.buffers[t.buffer] if self._m.buffers and t.buffer < len(self._m.buffers) else None
         nbytes = 0
@@ -239,7 +240,7 @@ class TfliteModel:
                 )
         return out
 
-    def op_counts(self) -> Counter:
+    def op_counts(self) -> Counter[str]:
         return Counter(op.name for op in self.ops)
 
     def op_names(self) -> list[str]:

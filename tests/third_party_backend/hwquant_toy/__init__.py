@@ -3,7 +3,7 @@
 It runs int8 models only, supports a few ops, and writes a manifest file when packaging. It sets
 every class attribute of ``hwquant.Backend`` and defines every method (the abstract ones because it
 must, the others to add to them), so the tests exercise the whole interface the way an outside
-plugin sees it (docs/backend-interface.md; tests/test_backend_interface.py checks it by introspection).
+plugin sees it (docs/backend-interface.md; tests/plugin/test_backend_interface.py checks it by introspection).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""hwquant's tests: a package, so test modules import their helpers as ``tests.helpers``."""
