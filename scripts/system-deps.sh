@@ -2,7 +2,8 @@
 # System tools for the full test suite: Docker engine (Edge TPU orchestration tests), busybox-static
 # (the stand-in compiler image is FROM scratch), gcc-arm-none-eabi (MCU C array cross-compile check),
 # debootstrap (a local Debian base image for the container-image test; Docker Hub is not reachable),
-# rsync (gitlab-ci-local's --shell-isolation copies the project with it). With node/npm present, it also
+# rsync (gitlab-ci-local's --shell-isolation copies the project with it), chromium (headless: the report.html and
+# dashboard pages are opened in a real browser). With node/npm present, it also
 # installs gitlab-ci-local (runs docs/gitlab-ci.yml in tests/test_ci_examples.py) into .tools/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ if command -v npm >/dev/null && [ ! -x .tools/gitlab-ci-local/node_modules/.bin/
 elif ! command -v npm >/dev/null; then
   echo "note: no node/npm: the GitLab pipeline test (gitlab-ci-local) will skip" >&2
 fi
-PKGS=(docker.io busybox-static gcc-arm-none-eabi g++ debootstrap rsync)
+PKGS=(docker.io busybox-static gcc-arm-none-eabi g++ debootstrap rsync chromium)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "not root on Debian/Ubuntu: install ${PKGS[*]} yourself and start dockerd" >&2
   exit 1

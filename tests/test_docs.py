@@ -279,8 +279,12 @@ def test_design_page_lists_the_layers_in_contract_order():
     assert [name for _, name, _ in rows] == layers
     for _, pkg, holds in rows:
         folder = REPO / "src" / pkg.replace(".", "/")
-        named = set(re.findall(r"`(\w+)\.py`", holds))
-        modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "__main__"}
+        named = set(re.findall(r"`([\w/]+)\.py`", holds))  # a subpackage's modules as `sub/name.py`
+        modules = {
+            p.relative_to(folder).with_suffix("").as_posix()
+            for p in folder.rglob("*.py")
+            if p.stem not in ("__init__", "__main__") and "__pycache__" not in p.parts
+        }
         assert named <= modules, f"docs/design.md names modules {pkg} lacks: {sorted(named - modules)}"
         assert modules <= named, f"docs/design.md's row for {pkg} does not name {sorted(modules - named)}"
 

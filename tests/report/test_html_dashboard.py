@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from hwquant.cli.report_cmd import report as report_cmd
-from hwquant.report.dashboard import write_dashboard
+from hwquant.report.pages.dashboard import write_dashboard
 from tests.helpers.html_pages import NETWORK_REF, chromium, open_page, parse, report_with
 
 

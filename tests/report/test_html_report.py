@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hwquant.report import svg
-from hwquant.report.html import render_target_page, write_target_page
+from hwquant.report.pages import svg
+from hwquant.report.pages.html import render_target_page, write_target_page
 from tests.helpers.html_pages import NETWORK_REF, chromium, open_page, parse, report_with
 
 TAGS = {

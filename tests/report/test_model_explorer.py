@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from hwquant.cli.report_cmd import report as report_cmd
-from hwquant.report.explorer import overlays, write_overlays
+from hwquant.report.pages.explorer import overlays, write_overlays
 from tests.helpers.html_pages import report_with
 
 me = pytest.importorskip("model_explorer.node_data_builder", reason="ai-edge-model-explorer not installed (optional)")

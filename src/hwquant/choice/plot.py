@@ -1,6 +1,6 @@
 """search.png: the search's candidates, size against fidelity (and latency where measured).
 
-matplotlib is optional (the `dev` extra): without it the build writes no plot and says so once (per
+matplotlib is optional (it comes with the `build` extra): without it the build writes no plot and says so once (per
 process: the note is not repeated for every target of a build, nor for later builds in the same process).
 """
 

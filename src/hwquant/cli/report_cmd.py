@@ -68,10 +68,10 @@ def _write(
     path: Path, baseline: Path | None, markdown: Path | None, model_explorer: bool, gate_args: dict[str, Any]
 ) -> list[Path]:
     from hwquant.common.errors import InputError, UsageError
-    from hwquant.report.dashboard import INDEX_NAME, write_dashboard
-    from hwquant.report.explorer import write_overlays
     from hwquant.report.gates import Gates, read_reports
-    from hwquant.report.html import write_target_page
+    from hwquant.report.pages.dashboard import INDEX_NAME, write_dashboard
+    from hwquant.report.pages.explorer import write_overlays
+    from hwquant.report.pages.html import write_target_page
     from hwquant.report.summary import find_reports
 
     gates = Gates.of(**{k: v for k, v in gate_args.items() if v is not None})

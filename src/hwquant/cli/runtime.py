@@ -1,6 +1,6 @@
 """Click commands for the on-device side: ``hwquant bench`` and ``hwquant inspect``.
 
-The main group (hwquant/cli.py) adds them with ``main.add_command(bench)`` and
+The main group (hwquant/cli/main.py) adds them with ``main.add_command(bench)`` and
 ``main.add_command(inspect)``. Nothing here imports TensorFlow, directly or indirectly.
 ``python -m hwquant.cli_runtime bench|inspect ...`` runs them without the main CLI.
 """

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from hwquant.cli.shared import console, registry
 
@@ -27,10 +30,51 @@ def describe(name: str | None, ops: bool, as_json: bool) -> None:
         out = [dict(b.describe(), **({"op_table": b.op_table()} if ops else {})) for b in backends]
         click.echo(json.dumps(out, indent=2))
         return
-    from hwquant.cli.targets_view import render_ops, render_targets
 
     if ops:
         for b in backends:
             render_ops(b, console)
     else:
         render_targets(backends, reg.sources, console)
+
+
+# -- rendering (tables only; the data comes from Backend.describe/op_table) --------------------------
+
+
+def render_targets(backends: list[Any], sources: dict[str, str], console: Console) -> None:
+    """A compact table, then one paragraph per target with its description and toolchain detail."""
+    t = Table(show_edge=False)
+    for col in ("target", "weights", "activations", "IO", "recipe rule", "toolchain"):
+        t.add_column(col)
+    described = [b.describe() for b in backends]
+    for d in described:
+        tc = d["toolchain"]
+        t.add_row(
+            d["name"],
+            ",".join(d["weights"]),
+            ",".join(d["activations"]),
+            ",".join(d["io"]),
+            d["recipe_rule"],
+            "[green]available[/green]" if tc["available"] else "[red]missing[/red]",
+        )
+    console.print(t)
+    for d in described:
+        console.print(f"[bold]{d['name']}[/bold]: {d['description']} [dim](plugin {sources.get(d['name'], '?')})[/dim]")
+        console.print(f"  toolchain: {d['toolchain']['detail']}", markup=False)
+
+
+def render_ops(backend: Any, console: Console) -> None:
+    table = backend.op_table()
+    console.print(f"[bold]{backend.name}[/bold]: {backend.description}")
+    if table["generic"]:
+        console.print("rules for every operator:")
+        for r in table["generic"]:
+            console.print(f"  - {r}")
+    t = Table(show_edge=False)
+    for col in ("operator", "dtypes", "constraints"):
+        t.add_column(col)
+    for row in table["ops"]:
+        t.add_row(row["op"], ", ".join(row["dtypes"]), "\n".join(f"- {c}" for c in row["constraints"]) or "-")
+    console.print(t)
+    if table.get("source"):
+        console.print(f"read from: {table['source']}", markup=False)

@@ -468,7 +468,7 @@ def _apply(t, loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any]
 # end), runs TensorFlow's Calibrator on it, and records the metadata a direct int8 conversion
 # records (optimization mode PTQ_FULL_INTEGER). `quantize_calibrated` runs the remaining steps.
 # For recipes of the int8 family the result is byte-identical to a direct conversion
-# (tests/test_determinism.py pins this), without converting the model a second time. The int16x8
+# (tests/pipeline/test_determinism.py pins this), without converting the model a second time. The int16x8
 # recipes go through the older quantizer, which calibrates again inside, so they convert directly.
 
 

@@ -52,7 +52,7 @@ class BuildResult:
 
     def write(self, path: Path) -> None:
         """report.json at ``path`` and, beside it, report.html rendered from the same content."""
-        from hwquant.report.html import write_target_page
+        from hwquant.report.pages.html import write_target_page
 
         assemble.write(self.report, path)
         write_target_page(self.report, path.parent)

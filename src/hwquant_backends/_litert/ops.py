@@ -1,7 +1,7 @@
 """LiteRT's builtin CPU kernels, per (op, compute dtype), as data proven by the runtime itself.
 
-Every row below is backed by a generated single-op model (tests/opgen.py) that the LiteRT
-interpreter allocates and invokes (tests/test_op_tables.py); the same test fails when LiteRT runs
+Every row below is backed by a generated single-op model (tests/helpers/opgen.py) that the LiteRT
+interpreter allocates and invokes (tests/backends/test_op_tables.py); the same test fails when LiteRT runs
 an (op, dtype) the generator can build and this table lacks. The compute dtype is the one
 ``hwquant.Op.dtype`` reads (the first non-constant input), so SELECT is keyed by its bool
 condition and EMBEDDING_LOOKUP / ONE_HOT by their int32 ids.

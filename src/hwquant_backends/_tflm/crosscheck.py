@@ -18,7 +18,7 @@ A model with float layers (mixed precision, --mcu-allow-float) is not bit-exact 
 TFLM's and LiteRT's float kernels may sum in another order, and a value one float ulp from a
 requantization boundary then lands on the neighbouring int8 step, which the following integer
 layers spread over a few output steps. Measured on the mixed-precision outlier classifier of
-tests/models_search.py: 1 of 341 eval samples differed, by 2 steps of the int8 output. Such a model
+tests/helpers/models_search.py: 1 of 341 eval samples differed, by 2 steps of the int8 output. Such a model
 is held to FLOAT_OPS_TOLERANCE_STEPS; a float output computed by DEQUANTIZE is measured in steps of
 the int8 tensor it dequantizes (a 1e-5 relative step would call one int8 step a thousand).
 """

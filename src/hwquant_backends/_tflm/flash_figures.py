@@ -13,7 +13,7 @@ resolver holding no op, and each op alone; ``arm-none-eabi-size`` gives text + d
   - 9584 model - 74 IO).
 - KERNEL_BYTES[op] = size({op}) - size(no op): the kernel and every helper it alone pulls in. Helpers
   shared by several kernels count in each, so CORE_BYTES + the sum over a model's ops is an upper
-  bound of the runtime such a build links (checked in VALIDATION and tests/test_mcu_flash.py).
+  bound of the runtime such a build links (checked in VALIDATION and tests/backends/mcu/test_mcu_flash.py).
 - SAFETY covers other compilers and TFLM revisions close to the measured one.
 Ops whose figure is missing (none today) count
 as the largest measured kernel.

@@ -132,8 +132,8 @@ def _table(spec: str) -> dict[str, frozenset[str]]:
     return out
 
 
-# Proven rows: each (op, compute dtype) is a generated single-op model (tests/opgen.py) that the
-# tflite-micro Python interpreter allocates and invokes (tests/test_op_tables.py, which also fails
+# Proven rows: each (op, compute dtype) is a generated single-op model (tests/helpers/opgen.py) that the
+# tflite-micro Python interpreter allocates and invokes (tests/backends/test_op_tables.py, which also fails
 # when TFLM runs an (op, dtype) missing here). Proven with tflite-micro 0.dev20261023182759.
 PROVEN: dict[str, frozenset[str]] = {
     op: frozenset(d.split())

@@ -162,7 +162,7 @@ def load_boards(path: str | Path | None = None) -> dict[str, Board]:
     if not isinstance(tables, dict) or not tables:
         raise InputError(
             f"--mcu-boards-file {path} defines no [boards.NAME] tables",
-            hint="see `hwquant targets mcu` or backends/mcu/boards.py for the format",
+            hint="see `hwquant targets mcu` or docs/targets/mcu.md for the format",
         )
     for name, t in tables.items():
         boards[name] = _board(path, name, t)

@@ -2,7 +2,7 @@
 
 :func:`write_target_page` writes ``report.html`` beside ``report.json`` from that report's content
 (the one exception: weight bytes per layer are read from the converted model in the same folder when
-it is there). The page is one file: inline CSS, inline SVG charts (:mod:`hwquant.report.svg`), a
+it is there). The page is one file: inline CSS, inline SVG charts (:mod:`hwquant.report.pages.svg`), a
 few lines of optional script (the copy buttons; everything reads without it), no request to any
 network address, no external font. Every string that comes from the report is escaped (tensor
 names, paths, reasons may be anything a user's model holds).
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hwquant.report import gates, measures
-from hwquant.report.svg import Bar, MemoryRow, Point, bar_chart, esc, finite, fmt, kib, memory_bars, scatter
+from hwquant.report.pages.svg import Bar, MemoryRow, Point, bar_chart, esc, finite, fmt, kib, memory_bars, scatter
 
 PAGE_NAME = "report.html"
 MAX_ROWS = 400  # per table and chart: a page stays small for big models (the rest is in report.json)

@@ -26,9 +26,9 @@ from typing import Any
 
 from hwquant.report import gates as gates_mod
 from hwquant.report import measures
-from hwquant.report.html import CSS, PAGE_NAME, budget_checks, budget_met, write_target_page
+from hwquant.report.pages.html import CSS, PAGE_NAME, budget_checks, budget_met, write_target_page
+from hwquant.report.pages.svg import esc, finite, kib
 from hwquant.report.summary import summarize
-from hwquant.report.svg import esc, finite, kib
 
 INDEX_NAME = "index.html"
 
