@@ -134,3 +134,16 @@ def test_every_reason_describes_its_own_recipe(outlier, tiny, tmp_path, target, 
         _check_reasons(rep)
         if _quantizes(rep["recipe"]["fields"]):
             assert rep["quantized"]["quantized_fraction"] > 0, rep["quantized"]
+
+
+def test_float_io_boundary_ops_are_not_float_ops_left(tflite_models):
+    """int8 with float IO converts at the graph's edge (a QUANTIZE of the float input, a DEQUANTIZE into the
+    float output): that is the IO the recipe asked for, not float compute left in the integer model."""
+    from hwquant import TfliteModel
+
+    model = TfliteModel.from_file(tflite_models["int8"])
+    boundary = [op.name for op in model.ops if op.name == "QUANTIZE" and op.dtype == "float32"]
+    assert boundary, "the float-IO int8 model should quantize its float input"
+    c = census.of(model)
+    assert "QUANTIZE" not in c.float_ops and c.ops.get("float32", 0) >= len(boundary)
+    assert census.of(TfliteModel.from_file(tflite_models["float32"])).float_ops  # a float model's ops all count

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwquant.device.tflite_model import TfliteModel
+from hwquant.device.tflite_model import Op, TfliteModel
 from hwquant.plugin.recipe import Recipe
 
 HOLLOW_FRACTION = 0.05  # below this share of weight bytes quantized, with no integer op: nothing was quantized
@@ -70,10 +70,11 @@ def of(artifact: bytes | TfliteModel, what: str = "artifact") -> Census:
                 weights[t.dtype] += t.buffer_bytes
     ops: Counter[str] = Counter()
     float_ops: list[str] = []
+    io = {s: {t.name for side in model.io(s) for t in side} for s in range(model.num_subgraphs)}
     for op in model.ops:
         d = op.dtype
         ops[d] += 1
-        if d == "float32":
+        if d == "float32" and not _io_boundary(op, io[op.subgraph]):
             float_ops.append(op.name)
     return Census(dict(weights), dict(ops), float_ops)
 
@@ -96,3 +97,12 @@ def hollow(recipe: Recipe, census: Census) -> str | None:
             f"({100 * census.quantized_fraction:.0f} % of weight bytes quantized, no integer op)"
         )
     return None
+
+
+def _io_boundary(op: Op, io_names: set[str]) -> bool:
+    """A QUANTIZE of a float model input (or DEQUANTIZE into a float output): the float IO the recipe
+    asked for, converted at the edge of the graph, not float compute left inside an integer model."""
+    if op.name not in BOUNDARY:
+        return False
+    edge = op.inputs if op.name == "QUANTIZE" else op.outputs
+    return any(t.name in io_names for t in edge)

@@ -54,7 +54,8 @@ def block(report: dict[str, Any], target_dir: Path | None = None) -> list[str]:
         floats = q.get("float_ops") or []
         if floats and fields.get("activations") in ("int8", "int16"):
             names = ", ".join(dict.fromkeys(floats))
-            text += f"; {len(floats)} float op{'s' if len(floats) != 1 else ''} remain: {names} (float32)"
+            n = len(floats)
+            text += f"; {n} float op{'s' if n != 1 else ''} remain{'s' if n == 1 else ''}: {names} (float32)"
         lines.append(text)
     lines += _budget_lines(report)
     lines += _device_lines(report)
