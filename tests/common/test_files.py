@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,27 +19,13 @@ from hypothesis import strategies as st
 
 from hwquant.common import files
 from hwquant.common.errors import InputError
+from tests.helpers.threads import within
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _within(fn, seconds: float = 5.0):
-    """Run ``fn`` in a thread; fail (instead of hanging) when it does not return in time."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # handed back to the test
-            box["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), "the check blocked (it opened a FIFO?)"
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+    return within(fn, seconds, "the check (it opened a FIFO?)")
 
 
 _SOCKET_DIRS: list[str] = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import threading
 import time
 import zipfile
 
@@ -26,6 +25,7 @@ from hwquant.common import toml
 from hwquant.common.errors import InputError
 from hwquant.config import data, images, model_format
 from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec, TensorSpec
+from tests.helpers.threads import within
 
 FACTS = ModelFacts(
     "m.keras",
@@ -37,21 +37,7 @@ FACTS = ModelFacts(
 
 
 def _within(fn, seconds: float = 20.0):
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # handed back to the test
-            box["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"did not return within {seconds} s"
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+    return within(fn, seconds, "the command")
 
 
 def _cli(*args, seconds: float = 60.0):
