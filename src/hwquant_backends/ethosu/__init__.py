@@ -215,7 +215,9 @@ class EthosUBackend(Backend):
 
         source = Path(ctx.options.model).name or "model"
         symbol = ctx.opt("symbol")
-        symbol = check_symbol(symbol) if symbol else symbol_for(Path(ctx.options.model).resolve())
+        symbol = (
+            check_symbol(symbol, f"--{self.name}-symbol") if symbol else symbol_for(Path(ctx.options.model).resolve())
+        )
         digest = bytes_sha256(compiled.content)
         names, files = write_carray(ctx.out_dir, compiled.content, symbol, source, target=self.name)
         note = (
@@ -226,7 +228,8 @@ class EthosUBackend(Backend):
         (ctx.out_dir / "model_settings.h").write_text(
             settings.render(
                 compiled, digest, source, arena["exact_bytes"], arena["bytes"], arena_note=note, target=self.name
-            )
+            ),
+            encoding="ascii",
         )
         files.append("model_settings.h")
 
