@@ -22,7 +22,7 @@ def npu_parts(cfg: VelaConfig, vela_version: str | None, cpu_ops: list[str], are
         "ACCELERATOR": markdown_code(cfg.accelerator),
         "SYSTEM_CONFIG": markdown_code(cfg.system_config),
         "MEMORY_MODE": markdown_code(cfg.memory_mode),
-        "VELA_VERSION": markdown_text(vela_version or "?"),
+        "VELA_VERSION": markdown_code(vela_version or "?"),
         "MACS": macs if macs.isascii() and macs.isdigit() else "N",
         "CPU_OPS": markdown_text(", ".join(cpu_ops)) if cpu_ops else "none: every op is on the NPU",
         "SCRATCH": int(arena.get("vela_scratch_bytes", 0)),

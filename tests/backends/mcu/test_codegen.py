@@ -291,3 +291,61 @@ def test_markdown_code_is_one_complete_span(text):
     fence = re.match(r"`+", s).group(0)
     assert s.endswith(fence) and fence not in s[len(fence) : -len(fence)]
     assert "\n" not in markdown_text(text) and "`" not in markdown_text(text).replace("\\`", "")
+
+
+# -- the Ethos-U parts and CMake itself ------------------------------------------------------------
+@given(system=hostile, mode=hostile, version=hostile)
+@settings(max_examples=25, deadline=None)
+def test_ethosu_parts_keep_ini_names_in_code_spans(system, mode, version):
+    """System config and memory mode come from a user's Vela .ini (section names may hold anything)."""
+    from hwquant_backends.ethosu.config import VelaConfig
+    from hwquant_backends.ethosu.project_parts import npu_parts
+
+    parts = npu_parts(VelaConfig("ethos-u55-128", system, mode, ("Arm/vela.ini",)), version, ["ADD"], {})
+    for line in parts.readme.splitlines():
+        assert MARK not in re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", line), line
+    assert MARK not in parts.cmake_sources + parts.cmake_link
+    assert '"ethos-u55-128"' in parts.cmake_sources
+    assert "\n" not in c_comment(parts.resolver_note)
+
+
+def test_cmake_configures_a_project_for_a_hostile_model_name(add_model, tmp_path):
+    """CMake reads the generated CMakeLists.txt with the name only in its comment (stand-in TFLM tree)."""
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        pytest.skip("no cmake on PATH")
+    from tests.backends.mcu.test_mcu_cmake import fake_tflm
+
+    name = f'x"\n#error {MARK}\nmessage(FATAL_ERROR "{MARK}") ${{{MARK}}} \\'
+    _write(add_model, tmp_path / "out", name, "evil", ["a", "b"], "cmake")
+    tflm = fake_tflm(tmp_path / "tflm", "25.9.23", patched=True)
+    r = subprocess.run(
+        [cmake, "-S", str(tmp_path / "out" / "project"), "-B", str(tmp_path / "build"), f"-DTFLM_DIR={tflm}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert MARK not in r.stdout + r.stderr
+
+
+@pytest.mark.slow  # a real conversion and TFLM arena measurement: about 6 s with the model fixture
+def test_build_of_a_model_named_with_a_newline_and_error_compiles(keras_model, tmp_path):
+    """The issue's acceptance case end to end: `hwquant build` of such a file, then -fsyntax-only."""
+    from click.testing import CliRunner
+
+    from hwquant.cli.main import main
+
+    evil = tmp_path / f'k*"\n#error {MARK}\n??\\ é.keras'
+    shutil.copyfile(keras_model, evil)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(
+        main,
+        ["build", str(evil), "-t", "mcu", "--data", "random:8", "-o", str(out), "--no-cache", "--mcu-project", "cmake"],
+    )
+    assert r.exit_code == 0, r.output
+    folder = next(p.parent for p in out.rglob("model_data.cc"))
+    _compile_model_files(folder)
+    for rel in ("model_data.h", "model_data.cc", "model_settings.h", "project/main.cc"):
+        code = c_code_outside_literals((folder / rel).read_text(encoding="ascii"))
+        assert not re.search(r"#\s*error", code), rel  # (the derived symbol, k_error_injected, is no injection)
