@@ -17,13 +17,15 @@ from hwquant import __version__, bytes_sha256
 from .codegen import RESERVED, c_comment
 from .codegen import c_identifier as valid_identifier
 
+MAX_DERIVED = 63  # C99: the significant characters of an internal identifier
+
 
 def identifier_for(name: str) -> str:
     """A valid C/C++ identifier derived from ``name`` (a model file or folder name).
 
     Characters outside [A-Za-z0-9_] become '_', runs of '_' collapse, a leading digit gets a
     'model_' prefix, and reserved words (C++ keywords, names starting '_' + capital or '__') are
-    avoided.
+    avoided; at most ``MAX_DERIVED`` characters. The result always passes ``codegen.c_identifier``.
     """
     s = re.sub(r"[^A-Za-z0-9_]", "_", name.strip())
     s = re.sub(r"_+", "_", s).strip("_").lower()
@@ -36,7 +38,6 @@ def identifier_for(name: str) -> str:
     return valid_identifier(s[:MAX_DERIVED], "derived symbol")
 
 
-MAX_DERIVED = 63  # C99: the significant characters of an internal identifier
 GENERIC_STEMS = frozenset({"model", "saved_model", "savedmodel", "keras_model", "export"})
 
 

@@ -226,6 +226,12 @@ def test_c_identifier_keeps_valid_names(name):
 
 
 @given(hostile)
+def test_derived_symbols_are_always_valid_identifiers(name):
+    symbol = symbol_for(Path("/models") / name.replace("/", "_").replace("\x00", "_"))
+    assert c_identifier(symbol) == symbol and len(symbol) <= 63
+
+
+@given(hostile)
 def test_c_comment_is_one_safe_line(text):
     s = c_comment(text)
     assert all(0x20 <= ord(c) < 0x7F for c in s)
