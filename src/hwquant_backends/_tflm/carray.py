@@ -12,114 +12,20 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from hwquant import UsageError, __version__, bytes_sha256
+from hwquant import __version__, bytes_sha256
 
-_CXX_KEYWORDS = frozenset(
-    [
-        "alignas",
-        "alignof",
-        "and",
-        "and_eq",
-        "asm",
-        "auto",
-        "bitand",
-        "bitor",
-        "bool",
-        "break",
-        "case",
-        "catch",
-        "char",
-        "char8_t",
-        "char16_t",
-        "char32_t",
-        "class",
-        "compl",
-        "concept",
-        "const",
-        "consteval",
-        "constexpr",
-        "constinit",
-        "const_cast",
-        "continue",
-        "co_await",
-        "co_return",
-        "co_yield",
-        "decltype",
-        "default",
-        "delete",
-        "do",
-        "double",
-        "dynamic_cast",
-        "else",
-        "enum",
-        "explicit",
-        "export",
-        "extern",
-        "false",
-        "float",
-        "for",
-        "friend",
-        "goto",
-        "if",
-        "inline",
-        "int",
-        "long",
-        "mutable",
-        "namespace",
-        "new",
-        "noexcept",
-        "not",
-        "not_eq",
-        "nullptr",
-        "operator",
-        "or",
-        "or_eq",
-        "private",
-        "protected",
-        "public",
-        "register",
-        "reinterpret_cast",
-        "requires",
-        "return",
-        "short",
-        "signed",
-        "sizeof",
-        "static",
-        "static_assert",
-        "static_cast",
-        "struct",
-        "switch",
-        "template",
-        "this",
-        "thread_local",
-        "throw",
-        "true",
-        "try",
-        "typedef",
-        "typeid",
-        "typename",
-        "union",
-        "unsigned",
-        "using",
-        "virtual",
-        "void",
-        "volatile",
-        "wchar_t",
-        "while",
-        "xor",
-        "xor_eq",
-        "main",
-    ]
-)
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from .codegen import RESERVED, c_comment
+from .codegen import c_identifier as valid_identifier
+
+MAX_DERIVED = 63  # C99: the significant characters of an internal identifier
 
 
-def c_identifier(name: str) -> str:
+def identifier_for(name: str) -> str:
     """A valid C/C++ identifier derived from ``name`` (a model file or folder name).
 
     Characters outside [A-Za-z0-9_] become '_', runs of '_' collapse, a leading digit gets a
     'model_' prefix, and reserved words (C++ keywords, names starting '_' + capital or '__') are
-    avoided.
+    avoided; at most ``MAX_DERIVED`` characters. The result always passes ``codegen.c_identifier``.
     """
     s = re.sub(r"[^A-Za-z0-9_]", "_", name.strip())
     s = re.sub(r"_+", "_", s).strip("_").lower()
@@ -127,9 +33,9 @@ def c_identifier(name: str) -> str:
         s = "model"
     if s[0].isdigit():
         s = "model_" + s
-    if s in _CXX_KEYWORDS or keyword.iskeyword(s):
+    if s in RESERVED or keyword.iskeyword(s):
         s += "_model"
-    return s
+    return valid_identifier(s[:MAX_DERIVED], "derived symbol")
 
 
 GENERIC_STEMS = frozenset({"model", "saved_model", "savedmodel", "keras_model", "export"})
@@ -140,24 +46,14 @@ def symbol_for(model_path: Path) -> str:
     generic name (``examples/digits/model.keras`` -> ``digits``)."""
     p = Path(model_path)
     stem = p.name[: -len(p.suffix)] if p.suffix in (".keras", ".h5", ".hdf5", ".tflite") else p.name
-    if c_identifier(stem) in GENERIC_STEMS and p.parent.name:
-        return c_identifier(p.parent.name)
-    return c_identifier(stem)
+    if identifier_for(stem) in GENERIC_STEMS and p.parent.name:
+        return identifier_for(p.parent.name)
+    return identifier_for(stem)
 
 
-def check_symbol(symbol: str) -> str:
-    """Validate a user-given --mcu-symbol: it must already be a usable C identifier."""
-    if (
-        not _IDENT.match(symbol)
-        or symbol in _CXX_KEYWORDS
-        or symbol.startswith("__")
-        or (symbol.startswith("_") and len(symbol) > 1 and symbol[1].isupper())
-    ):
-        raise UsageError(
-            f"--mcu-symbol {symbol!r} is not a valid C identifier",
-            hint="use letters, digits and '_', not starting with a digit, e.g. --mcu-symbol my_model",
-        )
-    return symbol
+def check_symbol(symbol: str, option: str = "--mcu-symbol") -> str:
+    """Validate a user-given symbol option: it must already be a usable C identifier (never altered)."""
+    return valid_identifier(symbol, option)
 
 
 @dataclass(frozen=True)
@@ -170,6 +66,7 @@ class ArrayNames:
 
     @classmethod
     def for_symbol(cls, symbol: str) -> ArrayNames:
+        valid_identifier(symbol)
         return cls(f"{symbol}_data", f"{symbol}_data_len", f"HWQUANT_{symbol.upper()}_MODEL_DATA_H_")
 
 
@@ -177,7 +74,7 @@ def banner(what: str, model_sha: str, source: str, target: str = "mcu") -> str:
     """The comment block every generated file starts with."""
     return (
         f"// {what}\n// Generated by hwquant {__version__} (hwquant build --target {target}). Do not edit.\n"
-        f"// Model: {source}\n// Model sha256: {model_sha}\n"
+        f"// Model: {c_comment(source)}\n// Model sha256: {model_sha}\n"
     )
 
 
@@ -231,6 +128,6 @@ def write_carray(
     Shared by the mcu and ethos-u backends (``target`` names the one in the banner)."""
     names = ArrayNames.for_symbol(symbol)
     digest = bytes_sha256(content)
-    (out_dir / "model_data.h").write_text(header(names, len(content), digest, source_name, target))
-    (out_dir / "model_data.cc").write_text(source(names, content, digest, source_name, target=target))
+    (out_dir / "model_data.h").write_text(header(names, len(content), digest, source_name, target), encoding="ascii")
+    (out_dir / "model_data.cc").write_text(source(names, content, digest, source_name, target=target), encoding="ascii")
     return names, ["model_data.h", "model_data.cc"]

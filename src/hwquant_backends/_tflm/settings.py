@@ -14,6 +14,7 @@ import numpy as np
 from hwquant import IncompatibleError, Tensor, TfliteModel
 
 from .carray import banner
+from .codegen import c_comment
 
 C_TYPES = {
     "int8": "int8_t",
@@ -107,7 +108,7 @@ def _tensor_block(t: IoTensor) -> str:
     p, fn = t.prefix, f"{t.role}{t.index}"
     dims = ", ".join(str(d) for d in t.shape) or "1"
     lines = [
-        f"// {t.role.lower()} {t.index}: {t.name!r}, {t.dtype} {list(t.shape)}",
+        f'// {t.role.lower()} {t.index}: "{c_comment(t.name)}", {t.dtype} {list(t.shape)}',
         f"typedef {t.ctype} {t.role.lower()}{t.index}_t;",
         f"constexpr int {p}Rank = {len(t.shape)};",
         f"constexpr int {p}Dims[] = {{{dims}}};",
@@ -151,6 +152,20 @@ def render(
     """The header for ``model`` (the mcu int8 model, or the ethos-u Vela model: same inputs and outputs);
     ``arena_note`` says where the arena figure comes from."""
     ins, outs = io_tensors(model)
+    return render_io(ins, outs, model_sha, source_name, arena_exact, arena_size, arena_note, target)
+
+
+def render_io(
+    ins: list[IoTensor],
+    outs: list[IoTensor],
+    model_sha: str,
+    source_name: str,
+    arena_exact: int,
+    arena_size: int,
+    arena_note: str = MEASURED_ARENA_NOTE,
+    target: str = "mcu",
+) -> str:
+    """``render`` for given input and output tensors."""
     blocks = "\n".join(_tensor_block(t) for t in [*ins, *outs])
     return (
         banner("Model input/output settings and quantization helpers.", model_sha, source_name, target)

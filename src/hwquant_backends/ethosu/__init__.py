@@ -41,6 +41,7 @@ from hwquant_backends._tflm import crosscheck, integer_io, settings
 from hwquant_backends._tflm import footprint as budget
 from hwquant_backends._tflm import ops as tflm_ops
 from hwquant_backends._tflm.carray import check_symbol, symbol_for, write_carray
+from hwquant_backends._tflm.codegen import markdown_code
 from hwquant_backends._tflm.project import PROJECT_KINDS, TEMPLATES, ProjectInputs, resolver_ops, write_project
 from hwquant_backends.ethosu.project_parts import TEMPLATES as NPU_TEMPLATES
 
@@ -215,7 +216,9 @@ class EthosUBackend(Backend):
 
         source = Path(ctx.options.model).name or "model"
         symbol = ctx.opt("symbol")
-        symbol = check_symbol(symbol) if symbol else symbol_for(Path(ctx.options.model).resolve())
+        symbol = (
+            check_symbol(symbol, f"--{self.name}-symbol") if symbol else symbol_for(Path(ctx.options.model).resolve())
+        )
         digest = bytes_sha256(compiled.content)
         names, files = write_carray(ctx.out_dir, compiled.content, symbol, source, target=self.name)
         note = (
@@ -226,7 +229,8 @@ class EthosUBackend(Backend):
         (ctx.out_dir / "model_settings.h").write_text(
             settings.render(
                 compiled, digest, source, arena["exact_bytes"], arena["bytes"], arena_note=note, target=self.name
-            )
+            ),
+            encoding="ascii",
         )
         files.append("model_settings.h")
 
@@ -253,7 +257,7 @@ class EthosUBackend(Backend):
             arena_line="from Vela's planned tensors + TFLM's structures + the margin (model_settings.h).",
             arena_text=f"{arena['bytes']} bytes: {arena['tensors_bytes']} bytes of tensors Vela planned + "
             f"{arena['tflm_structures_bytes']} bytes of TFLM's structures (measured on the int8 model) + "
-            f"margin `{arena['margin']}`.",
+            f"margin {markdown_code(str(arena['margin']))}.",
             npu=npu_parts(cfg, run.version, cpu_ops, arena),
         )
         kind = ctx.opt("project", "cmake")

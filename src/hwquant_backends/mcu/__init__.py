@@ -200,7 +200,7 @@ class McuBackend(Backend):
         digest = bytes_sha256(ctx.artifact)
         names, files = write_carray(ctx.out_dir, ctx.artifact, symbol, source)
         (ctx.out_dir / "model_settings.h").write_text(
-            settings.render(ctx.model, digest, source, arena["exact_bytes"], arena["bytes"])
+            settings.render(ctx.model, digest, source, arena["exact_bytes"], arena["bytes"]), encoding="ascii"
         )
         files.append("model_settings.h")
 

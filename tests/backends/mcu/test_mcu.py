@@ -22,8 +22,8 @@ from hwquant.device.tflite_model import TfliteModel
 from hwquant.plugin.facts import BuildOptions, CheckRequest, ModelFacts, SignatureSpec, TensorSpec
 from hwquant_backends._tflm import arena, crosscheck, settings
 from hwquant_backends._tflm.carray import (
-    c_identifier,
     check_symbol,
+    identifier_for,
     symbol_for,
     write_carray,
 )
@@ -109,7 +109,7 @@ def _cxx() -> str:
     ],
 )
 def test_symbol_names_are_c_identifiers(name, expected):
-    assert c_identifier(name) == expected
+    assert identifier_for(name) == expected
     assert check_symbol(expected) == expected
 
 
