@@ -192,21 +192,31 @@ def measure(model: bytes, num_inputs: int) -> tuple[int, int]:
         return hi_steps * ALIGN, len(prober.probes)
 
 
+MAX_MARGIN_PERCENT = 1000  # ten times the exact arena
+MAX_MARGIN_BYTES = 2**31 - 1  # an arena lives in a 32-bit address space
+_PERCENT = re.compile(r"[0-9]+(?:\.[0-9]+)?%", re.ASCII)
+_BYTES = re.compile(r"[0-9]+", re.ASCII)
+
+
 def parse_margin(spec: object) -> tuple[float, int]:
-    """'10%' -> (0.10, 0); '512' -> (0.0, 512). Negative margins are refused."""
+    """'10%' -> (0.10, 0); '512' -> (0.0, 512). Only plain ASCII decimals (no sign, nan, inf, `1_000` or
+    other scripts' digits), at most MAX_MARGIN_PERCENT % or MAX_MARGIN_BYTES bytes."""
     text = str(spec).strip()
-    try:
-        if text.endswith("%"):
-            frac, fixed = float(text[:-1]) / 100.0, 0
-        else:
-            frac, fixed = 0.0, int(text)
-    except ValueError:
+    if _PERCENT.fullmatch(text):
+        frac, fixed = float(text[:-1]) / 100.0, 0
+    elif _BYTES.fullmatch(text):
+        frac, fixed = 0.0, int(text)
+    else:
+        why = "is negative" if text.startswith("-") else "is neither a percentage nor a byte count"
         raise UsageError(
-            f"--mcu-arena-margin {spec!r} is neither a percentage nor a byte count",
-            hint="e.g. --mcu-arena-margin 10% or --mcu-arena-margin 2048",
-        ) from None
-    if frac < 0 or fixed < 0:
-        raise UsageError(f"--mcu-arena-margin {spec!r} is negative", hint="use 0 for the exact arena")
+            f"--mcu-arena-margin {str(spec)[:40]!r} {why}",
+            hint="e.g. --mcu-arena-margin 10% or --mcu-arena-margin 2048 (use 0 for the exact arena)",
+        )
+    if frac * 100 > MAX_MARGIN_PERCENT or fixed > MAX_MARGIN_BYTES:
+        raise UsageError(
+            f"--mcu-arena-margin {str(spec)[:40]!r} is larger than any arena needs",
+            hint=f"at most {MAX_MARGIN_PERCENT}% or {MAX_MARGIN_BYTES} bytes",
+        )
     return frac, fixed
 
 

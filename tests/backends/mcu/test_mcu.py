@@ -304,6 +304,20 @@ def test_arena_is_tight(cnn):
         arena.parse_margin("lots")
 
 
+@pytest.mark.parametrize(
+    "spec", ["nan%", "inf%", "-5%", "-1", "1_000", "\u0661\u0662", "1e9999%", "10" * 400, "1001%", str(2**31), "", "%"]
+)
+def test_arena_margin_refuses_what_is_no_plain_bounded_decimal(spec):
+    with pytest.raises(UsageError) as e:
+        arena.parse_margin(spec)
+    assert e.value.exit_code == 2 and len(str(e.value)) < 400  # named, never the whole value
+
+
+@pytest.mark.parametrize("spec, parsed", [("0", (0.0, 0)), ("12.5%", (0.125, 0)), (" 2048 ", (0.0, 2048))])
+def test_arena_margin_reads_percentages_and_bytes(spec, parsed):
+    assert arena.parse_margin(spec) == parsed
+
+
 # -- TFLM vs LiteRT -------------------------------------------------------------------------------
 def test_tflm_and_litert_agree_within_one_step(cnn):
     exact, _ = arena.measure(cnn.content, 1)
