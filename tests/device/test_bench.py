@@ -103,7 +103,7 @@ def test_bench_side_by_side_json(tfl):
         assert m["first_inference_ms"] > 0 and m["load_ms"] > 0 and m["init_ms"] > 0
         assert m["throughput_per_s"] == pytest.approx(1e3 / lat["mean"])
         assert m["peak_rss_mb"] > 10 and m["inputs"] == "random"
-    assert ms[0]["vs_first"] == {"speedup": 1.0, "size_ratio": 1.0}
+    assert ms[0]["vs_first"] == {"speedup": 1.0, "speedup_of": "median latency", "size_ratio": 1.0}
     assert ms[2]["vs_first"]["size_ratio"] == pytest.approx(tfl["int8"].stat().st_size / tfl["float32"].stat().st_size)
     assert ms[2]["vs_first"]["size_ratio"] < 0.6  # int8 weights
     assert report["runtime"]["runtime"].startswith(("ai-edge-litert", "tflite-runtime"))
@@ -121,7 +121,7 @@ def test_bench_fidelity_against_reference(tfl, data_npz):
     assert 15 < i8["snr_db"] < f16["snr_db"] and i8["max_abs_error"] > 0 and 0 <= i8["top1_agreement"] <= 1
     assert report["models"][2]["inputs"] == f"data:{data_npz}"
     labels = [label for label, _ in rows(report)]
-    assert "output_0: SNR" in labels and "speed-up vs first" in labels and "output_0: top-1 agree" in labels
+    assert "output_0: SNR" in labels and "speed-up vs first (median)" in labels and "output_0: top-1 agree" in labels
     assert json.dumps(metrics.json_safe(report), allow_nan=False)  # strict JSON: inf became null
 
 
@@ -222,3 +222,18 @@ def test_snr_of_an_output_holding_inf_or_nan_is_nan_not_an_exception():
     assert snr_db(ref, ref) == math.inf
     assert snr_db(np.zeros(4), np.ones(4)) == -math.inf
     assert snr_db(np.full(4, 1e-160), np.full(4, 1e30)) == -math.inf  # the ratio underflows to 0
+
+
+def test_speed_up_compares_medians_so_one_outlier_run_does_not_decide_it():
+    from hwquant.device.bench import add_ratios, latency_stats
+
+    steady = [1_000_000] * 20  # 1 ms per run
+    one_outlier = [1_030_000] * 19 + [600_000_000]  # 3 % slower, and one run of 600 ms
+    results = [
+        {"latency_ms": latency_stats(steady), "size_bytes": 100},
+        {"latency_ms": latency_stats(one_outlier), "size_bytes": 50},
+    ]
+    add_ratios(results)
+    assert results[1]["vs_first"]["speedup"] == pytest.approx(1 / 1.03)
+    assert results[1]["latency_ms"]["mean"] > 25 * results[0]["latency_ms"]["mean"]  # what the mean would have said
+    assert results[1]["vs_first"]["size_ratio"] == 0.5

@@ -53,7 +53,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
     ]
     if len(ms) > 1:
         out += [
-            ("speed-up vs first", [_num(m["vs_first"]["speedup"], "{:.2f}×") for m in ms]),
+            ("speed-up vs first (median)", [_num(m["vs_first"]["speedup"], "{:.2f}×") for m in ms]),
             ("size vs first", [_num(m["vs_first"]["size_ratio"], "{:.2f}×") for m in ms]),
         ]
     if any("fully_accelerated" in m for m in ms):
