@@ -94,6 +94,15 @@ def test_preflight_only_writes_report_without_artifact(digits_dir, tmp_path):
     assert report["preflight_only"] and report["ops"]["counts"] == {"target": len(report["ops"]["ops"])}
 
 
+def test_preflight_only_with_a_budget_skips_it_with_a_note(digits_dir, tmp_path):
+    """A preflight converts nothing it could measure: a gate or budget is not applied (and not failed)."""
+    args = ["build", str(digits_dir / "model.keras"), "-t", "mcu", "--data", str(digits_dir / "calibration.npz")]
+    r = CliRunner().invoke(main, [*args, "--preflight-only", "--min-snr", "60", "--max-size", "1", "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "--preflight-only builds no artifact" in r.output and "min_snr=60" in r.output
+    assert "gate(s) failed" not in r.output
+
+
 @pytest.mark.slow
 def test_quiet_by_default_verbose_shows_tensorflow(keras_model, tmp_path):
     args = ["build", str(keras_model), "--recipe", "int8-only", "--data", "random:8", "--no-cache"]
