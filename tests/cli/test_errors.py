@@ -160,3 +160,18 @@ def test_interrupt_mid_build_leaves_nothing(keras_model, tmp_path):
     assert "interrupted: no artifact was written" in err
     assert not (out / "mcu").exists()
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_missing_data_is_found_before_the_model_loads(tmp_path):
+    """mcu calibrates whatever recipe it picks: without --data the build stops before loading (this model
+    file is not even readable, and loading it would be the first error otherwise)."""
+    from click.testing import CliRunner
+
+    from hwquant.cli.main import main
+
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(b"not a keras zip")
+    r = CliRunner().invoke(main, ["build", str(bad), "-t", "cpu,mcu", "-o", str(tmp_path / "out"), "--no-cache"])
+    assert r.exit_code == 2, r.output
+    assert "needs representative data" in r.output and "cannot load" not in r.output
+    assert not (tmp_path / "out").exists()

@@ -24,6 +24,7 @@ from hwquant.plugin import options as backend_opts
 from hwquant.plugin.backend import Backend
 from hwquant.plugin.facts import BuildOptions
 from hwquant.plugin.manager import registry
+from hwquant.plugin.recipe import preset
 from hwquant.report import assemble
 from hwquant.report.result import BuildResult
 
@@ -84,9 +85,21 @@ def _resolve(options: BuildOptions, targets: dict[str, tuple[str, BuildOptions]]
         targets = {b.name: (b.name, replace(options, backend_options=given[b.name])) for b in backends}
     plan: Plan = targets_mod.resolve(targets)
     outpath.check_targets(options.out, targets, options.model, options.data, options.eval_data)
-    for _, _, opts in plan:
+    for _, backend, opts in plan:
         precheck.check(opts)
+        _data_given_if_needed(backend, opts)
     return plan
+
+
+def _data_given_if_needed(backend: Backend, options: BuildOptions) -> None:
+    """Missing representative data, found before the model loads: the recipe asked for, or every recipe
+    the target allows, calibrates (mcu, ethos-u, edgetpu), and the backend says why."""
+    if options.has_data:
+        return
+    named = options.recipe if options.recipe and options.recipe != "auto" else None
+    candidates = [preset(named)] if named else [preset(r) for r in backend.allowed_recipes]
+    if candidates and all(r.needs_data for r in candidates):
+        raise backend.missing_data_error(candidates[0])
 
 
 def _open_cache(cache_dir: Path | None, options: BuildOptions) -> Any:
