@@ -55,6 +55,7 @@ def test_corrupt_model(tmp_path):
     "case,words",
     [
         ("shape", ["has shape (1, 4, 4, 1)", "(N, 8, 8, 1)"]),
+        ("shape-of-another-name", ["array 'pixels' (for input 'image') has shape (1, 4, 4, 1)", "array 'pixels' must"]),
         ("dtype", ["is int32", "expects float32"]),
         ("uint8", ["is uint8", "255"]),
         ("nan", ["contains NaN", "non-finite"]),
@@ -65,6 +66,7 @@ def test_bad_data(keras_model, tmp_path, case, words):
     x = models.keras_samples(5)
     arrays = {
         "shape": {"image": x[:, :4, :4]},
+        "shape-of-another-name": {"pixels": x[:, :4, :4]},  # the error names the array the file holds
         "dtype": {"image": (x * 10).astype(np.int32)},
         "uint8": {"image": (x * 255).astype(np.uint8)},
         "nan": {"image": np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x).astype(np.float32)},

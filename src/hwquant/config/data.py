@@ -125,6 +125,9 @@ class DataSet:
     sha256: str
     labels: np.ndarray | None = None  # one label per sample, for accuracy on classifiers
     warnings: list[str] = field(default_factory=list)
+    arrays: dict[str, str] = field(
+        default_factory=dict
+    )  # model input -> the file's array feeding it, where named otherwise
 
     @property
     def random(self) -> bool:
@@ -143,6 +146,7 @@ class DataSet:
             self.sha256,
             labels,
             list(self.warnings),
+            dict(self.arrays),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -297,12 +301,14 @@ def _npz(p: Path, facts: ModelFacts) -> DataSet:
             sig, name = facts.signatures[0].key, k
         columns[(sig, name)] = a
     single = facts.signatures[0]
+    fed_by: dict[str, str] = {}
     if not facts.multi_signature and len(single.inputs) == 1 and len(arrays) == 1:
         ((key, arr),) = columns.items()
         if key[1] != single.inputs[0].name:  # one array for one input: take it, say so
             notes.append(f"array {key[1]!r} used for the model's only input {single.inputs[0].name!r}")
             columns = {(single.key, single.inputs[0].name): arr}
-    ds = DataSet(_columns_to_samples(columns, facts, str(p)), str(p), "npz", file_sha256(p), labels, notes)
+            fed_by = {single.inputs[0].name: key[1]}
+    ds = DataSet(_columns_to_samples(columns, facts, str(p)), str(p), "npz", file_sha256(p), labels, notes, fed_by)
     _check_labels(ds, facts)
     return ds
 
@@ -608,9 +614,11 @@ def validate(ds: DataSet, facts: ModelFacts) -> None:
             a = d[t.name]
             want = tuple(1 if (j == 0 and s < 0) else s for j, s in enumerate(t.shape))
             if len(a.shape) != len(want) or any(s >= 0 and s != g for s, g in zip(want, a.shape)):
+                array = ds.arrays.get(t.name, t.name)  # what the file calls it
+                fed = f"array {array!r} (for input {t.name!r})" if array != t.name else f"input {t.name!r}"
                 raise InputError(
-                    f"{ds.source}: sample {i} input {t.name!r} has shape {tuple(a.shape)}, the model expects {want}",
-                    hint=f"each sample of {t.name!r} must be {_fmt(t.shape)} stacked on the first axis",
+                    f"{ds.source}: sample {i} {fed} has shape {tuple(a.shape)}, the model expects {want}",
+                    hint=f"each sample of array {array!r} must be {_fmt(t.shape)} stacked on the first axis",
                 )
             if a.dtype != np.dtype(t.dtype):
                 if a.dtype == np.float64 and t.dtype == "float32":
