@@ -264,3 +264,22 @@ def test_sigterm_stops_the_workers_and_names_what_was_written(keras_model, tmp_p
         assert all(f in err for f in folders), (folders, err[-1500:])
     else:
         assert "no artifact was written" in err
+
+
+def test_plan_build_check_plan_for_a_single_manifest(keras_model, tmp_path):
+    """A plain `hwquant build` of one manifest records the job ids `hwquant plan` gives it, so the fan-out
+    verdict `check DIR --plan` works without a workspace (it failed: the reports had no job id)."""
+    d = tmp_path / "kws"
+    d.mkdir()
+    shutil.copy(keras_model, d / "model.keras")
+    (d / "hwquant.toml").write_text('model = "model.keras"\ndata = "random:16"\nout = "dist"\n[targets.cpu]\n')
+    plan = _hwquant("plan", "--json", cwd=d, cache=tmp_path / "cache")
+    assert plan.returncode == 0, plan.stderr
+    (tmp_path / "plan.json").write_text(plan.stdout)
+    ids = [j["id"] for j in json.loads(plan.stdout)["jobs"]]
+    built = _hwquant("build", "--no-cache", cwd=d, cache=tmp_path / "cache")
+    assert built.returncode == 0, built.stderr
+    report = json.loads((d / "dist" / "cpu" / "report.json").read_text())
+    assert report["job"] == ids[0] == "kws.cpu"
+    checked = _hwquant("check", "dist", "--plan", str(tmp_path / "plan.json"), cwd=d, cache=tmp_path / "cache")
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -290,6 +290,7 @@ def build_one(args: BuildArgs) -> list[Any]:
     """One model: the MODEL argument with flags, or ./hwquant.toml (or --manifest)."""
     from hwquant.config.workspace import apply_budget  # the fidelity gates are the accuracy budget
     from hwquant.pipeline.many import build_many
+    from hwquant.config.manifest import FILENAME as MANIFEST
     from hwquant.report.gates import Gates, enforce
 
     options = args.options(args.paths[0] if args.paths else None)
@@ -302,6 +303,8 @@ def build_one(args: BuildArgs) -> list[Any]:
     status = console.status(f"building {options.model} ...", spinner="dots")
     with status if not as_json and console.is_terminal else null_status():
         results = build_many(options, log, args.run.cache, gates.max_latency_ms is not None, plan)
+    if plan is not None:  # a manifest build records the job ids `hwquant plan` gives it, for `check --plan`
+        _tag_jobs(results, args.run.manifest or Path(MANIFEST))
     for r in results:
         if as_json:
             click.echo(r.to_json())
@@ -316,3 +319,15 @@ def build_one(args: BuildArgs) -> list[Any]:
         enforce([r.report for r in results], gates)
         log(f"gates passed: {', '.join(f'{k}={v}' for k, v in gates.to_dict().items())}")
     return results
+
+
+def _tag_jobs(results: list[Any], manifest: Path) -> None:
+    """Each result's job id as `hwquant plan MANIFEST` names it (model name from the manifest's place)."""
+    from hwquant.config import workspace
+    from hwquant.fanout.jobs import tag
+
+    [(path, root)] = workspace.manifest_paths([manifest])
+    name = workspace.model_name(path, root)
+    for r in results:
+        if r.target_dir is not None:
+            tag(r, f"{name}.{r.target_dir.name}")

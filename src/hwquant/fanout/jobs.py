@@ -60,7 +60,7 @@ def units(models: list[Model], chosen: list[Job]) -> list[Unit]:
     return out
 
 
-def _tag(result: BuildResult, job_id: str) -> None:
+def tag(result: BuildResult, job_id: str) -> None:
     """Record the job id in the target's report.json (replaced atomically)."""
     result.report = assemble.tagged(result.report, job_id).to_json()
     if result.target_dir is not None and (result.target_dir / "report.json").is_file():
@@ -97,7 +97,7 @@ def run_unit(unit: Unit, cache_dir: Path | None, measure_latency: bool, prefix: 
     for r in results:
         folder = str(r.report.get("folder") or r.report.get("target"))
         job_id = by_dir.get(folder, f"{unit.name}.{folder}")
-        _tag(r, job_id)
+        tag(r, job_id)
         outcome.built.append((job_id, str(r.target_dir) if r.target_dir else "", r.report))
     return outcome
 
