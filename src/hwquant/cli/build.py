@@ -288,9 +288,9 @@ def _from_manifest(args: BuildArgs, options: BuildOptions, gate_args: dict[str, 
 
 def build_one(args: BuildArgs) -> list[Any]:
     """One model: the MODEL argument with flags, or ./hwquant.toml (or --manifest)."""
+    from hwquant.config.manifest import FILENAME as MANIFEST
     from hwquant.config.workspace import apply_budget  # the fidelity gates are the accuracy budget
     from hwquant.pipeline.many import build_many
-    from hwquant.config.manifest import FILENAME as MANIFEST
     from hwquant.report.gates import Gates, enforce
 
     options = args.options(args.paths[0] if args.paths else None)
