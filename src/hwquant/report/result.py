@@ -76,7 +76,7 @@ def render(result: BuildResult, console: Console) -> None:
     r = result.report
     if r.get("sensitivity_only"):
         render_sensitivity(r["sensitivity"], console)
-        console.print(f"sensitivity only: no artifact; wrote {result.target_dir}/report.json")
+        console.print(f"sensitivity only: no artifact; wrote {result.target_dir}/: report.html, report.json")
         return
     rec = r["recipe"]
     console.print(
@@ -98,7 +98,7 @@ def render(result: BuildResult, console: Console) -> None:
         )
     console.print(ops)
     if r.get("preflight_only"):
-        console.print(f"preflight only: no artifact; wrote {result.target_dir}/report.json")
+        console.print(f"preflight only: no artifact; wrote {result.target_dir}/: report.html, report.json")
         return
     s = r["size_bytes"]
     console.print(
