@@ -283,3 +283,50 @@ def test_bars_grow_with_the_value_even_below_zero():
     out = svg.bar_chart([svg.Bar("a", -3.8), svg.Bar("b", -0.2), svg.Bar("c", 5.0)], title="t", unit="dB")
     widths = [float(w) for w in re.findall(r'<rect class="bar" x="10" y="[\d.]+" width="([\d.]+)"', out)]
     assert widths[0] < widths[1] < widths[2]
+
+
+def test_budget_rows_are_the_reports_own_verdicts_with_intervals(tmp_path):
+    """The page shows what the build decided (value, 95 % interval, samples, limit, pass/miss/undecided),
+    the same rows as the terminal's verdict block, not a re-judgement by the gates' rules."""
+    report = {
+        "schema_version": 2,
+        "target": "cpu",
+        "budget": {"source": "default", "applied": True, "limits": {"min_agreement": 0.98}},
+        "fidelity": {
+            "outputs": {
+                "probs": {
+                    "kind": "probabilities",
+                    "top1_agreement": 0.975,
+                    "measures": {
+                        "top1_agreement": {
+                            "value": 0.975,
+                            "samples": 40,
+                            "low": 0.871,
+                            "high": 0.996,
+                            "limit": 0.98,
+                            "verdict": "undecided",
+                            "samples_to_decide": 700,
+                        },
+                    },
+                },
+                "recon": {
+                    "kind": "regression",
+                    "measures": {
+                        "snr_db": {
+                            "value": 12.5,
+                            "samples": 40,
+                            "low": 11.0,
+                            "high": 14.0,
+                            "limit": 20,
+                            "verdict": "miss",
+                        }
+                    },
+                },
+            }
+        },
+    }
+    page = render_target_page(report, tmp_path)
+    assert "0.975 [0.871, 0.996]" in page and "on 40 samples" in page and "undecided" in page
+    assert "about 700 samples would decide" in page
+    assert "12.5 [11, 14]" in page and "&#10007; miss" in page and "[regression]" in page
+    assert 'accuracy budget <span class="badge fail">&#10007; missed</span>' in page  # a miss: not met
