@@ -226,9 +226,9 @@ def _measure_rows(report: dict[str, Any]) -> tuple[list[list[str]], bool | None]
 def _budget_rows(report: dict[str, Any]) -> tuple[list[list[str]], bool | None]:
     """One row per budget limit and output it reads: the report's own verdicts with intervals where it has
     them (schema 2 builds), else the measure, the limit and the gates' own rule (older reports)."""
-    rows, met = _measure_rows(report)
-    if rows:
-        return rows, met
+    own, met = _measure_rows(report)
+    if own:
+        return own, met
     checks = budget_checks(report)
     fid = _d(_d(report.get("fidelity")).get("outputs"))
     rows: list[list[str]] = []
