@@ -65,6 +65,19 @@ def block(report: dict[str, Any], target_dir: Path | None = None) -> list[str]:
     return lines
 
 
+def budget_measures(report: dict[str, Any]) -> list[tuple[str, dict[str, Any], str, dict[str, Any]]]:
+    """(output, its fidelity entry, measure, the measure's entry) for every measure the budget judged (it has
+    a limit), in report order: what the verdict block and report.html both show."""
+    found = []
+    for name, o in ((report.get("fidelity") or {}).get("outputs") or {}).items():
+        if not isinstance(o, dict):
+            continue
+        for measure, m in (o.get("measures") or {}).items():
+            if isinstance(m, dict) and m.get("limit") is not None:
+                found.append((name, o, measure, m))
+    return found
+
+
 def _budget_lines(report: dict[str, Any]) -> list[str]:
     budget = report.get("budget") or {}
     if not budget:
@@ -72,19 +85,16 @@ def _budget_lines(report: dict[str, Any]) -> list[str]:
     if not budget.get("applied", True):
         return [f"  budget: not applied ({budget.get('why_not_applied', '')})"]
     out = [f"  budget ({budget.get('source', '?')}):"]
-    for name, o in ((report.get("fidelity") or {}).get("outputs") or {}).items():
+    for name, o, measure, m in budget_measures(report):
         kind = f" [{o['kind']}]" if o.get("kind") else ""
-        for measure, m in (o.get("measures") or {}).items():
-            if m.get("limit") is None:
-                continue
-            line = (
-                f"    {name}{kind} {MEASURE_NAMES.get(measure, measure)} {_n(m.get('value'))} "
-                f"[{_n(m.get('low'))}, {_n(m.get('high'))}] on {m.get('samples')} samples, "
-                f"limit {m['limit']:g}: {m.get('verdict')}"
-            )
-            if m.get("samples_to_decide"):
-                line += f" (about {m['samples_to_decide']} eval samples would decide)"
-            out.append(line)
+        line = (
+            f"    {name}{kind} {MEASURE_NAMES.get(measure, measure)} {_n(m.get('value'))} "
+            f"[{_n(m.get('low'))}, {_n(m.get('high'))}] on {m.get('samples')} samples, "
+            f"limit {m['limit']:g}: {m.get('verdict')}"
+        )
+        if m.get("samples_to_decide"):
+            line += f" (about {m['samples_to_decide']} eval samples would decide)"
+        out.append(line)
     return out if len(out) > 1 else [*out, "    (no measure of this budget applies to these outputs)"]
 
 

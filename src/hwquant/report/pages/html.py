@@ -25,7 +25,7 @@ from typing import Any
 
 from hwquant.report import gates, measures
 from hwquant.report.pages.svg import Bar, MemoryRow, Point, bar_chart, esc, finite, fmt, kib, memory_bars, scatter
-from hwquant.report.verdict import MEASURE_NAMES
+from hwquant.report.verdict import MEASURE_NAMES, budget_measures
 
 PAGE_NAME = "report.html"
 MAX_ROWS = 400  # per table and chart: a page stays small for big models (the rest is in report.json)
@@ -182,53 +182,50 @@ def budget_met(checks: list[BudgetCheck]) -> bool | None:
 
 
 def _measure_rows(report: dict[str, Any]) -> tuple[list[list[str]], bool | None]:
-    """The report's own verdicts, one row per budget measure of each output (``fidelity.outputs.*.measures``):
-    the value with its 95 % interval and sample count, the limit, pass / miss / undecided. The budget is met
-    unless a measure misses (an undecided one keeps the rule's proposal, as the build did)."""
+    """The report's own verdicts, one row per budget measure of each output (:func:`budget_measures`, as the
+    terminal's verdict block): the value with its 95 % interval and sample count, the limit, pass / miss /
+    undecided. The budget is met unless a measure misses (an undecided one keeps the rule's proposal)."""
     rows: list[list[str]] = []
     verdicts: list[str] = []
-    for name, o in _d(_d(report.get("fidelity")).get("outputs")).items():
-        o = _d(o)
+    for name, o, measure, m in budget_measures(report):
+        if not finite(m.get("limit")):
+            continue
         kind = f" <span class='muted'>[{esc(o.get('kind'))}]</span>" if o.get("kind") else ""
-        for measure, m in _d(o.get("measures")).items():
-            m = _d(m)
-            if not finite(m.get("limit")):
-                continue
-            verdict = str(m.get("verdict"))
-            verdicts.append(verdict)
-            interval = (
-                f" [{_num(m.get('low'))}, {_num(m.get('high'))}]"
-                if finite(m.get("low")) and finite(m.get("high"))
-                else ""
-            )
-            badge = (
-                '<span class="badge info">? undecided</span>'
-                + (
-                    f" <span class='muted'>about {esc(m['samples_to_decide'])} samples would decide</span>"
-                    if m.get("samples_to_decide")
-                    else ""
-                )
-                if verdict == "undecided"
-                else _badge(verdict == "pass", "pass", "miss")
-            )
-            rows.append(
-                [
-                    esc(MEASURE_NAMES.get(measure, measure)),
-                    f'<span class="name">{esc(name)}</span>{kind}',
-                    f'<td class="num">{_num(m.get("value"))}{interval} <span class="muted">on {esc(m.get("samples"))} samples</span></td>',
-                    f'<td class="num">{_num(m.get("limit"))}</td>',
-                    badge,
-                ]
-            )
+        verdict = str(m.get("verdict"))
+        verdicts.append(verdict)
+        interval = (
+            f" [{_num(m.get('low'))}, {_num(m.get('high'))}]" if finite(m.get("low")) and finite(m.get("high")) else ""
+        )
+        decide = m.get("samples_to_decide")
+        badge = (
+            '<span class="badge info">? undecided</span>'
+            + (f" <span class='muted'>about {esc(decide)} samples would decide</span>" if decide else "")
+            if verdict == "undecided"
+            else _badge(verdict == "pass", "pass", "miss")
+        )
+        rows.append(
+            [
+                esc(MEASURE_NAMES.get(measure, measure)),
+                f'<span class="name">{esc(name)}</span>{kind}',
+                f'<td class="num">{_num(m.get("value"))}{interval} <span class="muted">on {esc(m.get("samples"))} samples</span></td>',
+                f'<td class="num">{_num(m.get("limit"))}</td>',
+                badge,
+            ]
+        )
     return rows, (None if not verdicts else "miss" not in verdicts)
 
 
-def _budget_rows(report: dict[str, Any]) -> tuple[list[list[str]], bool | None]:
-    """One row per budget limit and output it reads: the report's own verdicts with intervals where it has
-    them (schema 2 builds), else the measure, the limit and the gates' own rule (older reports)."""
+OWN_HEADER = ["measure", "output", "value [95 % interval]", "limit", "verdict"]
+GATE_HEADER = ["gate", "output", "measure", "limit", "verdict"]
+
+
+def _budget_rows(report: dict[str, Any]) -> tuple[list[list[str]], bool | None, list[str]]:
+    """One row per budget limit and output it reads, with the table's header: the report's own verdicts with
+    intervals where it has them (schema 2 builds), else the measure, the limit and the gates' own rule
+    (older reports)."""
     own, met = _measure_rows(report)
     if own:
-        return own, met
+        return own, met, OWN_HEADER
     checks = budget_checks(report)
     fid = _d(_d(report.get("fidelity")).get("outputs"))
     rows: list[list[str]] = []
@@ -254,7 +251,7 @@ def _budget_rows(report: dict[str, Any]) -> tuple[list[list[str]], bool | None]:
                 _badge(c.why is None) + (f" <span class='muted'>{esc(c.why)}</span>" if c.why else ""),
             ]
         )
-    return rows, budget_met(checks)
+    return rows, budget_met(checks), GATE_HEADER
 
 
 def _measure_text(key: str, out: dict[str, Any]) -> str:
@@ -343,7 +340,7 @@ def _verdict(report: dict[str, Any]) -> str:
     fields = _d(rec.get("fields"))
     sizes = _d(report.get("size_bytes"))
     dev = _d(report.get("measures"))
-    rows, budget_ok = _budget_rows(report)
+    rows, budget_ok, header = _budget_rows(report)
     fp = _footprint(report)
     fits = fp.get("fits") if isinstance(fp.get("fits"), bool) else None
     pieces = []
@@ -415,11 +412,6 @@ def _verdict(report: dict[str, Any]) -> str:
     if rows:
         budget = _d(report.get("budget"))
         out += f"<h3>Accuracy budget <span class='muted'>({esc(budget.get('source', ''))})</span></h3>"
-        header = (
-            ["measure", "output", "value [95 % interval]", "limit", "verdict"]
-            if _measure_rows(report)[0]
-            else ["gate", "output", "measure", "limit", "verdict"]
-        )
         out += _table(header, rows)
     warnings = _l(report.get("warnings"))
     if warnings:
