@@ -81,17 +81,23 @@ def test_shown_draws_nothing_with_quiet_or_disabled(terminal):
 
 
 def test_a_forked_child_never_draws_its_parents_display(terminal):
-    """--jobs workers and the converter's worker fork while the display runs: they draw nothing."""
+    """--jobs workers and the converter's worker fork while the display runs: they draw nothing, and
+    what they write to stderr (Python or native, fd 2) reaches the terminal through the parent."""
     terminal()
     read, write = os.pipe()
     with progress.shown(Console(stderr=True)):
-        pid = os.fork()
-        if pid == 0:  # the child: report whether it would draw, then leave without cleanup
-            with progress.stage("in the child"):
-                os.write(write, b"active" if progress.active() else b"silent")
-            os._exit(0)
-        os.waitpid(pid, 0)
+        with progress.stage("in the parent"):
+            pid = os.fork()
+            if pid == 0:  # the child: report whether it would draw, then leave without cleanup
+                with progress.stage("in the child"):
+                    os.write(write, b"active" if progress.active() else b"silent")
+                print("a note from the child", file=sys.stderr, flush=True)
+                os.write(2, b"native bytes from the child\n")
+                os._exit(0)
+            os.waitpid(pid, 0)
     os.close(write)
     assert os.read(read, 16) == b"silent"
     os.close(read)
-    assert "in the child" not in terminal()
+    received = terminal()
+    assert "in the parent" in received and "in the child" not in received
+    assert "a note from the child" in received and "native bytes from the child" in received

@@ -86,6 +86,7 @@ class _Display:
         self.depth = 0
         self.lock = threading.Lock()
         self.console, self.restore = console, restore
+        self.children_read = self.children_write = -1  # the pipe forked children write fd 2 into
         self.bar = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -162,8 +163,9 @@ def shown(console: Any, enabled: bool = True) -> Iterator[None]:
 
     While shown, ``console`` writes to its own copy of the terminal's file descriptor: native code
     that has fd 2 captured (TensorFlow's and LiteRT's log lines) captures none of the display, and
-    what the command logs on ``console`` is printed above the display. The display is gone when the
-    block ends, before the command prints anything on stdout."""
+    what the command logs on ``console`` is printed above the display. Processes forked meanwhile
+    (--jobs workers) write their fd 2 into a pipe whose lines this process prints above the display
+    too. The display is gone when the block ends, before the command prints anything on stdout."""
     global _display
     if not enabled or _current() is not None or not wanted(console):
         yield
@@ -172,26 +174,65 @@ def shown(console: Any, enabled: bool = True) -> Iterator[None]:
     own = os.fdopen(fd, "w", encoding=getattr(sys.stderr, "encoding", None) or "utf-8", errors="replace")
     before = console._file  # None: the console follows sys.stderr
     console.file = own
-    _display = _Display(console, before)
+    _display = d = _Display(console, before)
+    d.children_read, d.children_write = os.pipe()
+    forwarder = threading.Thread(target=_forward, args=(d, os.dup(fd)), name="hwquant-progress-children", daemon=True)
+    forwarder.start()
     try:
-        with _display.bar:
+        with d.bar:
             yield
     finally:
-        _display = None
+        with d.lock:
+            _display = None
+        os.close(d.children_write)  # EOF for the forwarder once no child holds the pipe either
+        forwarder.join(timeout=0.5)  # its lines before the console goes back to sys.stderr
         console.file = before
         own.close()
 
 
+def _forward(d: _Display, terminal: int) -> None:
+    """Each line forked children write to their fd 2: above ``d``'s display while it is shown, then
+    straight to the terminal (a child that outlives the display, e.g. the converter's worker)."""
+    from rich.text import Text
+
+    rest = b""
+    with os.fdopen(d.children_read, "rb", buffering=0) as pipe, contextlib.closing(_Fd(terminal)):
+        while chunk := pipe.read(65536):
+            *lines, rest = (rest + chunk).split(b"\n")
+            for line in lines:
+                with d.lock:  # the display is not taken down while a line is printed on it
+                    if _display is d:
+                        d.console.print(Text.from_ansi(line.decode("utf-8", "replace")), soft_wrap=True)
+                    else:
+                        os.write(terminal, line + b"\n")
+        if rest:
+            os.write(terminal, rest)
+
+
+class _Fd:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 def _forget_in_child() -> None:
     """A forked child (a --jobs worker, the converter's worker) draws nothing: it drops the parent's
-    display and writes to the real stderr again, never through the parent's console."""
+    display, and what it writes to stderr (Python or native) goes through the pipe the parent
+    prints above its display, never over it."""
     global _display
-    if _display is not None:
+    d = _display
+    if d is not None:
+        _display = None
         proxied = getattr(sys.stderr, "rich_proxied_file", None)
         if proxied is not None:
             sys.stderr = proxied
-        _display.console.file = _display.restore
-        _display = None
+        d.console.file = d.restore
+        with contextlib.suppress(OSError):
+            sys.stderr.flush()
+            os.dup2(d.children_write, 2)
+            os.close(d.children_read)
 
 
 if hasattr(os, "register_at_fork"):
