@@ -159,3 +159,29 @@ def test_quiet_and_json_leave_later_commands_as_they_were(digits_dir, tmp_path):
     r = CliRunner().invoke(main, ["build", "nothing.keras", "-q", "--json", "-o", str(tmp_path / "o")])
     assert r.exit_code == 2 and "error: " in r.stderr
     assert not is_quiet() and shared.as_json is False
+
+
+def test_workspace_json_is_keyed_by_job_id_and_quiet_prints_each_verdict(digits_dir, tmp_path, monkeypatch):
+    """The workspace form shares -q and --json: one document keyed by job id; then, from the cache,
+    each job's verdict block and nothing else (no jobs table)."""
+    import shutil
+
+    for name in ("a", "b"):
+        folder = tmp_path / "models" / name
+        folder.mkdir(parents=True)
+        for f in ("model.keras", "calibration.npz", "eval.npz"):
+            shutil.copy(digits_dir / f, folder / f)
+        (folder / "hwquant.toml").write_text(
+            'model = "model.keras"\ndata = "calibration.npz"\neval_data = "eval.npz"\nout = "build"\n[targets.cpu]\n'
+        )
+    monkeypatch.chdir(tmp_path)
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    r = CliRunner().invoke(main, ["build", "models/a", "models/b", "--json", *cache])
+    assert r.exit_code == 0, r.output
+    reports = json.loads(r.stdout)
+    assert list(reports) == ["models-a.cpu", "models-b.cpu"]
+    assert all(_valid(rep)["job"] == job for job, rep in reports.items())
+    quiet = CliRunner().invoke(main, ["build", "models/a", "models/b", "-q", *cache])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout == _verdicts(Path("models/a/build"), "cpu") + _verdicts(Path("models/b/build"), "cpu")
+    assert quiet.stderr == ""
