@@ -85,16 +85,15 @@ def test_a_forked_child_never_draws_its_parents_display(terminal):
     what they write to stderr (Python or native, fd 2) reaches the terminal through the parent."""
     terminal()
     read, write = os.pipe()
-    with progress.shown(Console(stderr=True)):
-        with progress.stage("in the parent"):
-            pid = os.fork()
-            if pid == 0:  # the child: report whether it would draw, then leave without cleanup
-                with progress.stage("in the child"):
-                    os.write(write, b"active" if progress.active() else b"silent")
-                print("a note from the child", file=sys.stderr, flush=True)
-                os.write(2, b"native bytes from the child\n")
-                os._exit(0)
-            os.waitpid(pid, 0)
+    with progress.shown(Console(stderr=True)), progress.stage("in the parent"):
+        pid = os.fork()
+        if pid == 0:  # the child: report whether it would draw, then leave without cleanup
+            with progress.stage("in the child"):
+                os.write(write, b"active" if progress.active() else b"silent")
+            print("a note from the child", file=sys.stderr, flush=True)
+            os.write(2, b"native bytes from the child\n")
+            os._exit(0)
+        os.waitpid(pid, 0)
     os.close(write)
     assert os.read(read, 16) == b"silent"
     os.close(read)
