@@ -13,6 +13,8 @@ This module is the public API. Backends, built-in and third-party, import only f
 - the device side: ``TfliteModel`` (the .tflite reader, with ``Op``, ``Tensor``, ``Quant``), and the
   ``runtime``, ``metrics`` and ``bench_inputs`` modules (LiteRT helpers, fidelity measures, inputs);
 - helpers: ``bytes_sha256``, ``tree_sha256``, ``load_toml``, ``first_line``;
+- ``progress``: ``with progress.stage("vela: compiling"):`` puts long work on the command's progress display
+  (stderr, terminals only; a no-op elsewhere);
 - ``build()`` (one target -> one BuildResult) and ``build_many()`` (several -> a dict keyed by target
   folder): the whole pipeline from Python.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hwquant.common import progress
 from hwquant.common.errors import (
     GateError,
     HwquantError,
@@ -85,6 +88,7 @@ __all__ = [
     "load_toml",
     "metrics",
     "preset",
+    "progress",
     "runtime",
     "tree_sha256",
 ]

@@ -24,6 +24,7 @@ from typing import Any
 from hwquant.choice import census as census_mod
 from hwquant.choice.budget import Budget
 from hwquant.choice.verify import Comparison
+from hwquant.common import progress
 from hwquant.common.errors import HwquantError
 from hwquant.device.tflite_model import TfliteModel
 from hwquant.plugin.facts import BuildOptions
@@ -97,6 +98,10 @@ class Measurer:
     target: Callable[[bytes], dict[str, Any]] | None = None  # Backend.candidate_report
 
     def measure(self, c: Candidate, budget: Budget) -> Candidate:
+        with progress.stage(f"candidate {c.recipe.label}"):
+            return self._measure(c, budget)
+
+    def _measure(self, c: Candidate, budget: Budget) -> Candidate:
         try:
             if c.artifact is None:
                 c.artifact = self.convert(c.recipe)
@@ -206,7 +211,23 @@ def search(
 ) -> list[Candidate]:
     """Measure the proposal (if not yet), every allowed recipe, then mixed-precision variants when
     int8 with float fallback misses the budget. ``allowed`` holds (name, recipe or None, refusal)."""
+    with progress.stage("searching recipes", total=1 + len(allowed)) as bar:
+        return _search(proposal, allowed, measurer, budget, objective, sensitivity, float_model, log, bar)
+
+
+def _search(
+    proposal: Candidate,
+    allowed: list[tuple[str, Recipe | None, str]],
+    measurer: Measurer,
+    budget: Budget,
+    objective: str,
+    sensitivity: Callable[[], list[dict[str, Any]]] | None,
+    float_model: TfliteModel,
+    log: Callable[[str], None],
+    bar: progress.Stage,
+) -> list[Candidate]:
     candidates = [measurer.measure(proposal, budget)]
+    bar.advance()
     seen = {proposal.recipe}
     # Smaller weights first: with the size objective, a recipe storing wider weights than a
     # candidate already within budget cannot be smaller, so it is listed but not converted.
@@ -214,8 +235,10 @@ def search(
         if recipe is None:
             c = Candidate(Recipe(name, "float32", "float32"), "allowed recipe", error=f"not possible: {refusal}")
             candidates.append(c)
+            bar.advance()
             continue
         if recipe in seen:
+            bar.advance()
             continue
         seen.add(recipe)
         c = Candidate(recipe, "allowed recipe")
@@ -223,8 +246,10 @@ def search(
         if why:
             c.error = why
             candidates.append(c)
+            bar.advance()
             continue
         candidates.append(measurer.measure(c, budget))
+        bar.advance()
     fallback = [
         c
         for c in candidates
@@ -239,8 +264,10 @@ def search(
     if needs_mixed and sensitivity is not None and not (objective == "size" and smaller_ok):
         rows = sensitivity()
         for k, recipe in mixed_variants(fallback[0].recipe, float_model, rows):
+            bar.grow()  # one variant more (they stop at the first within budget)
             c = measurer.measure(Candidate(recipe, f"mixed precision: worst {k} tensor(s) float on both sides"), budget)
             candidates.append(c)
+            bar.advance()
             log(
                 f"  {recipe.label}: {'within budget' if c.within else 'misses: ' + '; '.join((c.misses or [c.error or ''])[:1])}"
             )

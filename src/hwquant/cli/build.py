@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import click
 
+from hwquant.cli import shared
 from hwquant.cli.params import BuildCommand, floats, gate_options, parse_size, pop_backend_options, pop_gates
-from hwquant.cli.shared import console, default_cache_dir, log, null_status, show
+from hwquant.cli.shared import console, default_cache_dir, err_console, log, show
+from hwquant.common import console as console_mod
+from hwquant.common import progress
 from hwquant.plugin.facts import BuildOptions
 from hwquant.report.gates import FIDELITY_MEASURES
 
@@ -91,6 +96,7 @@ class RunArgs(_Group):
 
     out: Path
     as_json: bool
+    quiet: bool
     manifest: Path | None
     cache_dir: Path | None
     no_cache: bool
@@ -196,7 +202,18 @@ class BuildArgs:
     help="Share of --data held back for verification when no --eval-data is given.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print report.json on stdout and nothing else (several targets: an object keyed by target folder).",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print only the verdict block(s) on stdout; on stderr only errors (no progress, notes or warnings).",
+)
 @click.option("--manifest", type=click.Path(path_type=Path), help="Manifest to build without MODEL [./hwquant.toml].")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Build cache folder [user cache dir].")
 @click.option("--no-cache", is_flag=True, help="Neither restore from nor write to the build cache.")
@@ -250,7 +267,27 @@ def build(ctx: click.Context, /, model: tuple[Path, ...], **params: Any) -> None
 
     args = BuildArgs.of(ctx, model, params)
     workspace = fanout_cli.wants_workspace(model, args.run.job, args.run.jobs)
-    run_guarded(build_workspace if workspace else build_one, args)
+    with output_mode(args.run.quiet, args.run.as_json):
+        run_guarded(build_workspace if workspace else build_one, args)
+
+
+@contextlib.contextmanager
+def output_mode(quiet: bool, as_json: bool) -> Iterator[None]:
+    """-q and --json for the command (and the errors run_guarded reports); as before afterwards."""
+    before = console_mod.is_quiet(), shared.as_json
+    console_mod.set_quiet(quiet)
+    shared.as_json = as_json
+    try:
+        yield
+    finally:
+        console_mod.set_quiet(before[0])
+        shared.as_json = before[1]
+
+
+def progress_shown(args: BuildArgs) -> contextlib.AbstractContextManager[None]:
+    """The progress display on stderr (terminals only): not with -q, nor with -v, whose log lines
+    from TensorFlow and Vela would write through it."""
+    return progress.shown(err_console, enabled=not args.run.quiet and not args.verbose)
 
 
 def build_workspace(args: BuildArgs) -> None:
@@ -272,6 +309,7 @@ def build_workspace(args: BuildArgs) -> None:
         as_json=run.as_json,
         console=console,
         log=log,
+        progress_shown=progress_shown(args),
     )
 
 
@@ -288,6 +326,8 @@ def _from_manifest(args: BuildArgs, options: BuildOptions, gate_args: dict[str, 
 
 def build_one(args: BuildArgs) -> list[Any]:
     """One model: the MODEL argument with flags, or ./hwquant.toml (or --manifest)."""
+    from hwquant.common import interrupts
+    from hwquant.common.errors import HwquantError, TargetsFailed
     from hwquant.config.manifest import FILENAME as MANIFEST
     from hwquant.config.workspace import apply_budget  # the fidelity gates are the accuracy budget
     from hwquant.pipeline.many import build_many
@@ -300,16 +340,20 @@ def build_one(args: BuildArgs) -> list[Any]:
     gates = Gates.of(**gate_args)
     apply_budget(options, plan or {}, gates, args.budget_from_command_line)
     as_json = args.run.as_json
-    status = console.status(f"building {options.model} ...", spinner="dots")
-    with status if not as_json and console.is_terminal else null_status():
-        results = build_many(options, log, args.run.cache, gates.max_latency_ms is not None, plan)
+    try:
+        with progress_shown(args), progress.stage(f"building {options.model}"):
+            results = build_many(options, log, args.run.cache, gates.max_latency_ms is not None, plan)
+    except HwquantError as exc:  # --json: the reports that exist, as one document, before the error
+        built = [exc.result] if exc.result is not None else list(getattr(exc, "results", []))
+        if as_json and built and not interrupts.pending():
+            click.echo(shared.reports_json([(_folder(r), r.report) for r in built], isinstance(exc, TargetsFailed)))
+        raise
     if plan is not None:  # a manifest build records the job ids `hwquant plan` gives it, for `check --plan`
         _tag_jobs(results, args.run.manifest or Path(MANIFEST))
+    if as_json:
+        click.echo(shared.reports_json([(_folder(r), r.report) for r in results], len(results) > 1))
     for r in results:
-        if as_json:
-            click.echo(r.to_json())
-        else:
-            show(r)
+        show(r)
     if gates.any and options.preflight_only:  # nothing was converted to measure: say so, fail nothing
         given = ", ".join(f"{k}={v}" for k, v in gates.to_dict().items())
         log(
@@ -319,6 +363,10 @@ def build_one(args: BuildArgs) -> list[Any]:
         enforce([r.report for r in results], gates)
         log(f"gates passed: {', '.join(f'{k}={v}' for k, v in gates.to_dict().items())}")
     return results
+
+
+def _folder(result: Any) -> str:
+    return str(result.report.get("folder") or result.report.get("target"))
 
 
 def _tag_jobs(results: list[Any], manifest: Path) -> None:

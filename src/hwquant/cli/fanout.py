@@ -56,7 +56,14 @@ def build_workspace(
     as_json: bool,
     console: Any,
     log: Callable[[str], None],
+    progress_shown: Any = None,
 ) -> None:
+    """Every chosen job; stdout: each job's verdict block and the jobs table (-q: the verdict blocks
+    only; --json: one report, or an object mapping each job id to its report)."""
+    import contextlib
+
+    from hwquant.common import progress
+    from hwquant.common.console import is_quiet
     from hwquant.config import outpath, workspace
     from hwquant.fanout import jobs as fanout
     from hwquant.report.gates import check
@@ -82,12 +89,15 @@ def build_workspace(
         f"{len(chosen)} job(s) of {len(todo)} model(s)"
         + (f"; {min(jobs, cold)} worker processes" if jobs and jobs > 1 and cold > 1 else "")
     )
-    outcomes = fanout.run(todo, jobs or 1, cache_dir, measure, cached)
+    with progress_shown or contextlib.nullcontext(), progress.stage(f"building {len(todo)} model(s)", len(todo)) as p:
+        outcomes = fanout.run(todo, jobs or 1, cache_dir, measure, cached, on_done=lambda _: p.advance())
     reports = [(jid, d, rep) for o in outcomes for jid, d, rep in o.built]
     if as_json:
-        for _, d, rep in reports:
-            click.echo(BuildResult(rep, Path(d)).to_json())
-    elif job is not None and reports:
+        from hwquant.cli.shared import reports_json
+
+        if reports:
+            click.echo(reports_json([(jid, rep) for jid, _, rep in reports], len(chosen) > 1))
+    elif job is not None and reports and not is_quiet():
         from hwquant.report.result import render
 
         render(BuildResult(reports[0][2], Path(reports[0][1])), console)
@@ -99,7 +109,7 @@ def build_workspace(
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
     fanout.raise_failures(outcomes)
     fails = [line for jid, _, rep in reports for line in check(rep, gates_of[jid.rsplit(".", 1)[0]])]
-    if not as_json:
+    if not as_json and not is_quiet():
         from hwquant.report.summary import Row
 
         _summary_table(

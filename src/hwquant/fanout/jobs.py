@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hwquant.common import interrupts
+from hwquant.common.console import is_quiet
 from hwquant.common.errors import HwquantError, TargetsFailed
 from hwquant.config.workspace import Job, Model, relative, targets_of
 from hwquant.plugin.facts import BuildOptions
@@ -76,7 +77,8 @@ def run_unit(unit: Unit, cache_dir: Path | None, measure_latency: bool, prefix: 
     where = relative(unit.manifest)
 
     def log(msg: str) -> None:
-        print(f"{unit.name}: {msg}" if prefix else msg, file=sys.stderr, flush=True)
+        if not is_quiet():  # -q: errors only (they come back as data)
+            print(f"{unit.name}: {msg}" if prefix else msg, file=sys.stderr, flush=True)
 
     outcome = UnitOutcome(unit.name)
     results: list[BuildResult] = []

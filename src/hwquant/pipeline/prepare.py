@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hwquant.common import progress
 from hwquant.common.errors import UsageError
 from hwquant.common.hashing import tree_sha256
 from hwquant.common.interrupts import checkpoint
@@ -28,8 +29,20 @@ if TYPE_CHECKING:
     from hwquant.convert.converter import Calibrated, LoadedModel
 
 
+# what the progress display calls a timed stage (the others draw their own, more specific line)
+STAGE_LINES = {
+    "load": "loading the model",
+    "data": "reading the data",
+    "plan": "choosing the recipe",
+    "convert": "converting",
+    "check": "checking the ops",
+    "verify": "verifying",
+    "package": "packaging",
+}
+
+
 class Timer:
-    """Collects wall time per named stage."""
+    """Collects wall time per named stage (and shows the stage on the progress display)."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -38,7 +51,8 @@ class Timer:
     def stage(self, name: str) -> Iterator[None]:
         t0 = time.perf_counter()
         try:
-            yield
+            with progress.stage(STAGE_LINES[name]) if name in STAGE_LINES else contextlib.nullcontext():
+                yield
         finally:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 4)
 
@@ -125,7 +139,10 @@ class Prepared:
 
         if self._calibrated is None:
             forms = self._forms()
-            with timer.stage("calibrate") if timer is not None else contextlib.nullcontext():
+            with (
+                timer.stage("calibrate") if timer is not None else contextlib.nullcontext(),
+                progress.stage(f"calibrating on {len(forms)} sample{'s' if len(forms) != 1 else ''}"),
+            ):
                 self._calibrated = convert.calibrate(self.loaded, forms)
         return self._calibrated
 
@@ -160,7 +177,8 @@ class Prepared:
                 self._sensitivity = []
             else:
                 forms = self._forms()
-                self._sensitivity = convert.layer_sensitivity(self.loaded, self.calibration_result(), forms)
+                with progress.stage("measuring each layer's int8 sensitivity"):
+                    self._sensitivity = convert.layer_sensitivity(self.loaded, self.calibration_result(), forms)
         return self._sensitivity
 
     @property

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hwquant.common import progress
 from hwquant.common.errors import IncompatibleError, UsageError
 from hwquant.common.interrupts import checkpoint
 from hwquant.config.versions import versions
@@ -68,7 +69,8 @@ def build_target(
     st = Stage(prep, backend, options or prep.options, folder or backend.name, Timer(), log)
     checkpoint()
     run = _sensitivity_only if st.options.sensitivity else _build
-    return run(st)
+    with progress.stage(st.folder if st.folder == backend.name else f"{st.folder} ({backend.name})"):
+        return run(st)
 
 
 def _build(st: Stage) -> BuildResult:

@@ -27,6 +27,7 @@ from hwquant import (
     TfliteModel,
     ToolchainStatus,
     hookimpl,
+    progress,
 )
 
 from . import compile as C
@@ -155,14 +156,15 @@ class EdgeTpuBackend(Backend):
         src = ctx.out_dir / "model.tflite"
         if not src.is_file():
             src.write_bytes(ctx.artifact)
-        result = C.compile_models(
-            [src],
-            ctx.out_dir,
-            self.flags(ctx),
-            toolchain=ctx.opt("toolchain"),
-            image=ctx.opt("image"),
-            timeout=ctx.opt("compiler-timeout"),
-        )
+        with progress.stage("edgetpu_compiler: compiling"):
+            result = C.compile_models(
+                [src],
+                ctx.out_dir,
+                self.flags(ctx),
+                toolchain=ctx.opt("toolchain"),
+                image=ctx.opt("image"),
+                timeout=ctx.opt("compiler-timeout"),
+            )
         try:
             compiled = [inspect_compiled(p, result.log, ctx.model, k) for k, p in enumerate(result.models[src.stem])]
         except HwquantError:

@@ -33,6 +33,7 @@ from hwquant import (
     ToolchainStatus,
     bytes_sha256,
     hookimpl,
+    progress,
     tree_sha256,
 )
 from hwquant_backends import _tflm
@@ -171,7 +172,8 @@ class EthosUBackend(Backend):
     def check(self, model: TfliteModel, request: CheckRequest) -> OpReport:
         cfg = self.vela_config(request.backend_options)
         verbose = (lambda text: print(text, file=sys.stderr)) if request.verbose else None
-        run, compiled, _ = vela_run.preflight(model.content, cfg, verbose)
+        with progress.stage(f"vela: mapping the ops ({cfg.accelerator})"):
+            run, compiled, _ = vela_run.preflight(model.content, cfg, verbose)
         report = mapping.op_report(self.name, model, run, compiled)
         if any(op.dtype == "int16" for op in model.ops):
             for v in report.verdicts:
@@ -183,7 +185,8 @@ class EthosUBackend(Backend):
     # -- verify ------------------------------------------------------------------------------
     def verify(self, ctx: BuildContext) -> dict[str, Any]:
         _refuse_ops_tflm_cannot_run(ctx.model)
-        result = crosscheck.compare(ctx.model, host_arena(ctx.model), ctx.evaluation.samples)
+        with progress.stage(f"TFLM verification on {len(ctx.evaluation)} samples"):
+            result = crosscheck.compare(ctx.model, host_arena(ctx.model), ctx.evaluation.samples)
         bad = [f"{n}: {o['max_diff_steps']:g} steps" for n, o in result["outputs"].items() if not o["agree"]]
         if bad:
             raise ToolchainError(
@@ -197,7 +200,10 @@ class EthosUBackend(Backend):
     # -- package -----------------------------------------------------------------------------
     def package(self, ctx: BuildContext) -> PackageResult:
         cfg = self.vela_config(ctx.options.backend_options)
-        run = vela_run.compile_model(ctx.artifact, ctx.out_dir, cfg, verbose=ctx.log if ctx.options.verbose else None)
+        with progress.stage(f"vela: compiling for {cfg.accelerator}"):
+            run = vela_run.compile_model(
+                ctx.artifact, ctx.out_dir, cfg, verbose=ctx.log if ctx.options.verbose else None
+            )
         compiled = run.compiled()
         checks = package.check_compiled(compiled, ctx.model)
         arena = package.arena(

@@ -31,6 +31,7 @@ from hwquant import (
     ToolchainStatus,
     bytes_sha256,
     hookimpl,
+    progress,
     tree_sha256,
 )
 from hwquant_backends._tflm import arena as arena_mod
@@ -168,7 +169,8 @@ class McuBackend(Backend):
 
     def verify(self, ctx: BuildContext) -> dict[str, Any]:
         arena = self.tensor_arena(ctx)
-        result = crosscheck.compare(ctx.model, arena["bytes"], ctx.evaluation.samples)
+        with progress.stage(f"TFLM verification on {len(ctx.evaluation)} samples"):
+            result = crosscheck.compare(ctx.model, arena["bytes"], ctx.evaluation.samples)
         bad = [
             f"{n}: {o['max_diff_steps']:g} steps (tolerance {o['tolerance_steps']:g})"
             for n, o in result["outputs"].items()
