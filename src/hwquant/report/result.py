@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from hwquant.report.schema import SCHEMA_VERSION, TargetReport
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["SCHEMA_VERSION", "BuildResult", "TargetReport", "render"]
+__all__ = ["SCHEMA_VERSION", "BuildResult", "TargetReport", "record_gates", "render"]
 
 
 class BuildResult:
@@ -56,6 +57,28 @@ class BuildResult:
 
         assemble.write(self.report, path)
         write_target_page(self.report, path.parent)
+
+    def rewrite(self) -> None:
+        """The target folder's report.json (and report.html) replaced, atomically, by ``report``."""
+        if self.target_dir is None or not (self.target_dir / "report.json").is_file():
+            return
+        tmp = self.target_dir / f".report.json.tmp-{os.getpid()}"
+        self.write(tmp)
+        os.replace(tmp, self.target_dir / "report.json")
+
+
+def record_gates(results: list[BuildResult], gates: Any) -> list[str]:
+    """Each result's gates (a :class:`~hwquant.report.gates.Gates`) checked and recorded in its report.json,
+    so `hwquant check` sees the verdict the build gave; one line per failed gate across ``results``."""
+    from hwquant.report.gates import check
+
+    every: list[str] = []
+    for r in results:
+        fails = check(r.report, gates)
+        r.report = assemble.gated(r.report, gates.to_dict(), fails).to_json()
+        r.rewrite()
+        every += fails
+    return every
 
 
 def _kb(n: int | None) -> str:
