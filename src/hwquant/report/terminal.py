@@ -10,31 +10,32 @@ nothing is dropped and a copied line is the full value).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+Cell = Any  # str, or a rich Text for a styled cell (never read as markup)
 
 
 def table(
     console: Console,
     title: str,
     columns: Sequence[str],
-    rows: Sequence[Sequence[str]],
+    rows: Sequence[Sequence[Cell]],
     styles: Sequence[str] | None = None,
 ) -> None:
     """``rows`` as a table when it fits ``console.width``, else as lists (see the module docstring).
 
     Cells are plain text (never read as rich markup); ``styles`` gives each row's style."""
     from rich.table import Table
-    from rich.text import Text
 
     styles = list(styles) if styles is not None else [""] * len(rows)
-    t = Table(title=title, title_justify="left", show_edge=False)
+    t = Table(title=title or None, title_justify="left", show_edge=False)
     for col in columns:
         t.add_column(col, overflow="fold")
     for row, style in zip(rows, styles, strict=True):
-        t.add_row(*[Text(str(c)) for c in row], style=style)
+        t.add_row(*[_text(c) for c in row], style=style)
     if fits(console, t):
         console.print(t)
         return
@@ -53,7 +54,7 @@ def as_lists(
     console: Console,
     title: str,
     columns: Sequence[str],
-    rows: Sequence[Sequence[str]],
+    rows: Sequence[Sequence[Cell]],
     styles: Sequence[str] | None = None,
 ) -> None:
     """Each row as a block: its first cell as the heading, then ``column: value`` for the others that
@@ -61,15 +62,23 @@ def as_lists(
     from rich.text import Text
 
     styles = list(styles) if styles is not None else [""] * len(rows)
-    console.print(Text(title, style="italic"), soft_wrap=True)
+    if title:
+        console.print(Text(title, style="italic"), soft_wrap=True)
     for row, style in zip(rows, styles, strict=True):
-        head = [f"{c}" for c in row[:1]] or ["-"]
         name = columns[0] if columns and columns[0] else ""
-        first = f"- {name}: {head[0]}" if name else f"- {head[0]}"
-        console.print(Text(first, style=style), soft_wrap=True)
+        head = _text(row[0]) if row else Text("-")
+        console.print(Text.assemble(f"- {name}: " if name else "- ", head, style=style), soft_wrap=True)
         for col, cell in zip(columns[1:], row[1:], strict=True):
-            cell = str(cell)
-            if cell in ("", "-"):
+            text = _text(cell)
+            if text.plain in ("", "-"):
                 continue
-            label = col or "mark"
-            console.print(Text(f"    {label}: {cell}", style=style), soft_wrap=True)
+            lines = text.split("\n")
+            console.print(Text.assemble(f"    {col or 'mark'}: ", lines[0], style=style), soft_wrap=True)
+            for more in lines[1:]:
+                console.print(Text.assemble(" " * (6 + len(col or "mark")), more, style=style), soft_wrap=True)
+
+
+def _text(cell: Cell) -> Any:
+    from rich.text import Text
+
+    return cell if isinstance(cell, Text) else Text(str(cell))
