@@ -7,9 +7,9 @@ from rich.console import Console
 
 from hwquant.cli.shared import registry
 from hwquant.cli.targets import render_ops, render_targets
+from hwquant.common.tables import table
 from hwquant.report.result import render_search, render_sensitivity
 from hwquant.report.summary import Row, render
-from hwquant.report.terminal import table
 
 LONG = "model/encoder_block_3/multi_head_attention/attention_output/dense/Tensordot/MatMul;bias"
 REASON = "agrees on top-1 for 0.962 (95 % interval 0.93-0.98, 200 samples), limit 0.98; int8 IO kept, see --io-dtype"

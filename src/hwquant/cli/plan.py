@@ -53,7 +53,7 @@ def plan(
         if as_json:
             click.echo(json.dumps(result, indent=1))
             return
-        from hwquant.report.terminal import table
+        from hwquant.common.tables import table
 
         rows = [
             (

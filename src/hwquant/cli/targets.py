@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from hwquant.cli.shared import console, registry
-from hwquant.report.terminal import table as print_table
+from hwquant.common.tables import table as print_table
 
 
 @click.command()

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hwquant.common.tables import table
 from hwquant.report import assemble
 from hwquant.report.schema import SCHEMA_VERSION, TargetReport
-from hwquant.report.terminal import table
 
 if TYPE_CHECKING:
     from rich.console import Console

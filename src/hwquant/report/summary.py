@@ -151,7 +151,7 @@ COLUMNS = ("job", "model", "target", "recipe", "artifact B", "worst SNR dB", "to
 
 def render(rows: list[Row], console: Any, title: str = "jobs") -> None:
     """The rows as a table, or as lists where the table is wider than the terminal (nothing cut)."""
-    from hwquant.report.terminal import table
+    from hwquant.common.tables import table
 
     styles = [{"pass": "", "fail": "red", "missing": "red"}[r.verdict] for r in rows]
     table(console, title, COLUMNS, [row_cells(r) for r in rows], styles)
