@@ -86,6 +86,14 @@ def build_workspace(
     )
     outcomes = fanout.run(todo, jobs or 1, cache_dir, measure, cached)
     reports = [(jid, d, rep) for o in outcomes for jid, d, rep in o.built]
+    rows = []
+    for i, (jid, d, rep) in enumerate(reports):  # each report records its gates (`hwquant check` applies them)
+        result = BuildResult(rep, Path(d))
+        gates = gates_of[jid.rsplit(".", 1)[0]]
+        fails = record_gates([result], gates) if gates.any else []
+        reports[i] = (jid, d, result.report)
+        folder = str(rep.get("folder") or rep.get("target"))
+        rows.append(Row(jid, jid.rsplit(".", 1)[0], folder, result.report, "", fails))
     if as_json:
         for _, d, rep in reports:
             click.echo(BuildResult(rep, Path(d)).to_json())
@@ -99,13 +107,6 @@ def build_workspace(
         for _, d, rep in reports:
             for line in block(rep, Path(d)):
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
-    rows = []
-    for jid, d, rep in reports:  # each report records its gates (`hwquant check` applies them again)
-        result = BuildResult(rep, Path(d))
-        gates = gates_of[jid.rsplit(".", 1)[0]]
-        fails = record_gates([result], gates) if gates.any else []
-        folder = str(rep.get("folder") or rep.get("target"))
-        rows.append(Row(jid, jid.rsplit(".", 1)[0], folder, result.report, "", fails))
     fanout.raise_failures(outcomes)
     if not as_json:
         render_rows(rows, console)
