@@ -330,3 +330,10 @@ def test_budget_rows_are_the_reports_own_verdicts_with_intervals(tmp_path):
     assert "about 700 samples would decide" in page
     assert "12.5 [11, 14]" in page and "&#10007; miss" in page and "[regression]" in page
     assert 'accuracy budget <span class="badge fail">&#10007; missed</span>' in page  # a miss: not met
+
+
+def test_scatter_draws_tied_points_once_with_one_label():
+    pts = [svg.Point(9584, 1.0, "int8-only", chosen=True), svg.Point(9584, 1.0, "int8-float-fallback")]
+    out = svg.scatter(pts, title="t", x_label="size", y_label="agreement", limit=0.98)
+    assert "int8-only, int8-float-fallback (tie) (chosen)" in out
+    assert out.count('class="pt chosen"') == 1 and "<circle" not in out

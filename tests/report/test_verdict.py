@@ -99,3 +99,27 @@ def test_the_layer_table_prints_whole_tensor_names():
     row = {"tensor": name, "op": "FULLY_CONNECTED", "channel_snr_db": -5.0, "range": [0.0, 1e6]}
     lines = search.table_lines([row], int16_possible=False)
     assert lines[0].endswith(name)  # --float-layer needs the name exactly
+
+
+def test_block_lists_the_ops_that_fall_back_off_the_accelerator():
+    row = {"count": 1, "reasons": []}
+    ops = [
+        {
+            **row,
+            "operator": "FULLY_CONNECTED",
+            "dtype": "int8",
+            "count": 2,
+            "status": "NPU (Vela)",
+            "placement": "target",
+        },
+        {**row, "operator": "NEG", "dtype": "float32", "status": "CPU (TFLM)", "placement": "fallback"},
+        {**row, "operator": "QUANTIZE", "dtype": "float32", "status": "CPU (TFLM)", "placement": "fallback"},
+        {**row, "operator": "MUL", "dtype": "int8", "count": 3, "status": "CPU (TFLM)", "placement": "fallback"},
+    ]
+    rep = {"target": "ethos-u", "recipe": {"name": "int8-only", "fields": {}}, "ops": {"table": ops}}
+    assert "  5 ops fall back to the Cortex-M (TFLM): NEG (float32), QUANTIZE (float32), MUL (int8) x3" in (
+        verdict.block(rep)
+    )
+    alone = {**rep, "target": "edgetpu", "ops": {"table": ops[1:2]}}
+    assert "  1 op falls back to the host CPU: NEG (float32)" in verdict.block(alone)
+    assert not [x for x in verdict.block({**rep, "ops": {"table": ops[:1]}}) if "fall" in x]

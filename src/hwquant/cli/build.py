@@ -331,7 +331,8 @@ def build_one(args: BuildArgs) -> list[Any]:
     from hwquant.config.manifest import FILENAME as MANIFEST
     from hwquant.config.workspace import apply_budget  # the fidelity gates are the accuracy budget
     from hwquant.pipeline.many import build_many
-    from hwquant.report.gates import Gates, enforce
+    from hwquant.report.gates import Gates, raise_fails
+    from hwquant.report.result import record_gates
 
     options = args.options(args.paths[0] if args.paths else None)
     gate_args, plan = dict(args.gates), None
@@ -350,6 +351,7 @@ def build_one(args: BuildArgs) -> list[Any]:
         raise
     if plan is not None:  # a manifest build records the job ids `hwquant plan` gives it, for `check --plan`
         _tag_jobs(results, args.run.manifest or Path(MANIFEST))
+    gate_fails = record_gates(results, gates) if gates.any and not options.preflight_only else []
     if as_json:
         click.echo(shared.reports_json([(_folder(r), r.report) for r in results], len(results) > 1))
     for r in results:
@@ -360,7 +362,7 @@ def build_one(args: BuildArgs) -> list[Any]:
             f"note: --preflight-only builds no artifact, so the gates and the accuracy budget ({given}) were not applied"
         )
     elif gates.any:
-        enforce([r.report for r in results], gates)
+        raise_fails(gate_fails)  # recorded in each report.json first: `hwquant check` sees the verdict
         log(f"gates passed: {', '.join(f'{k}={v}' for k, v in gates.to_dict().items())}")
     return results
 

@@ -1,5 +1,5 @@
-"""Workspaces on the command line: `hwquant build PATHS... --jobs N | --job ID` and `hwquant check`
-over a tree of downloaded job reports (the `plan` command is in plan.py).
+"""Workspaces on the command line: `hwquant build PATHS... --jobs N | --job ID` (the `plan` command is
+in plan.py, `check` over a tree of downloaded job reports in check.py).
 
 Nothing here imports TensorFlow: `plan` and `check` never load a model; `build` hands the
 jobs to ``hwquant.fanout.jobs``, whose workers import the converter when they build.
@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from hwquant.common.errors import GateError, UsageError
+from hwquant.common.errors import UsageError
 
 WORKSPACE_FILE = "hwquant-workspace.toml"
 
@@ -66,8 +66,10 @@ def build_workspace(
     from hwquant.common.console import is_quiet
     from hwquant.config import outpath, workspace
     from hwquant.fanout import jobs as fanout
-    from hwquant.report.gates import check
-    from hwquant.report.result import BuildResult
+    from hwquant.report.gates import raise_fails
+    from hwquant.report.result import BuildResult, record_gates
+    from hwquant.report.summary import Row
+    from hwquant.report.summary import render as render_rows
 
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs {jobs}: expected 1 or more worker processes")
@@ -92,6 +94,14 @@ def build_workspace(
     with progress_shown or contextlib.nullcontext(), progress.stage(f"building {len(todo)} model(s)", len(todo)) as p:
         outcomes = fanout.run(todo, jobs or 1, cache_dir, measure, cached, on_done=lambda _: p.advance())
     reports = [(jid, d, rep) for o in outcomes for jid, d, rep in o.built]
+    rows = []
+    for i, (jid, d, rep) in enumerate(reports):  # each report records its gates (`hwquant check` applies them)
+        result = BuildResult(rep, Path(d))
+        gates = gates_of[jid.rsplit(".", 1)[0]]
+        fails = record_gates([result], gates) if gates.any else []
+        reports[i] = (jid, d, result.report)
+        folder = str(rep.get("folder") or rep.get("target"))
+        rows.append(Row(jid, jid.rsplit(".", 1)[0], folder, result.report, "", fails))
     if as_json:
         from hwquant.cli.shared import reports_json
 
@@ -108,65 +118,8 @@ def build_workspace(
             for line in block(rep, Path(d)):
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
     fanout.raise_failures(outcomes)
-    fails = [line for jid, _, rep in reports for line in check(rep, gates_of[jid.rsplit(".", 1)[0]])]
     if not as_json and not is_quiet():
-        from hwquant.report.summary import Row
-
-        _summary_table(
-            [
-                Row(
-                    jid,
-                    jid.rsplit(".", 1)[0],
-                    str(rep.get("folder") or rep.get("target")),
-                    rep,
-                    "",
-                    [f"{jid}: {f}" for f in check(rep, gates_of[jid.rsplit(".", 1)[0]])],
-                )
-                for jid, _, rep in reports
-            ],
-            console,
-        )
-    if fails:
-        raise GateError(
-            f"{len(fails)} gate(s) failed:\n" + "\n".join(f"  {f}" for f in fails),
-            hint="raise the limit, or change the recipe/target so the artifact meets it",
-        )
+        render_rows(rows, console)
+    raise_fails([f"{r.job}: {f}" for r in rows for f in r.fails])
     if any(g.any for g in gates_of.values()):
         log("gates passed")
-
-
-def _summary_table(rows: list[Any], console: Any) -> None:
-    from rich.table import Table
-
-    from hwquant.report.summary import COLUMNS, row_cells
-
-    table = Table(title="jobs", title_justify="left", show_edge=False)
-    for col in COLUMNS:
-        table.add_column(col)
-    for row in rows:
-        style = {"pass": "", "fail": "red", "missing": "red"}[row.verdict]
-        table.add_row(*row_cells(row), style=style)
-    console.print(table)
-
-
-def check_tree(root: Path, plan_file: Path | None, gate_args: dict[str, Any], console: Any) -> None:
-    """`hwquant check DIR [--plan plan.json]`: one verdict and a row per model and target."""
-    from hwquant.report.gates import Gates, no_gate_hint
-    from hwquant.report.summary import load_plan, summarize
-
-    gates = Gates.of(**gate_args)
-    if not gates.any and plan_file is None:
-        raise UsageError(
-            "no gate given", hint=no_gate_hint(extra="--plan plan.json to require a report from every planned job")
-        )
-    if not Path(root).exists():
-        raise UsageError(f"{root}: no such file or folder")
-    summary = summarize(root, gates, load_plan(plan_file) if plan_file else None)
-    _summary_table(summary.rows, console)
-    if not summary.ok:
-        raise GateError(
-            f"{len(summary.fails)} check(s) failed:\n" + "\n".join(f"  {f}" for f in summary.fails),
-            hint="see the table above: fix the failing jobs, or raise the limit",
-        )
-    what = ", ".join(f"{k}={v}" for k, v in gates.to_dict().items()) or "every planned job reported"
-    console.print(f"verdict: pass: {len(summary.rows)} job(s): {what}")

@@ -53,13 +53,10 @@ def plan(
         if as_json:
             click.echo(json.dumps(result, indent=1))
             return
-        from rich.table import Table
+        from hwquant.common.tables import table
 
-        table = Table(title=f"{len(result['jobs'])} job(s)", title_justify="left", show_edge=False)
-        for col in ("job", "manifest", "backend", "out", "cache key", "cached"):
-            table.add_column(col)
-        for j in result["jobs"]:
-            table.add_row(
+        rows = [
+            (
                 j["id"],
                 j["manifest"],
                 j["backend"],
@@ -67,6 +64,10 @@ def plan(
                 (j["cache_key"] or "-")[:12],
                 "yes" if j["cached"] else "no",
             )
-        console.print(table)
+            for j in result["jobs"]
+        ]
+        table(
+            console, f"{len(result['jobs'])} job(s)", ("job", "manifest", "backend", "out", "cache key", "cached"), rows
+        )
 
     run_guarded(body)

@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from hwquant.cli.shared import console, registry
+from hwquant.common.tables import table as print_table
 
 
 @click.command()
@@ -43,21 +44,19 @@ def describe(name: str | None, ops: bool, as_json: bool) -> None:
 
 def render_targets(backends: list[Any], sources: dict[str, str], console: Console) -> None:
     """A compact table, then one paragraph per target with its description and toolchain detail."""
-    t = Table(show_edge=False)
-    for col in ("target", "weights", "activations", "IO", "recipe rule", "toolchain"):
-        t.add_column(col)
     described = [b.describe() for b in backends]
-    for d in described:
-        tc = d["toolchain"]
-        t.add_row(
+    rows = [
+        (
             d["name"],
             ",".join(d["weights"]),
             ",".join(d["activations"]),
             ",".join(d["io"]),
             d["recipe_rule"],
-            "[green]available[/green]" if tc["available"] else "[red]missing[/red]",
+            Text("available", "green") if d["toolchain"]["available"] else Text("missing", "red"),
         )
-    console.print(t)
+        for d in described
+    ]
+    print_table(console, "", ("target", "weights", "activations", "IO", "recipe rule", "toolchain"), rows)
     for d in described:
         console.print(f"[bold]{d['name']}[/bold]: {d['description']} [dim](plugin {sources.get(d['name'], '?')})[/dim]")
         console.print(f"  toolchain: {d['toolchain']['detail']}", markup=False)
@@ -70,11 +69,10 @@ def render_ops(backend: Any, console: Console) -> None:
         console.print("rules for every operator:")
         for r in table["generic"]:
             console.print(f"  - {r}")
-    t = Table(show_edge=False)
-    for col in ("operator", "dtypes", "constraints"):
-        t.add_column(col)
-    for row in table["ops"]:
-        t.add_row(row["op"], ", ".join(row["dtypes"]), "\n".join(f"- {c}" for c in row["constraints"]) or "-")
-    console.print(t)
+    rows = [
+        (row["op"], ", ".join(row["dtypes"]), "\n".join(f"- {c}" for c in row["constraints"]) or "-")
+        for row in table["ops"]
+    ]
+    print_table(console, "", ("operator", "dtypes", "constraints"), rows)
     if table.get("source"):
         console.print(f"read from: {table['source']}", markup=False)

@@ -144,9 +144,8 @@ def _fmt_shape(dims: Iterable[int]) -> str:
 
 def render(info: dict[str, Any], console: Console | None = None, max_tensors: int = 40) -> None:
     """Print ``info`` (from inspect_model) as rich tables."""
-    from rich.table import Table
-
     from hwquant.common.console import make_console
+    from hwquant.common.tables import table
 
     console = console or make_console()
     b = info["bytes"]
@@ -161,49 +160,49 @@ def render(info: dict[str, Any], console: Console | None = None, max_tensors: in
             "weights by dtype: " + ", ".join(f"{k} {_fmt_bytes(v)}" for k, v in b["weights_by_dtype"].items())
         )
 
-    io = Table(title="Inputs and outputs", title_justify="left")
-    for col in ("signature", "", "name", "dtype", "shape", "scale", "zero point"):
-        io.add_column(col)
-    for key, sig in info["signatures"].items():
-        for kind in ("inputs", "outputs"):
-            for t in sig[kind]:
-                io.add_row(
-                    key or "-",
-                    kind[:-1],
-                    t["name"],
-                    t["dtype"],
-                    _fmt_shape(t["shape_signature"]),
-                    "-" if t["scale"] is None else f"{t['scale']:.6g}",
-                    "-" if t["zero_point"] is None else str(t["zero_point"]),
-                )
-    console.print(io)
+    io_rows = [
+        (
+            t["name"],
+            key or "-",
+            kind[:-1],
+            t["dtype"],
+            _fmt_shape(t["shape_signature"]),
+            "-" if t["scale"] is None else f"{t['scale']:.6g}",
+            "-" if t["zero_point"] is None else str(t["zero_point"]),
+        )
+        for key, sig in info["signatures"].items()
+        for kind in ("inputs", "outputs")
+        for t in sig[kind]
+    ]
+    table(console, "Inputs and outputs", ("name", "signature", "io", "dtype", "shape", "scale", "zero point"), io_rows)
 
-    ops = Table(title="Ops by type and dtype", title_justify="left")
-    for col in ("op", "dtype", "count"):
-        ops.add_column(col, justify="right" if col == "count" else "left")
-    for row in info["ops"]:
-        ops.add_row(row["op"], row["dtype"], str(row["count"]))
-    console.print(ops)
+    table(
+        console,
+        "Ops by type and dtype",
+        ("op", "dtype", "count"),
+        [(r["op"], r["dtype"], str(r["count"])) for r in info["ops"]],
+    )
 
     q = info["quantization"]
     if not q["tensors"]:
         console.print("no quantized tensors")
         return
-    qt = Table(title=f"Quantized tensors ({len(q['tensors'])}; {q['per_axis']} per-axis)", title_justify="left")
-    for col in ("#", "name", "dtype", "shape", "kind", "scale", "zero point"):
-        qt.add_column(col)
+    q_rows = []
     for row in q["tensors"][:max_tensors]:
         zp = row["zero_point"]
-        qt.add_row(
-            str(row["index"]),
-            row["name"][:48],
-            row["dtype"],
-            _fmt_shape(row["shape"]),
-            "weight" if row["constant"] else "activation",
-            _fmt_scale(row),
-            f"{zp['min']}…{zp['max']}" if isinstance(zp, dict) else str(zp),
+        q_rows.append(
+            (
+                row["name"],
+                str(row["index"]),
+                row["dtype"],
+                _fmt_shape(row["shape"]),
+                "weight" if row["constant"] else "activation",
+                _fmt_scale(row),
+                f"{zp['min']}..{zp['max']}" if isinstance(zp, dict) else str(zp),
+            )
         )
-    console.print(qt)
+    title = f"Quantized tensors ({len(q['tensors'])}; {q['per_axis']} per-axis)"
+    table(console, title, ("name", "#", "dtype", "shape", "kind", "scale", "zero point"), q_rows)
     if len(q["tensors"]) > max_tensors:
         console.print(f"… {len(q['tensors']) - max_tensors} more (use --json for all)")
 

@@ -200,10 +200,28 @@ def _build_one(
     try:
         results[folder] = build_target(prep, b, log, opts, folder)
     except HwquantError as exc:  # the other targets still build; all failures are reported
+        _mark_earlier_build(Path(opts.out) / folder, exc)
         if alone:
             raise
         failures[folder] = exc
         log(f"{folder}: failed (exit {exc.exit_code}), building the other targets")
+
+
+def _mark_earlier_build(target_dir: Path, exc: HwquantError) -> None:
+    """A failed target leaves its earlier build in place (all-or-nothing output); that build's report.json
+    now says the latest build failed, so `hwquant check` fails it instead of passing a stale report."""
+    from hwquant.common import files
+    from hwquant.config.outpath import owner_problem
+
+    report = target_dir / "report.json"
+    if exc.result is not None or owner_problem(target_dir) or not report.is_file():
+        return  # this build wrote its own report (preflight), or there is no earlier build of ours
+    try:
+        earlier = json.loads(files.read_text(report, "report"))
+        marked = assemble.superseded(earlier, exc.exit_code, exc.message, exc.hint)
+    except (OSError, ValueError, RecursionError, HwquantError):  # ReportTypeError, UnknownVersion: ValueError
+        return  # an unreadable earlier report is left as it is (`check` refuses it as bad input)
+    BuildResult.of(marked, target_dir).rewrite()
 
 
 def _store(store: Any, key: tuple[str, dict[str, Any]], result: BuildResult) -> None:

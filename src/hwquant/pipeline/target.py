@@ -190,7 +190,9 @@ def _package(st: Stage, planned: Planned, choice: assemble.Choice, decision: Dec
         if decision.candidates:
             from hwquant.choice import plot as search_plot
 
-            packaged.files = [*packaged.files, *search_plot.write(tmp / "search.png", decision.candidates, st.log)]
+            limits = decision.budget.limits if decision.budget.applied else None
+            plotted = search_plot.write(tmp / "search.png", decision.candidates, st.log, limits)
+            packaged.files = [*packaged.files, *plotted]
         parts = assemble.Packaged(
             artifact_name=backend.artifact_name,
             files=sorted({backend.artifact_name, *packaged.files, "report.json", "report.html"}),

@@ -1,8 +1,9 @@
 """The one place a report.json is put together and written.
 
-A fresh build (:func:`built`, :func:`sensitivity_only`), a cache restore (:func:`restored`) and a
-workspace job's tag (:func:`tagged`) each return a :class:`TargetReport`; :func:`write` serializes
-it (validated against the shipped schema when HWQUANT_VALIDATE_REPORTS=1).
+A fresh build (:func:`built`, :func:`sensitivity_only`), a cache restore (:func:`restored`), a
+workspace job's tag (:func:`tagged`), the gates' record (:func:`gated`) and an earlier build's mark
+when its target's latest build failed (:func:`superseded`) each return a :class:`TargetReport`;
+:func:`write` serializes it (validated against the shipped schema when HWQUANT_VALIDATE_REPORTS=1).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from hwquant.report.schema import (
     Budget,
     Cache,
     Fidelity,
+    GateRecord,
     Inputs,
     Latency,
+    LatestFailure,
     Measures,
     ModelSection,
     Ops,
@@ -158,6 +161,20 @@ def tagged(report: dict[str, Any], job: str) -> TargetReport:
     """A report with its workspace job id."""
     rep = TargetReport.from_json(report, "report.json")
     rep.job = job
+    return rep
+
+
+def gated(report: dict[str, Any], limits: dict[str, Any], fails: list[str]) -> TargetReport:
+    """A report with the CI gates the build applied and what they found."""
+    rep = TargetReport.from_json(report, "report.json")
+    rep.gates = GateRecord(dict(limits), "fail" if fails else "pass", list(fails))
+    return rep
+
+
+def superseded(report: dict[str, Any], exit_code: int, message: str, hint: str | None) -> TargetReport:
+    """An earlier build's report, marked: the latest build of its target failed with ``exit_code``."""
+    rep = TargetReport.from_json(report, "report.json")
+    rep.latest_failure = LatestFailure(exit_code, message, hint)
     return rep
 
 

@@ -302,6 +302,28 @@ def check(report: dict[str, Any], gates: Gates) -> list[str]:
     return fails
 
 
+def recorded(report: dict[str, Any]) -> list[str]:
+    """What the build itself recorded against this report: its gates (the manifest's and the command
+    line's, applied again here) and a later build of the target that failed (the folder then holds
+    the earlier build). One line each; empty when the build recorded neither."""
+    m = measures.of(report)
+    fails: list[str] = []
+    record = report.get("gates")
+    if isinstance(record, dict) and isinstance(record.get("limits"), dict):
+        try:
+            fails += check(report, Gates.of(**record["limits"]))
+        except UsageError as exc:
+            raise InputError(f"{m.name}: the report's gates cannot be read: {exc.message}") from None
+        fails += [f for f in record.get("fails") or [] if isinstance(f, str) and f not in fails]
+    latest = report.get("latest_failure")
+    if isinstance(latest, dict):
+        fails.append(
+            f"{m.name}: the latest build failed (exit {latest.get('exit_code')}): {latest.get('message')}; "
+            "this folder holds an earlier build"
+        )
+    return fails
+
+
 def fidelity_misses(
     outputs: dict[str, measures.OutputMeasures],
     limits: dict[str, float],
@@ -332,7 +354,11 @@ def fidelity_misses(
 
 def enforce(reports: list[dict[str, Any]], gates: Gates) -> list[str]:
     """Raise GateError with one line per failed gate across ``reports``."""
-    fails = [line for r in reports for line in check(r, gates)]
+    return raise_fails([line for r in reports for line in check(r, gates)])
+
+
+def raise_fails(fails: list[str]) -> list[str]:
+    """GateError (exit 5) with one line per failed gate, when any failed."""
     if fails:
         raise GateError(
             f"{len(fails)} gate(s) failed:\n" + "\n".join(f"  {f}" for f in fails),

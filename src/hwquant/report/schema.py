@@ -252,6 +252,26 @@ class Budget:
 
 
 @dataclass
+class GateRecord:
+    """The CI gates the build was held to (the manifest's [gates] under the command line's) and what they
+    found; `hwquant check` applies them again to this report."""
+
+    limits: dict[str, Any] = fld(required=True, doc="limits by gate key (see the gate table)")
+    verdict: str = fld(required=True, doc="pass | fail")
+    fails: list[str] = fld(factory=list, doc="one line per failed gate")
+
+
+@dataclass
+class LatestFailure:
+    """The latest build of this target failed: the folder still holds the earlier build, which this report
+    describes; `hwquant check` reports it as a failure."""
+
+    exit_code: int = fld(required=True, minimum=1)
+    message: str = fld(required=True)
+    hint: str | None = None
+
+
+@dataclass
 class Candidate:
     """One recipe the search measured."""
 
@@ -328,6 +348,10 @@ class TargetReport:
     cache: Cache | None = None
     warnings: list[str] | None = None
     budget: Budget | None = None
+    gates: GateRecord | None = fld(None, doc="the CI gates the build applied, and their verdict")
+    latest_failure: LatestFailure | None = fld(
+        None, doc="a later build of this target failed; this folder holds the earlier build"
+    )
     quantized: Quantized | None = fld(None, doc="what the artifact quantized (weights and ops by dtype)")
     search: Search | None = None
     sensitivity: list[SensitivityRow] | None = None

@@ -1,9 +1,11 @@
 """One verdict over a fan-out: the reports of every job (downloaded CI artifacts), a row per model and target.
 
 `hwquant check DIR --plan plan.json` reads every report.json below DIR (any depth: each CI job's
-artifact folder keeps its own layout), applies the gates to each, and, given the plan, fails
-for every planned job that left no report (a job that failed, or whose artifacts were not
-downloaded). Plain data only: it runs where TensorFlow is not installed.
+artifact folder keeps its own layout), applies the gates to each (those given to `check` and those
+the build recorded in the report: the manifest's [gates] and the build's gate flags), fails a
+report whose target's latest build failed, and, given the plan, fails for every planned job that
+left no report (a job that failed, or whose artifacts were not downloaded). Plain data only: it
+runs where TensorFlow is not installed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from hwquant.common import files
 from hwquant.common.errors import InputError
 from hwquant.report import measures
-from hwquant.report.gates import Gates, check, read_reports
+from hwquant.report.gates import Gates, check, read_reports, recorded
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Row:
 @dataclass
 class Summary:
     rows: list[Row]
+    recorded: bool = False  # some report recorded its build's gates or a failed build
 
     @property
     def fails(self) -> list[str]:
@@ -80,6 +83,7 @@ def load_plan(path: Path) -> list[dict[str, Any]]:
 def summarize(root: Path, gates: Gates, plan: list[dict[str, Any]] | None = None) -> Summary:
     files = find_reports(root)
     rows: dict[str, Row] = {}
+    seen = False
     for f in files:
         for rep in read_reports(f):
             folder = str(rep.get("folder") or rep.get("target") or f.parent.name)
@@ -91,6 +95,9 @@ def summarize(root: Path, gates: Gates, plan: list[dict[str, Any]] | None = None
                     hint="download each job's artifacts once, or check one folder per run",
                 )
             fails = check(rep, gates)
+            own = recorded(rep)
+            seen |= bool(own) or isinstance(rep.get("gates"), dict)
+            fails += [f for f in own if f not in fails]
             rows[job] = Row(
                 job, _model_of(rep, rep.get("job")), str(folder), rep, str(f), [f"{job}: {x}" for x in fails]
             )
@@ -111,8 +118,8 @@ def summarize(root: Path, gates: Gates, plan: list[dict[str, Any]] | None = None
                     [f"{j['id']}: no report: the job failed or its artifacts were not downloaded"],
                 )
         order = {j["id"]: i for i, j in enumerate(plan)}
-        return Summary(sorted(rows.values(), key=lambda r: (order.get(r.job, len(order)), r.job)))
-    return Summary(sorted(rows.values(), key=lambda r: r.job))
+        return Summary(sorted(rows.values(), key=lambda r: (order.get(r.job, len(order)), r.job)), seen)
+    return Summary(sorted(rows.values(), key=lambda r: r.job), seen)
 
 
 def row_cells(row: Row) -> list[str]:
@@ -140,3 +147,11 @@ def row_cells(row: Row) -> list[str]:
 
 
 COLUMNS = ("job", "model", "target", "recipe", "artifact B", "worst SNR dB", "top-1 agree", "cache", "verdict")
+
+
+def render(rows: list[Row], console: Any, title: str = "jobs") -> None:
+    """The rows as a table, or as lists where the table is wider than the terminal (nothing cut)."""
+    from hwquant.common.tables import table
+
+    styles = [{"pass": "", "fail": "red", "missing": "red"}[r.verdict] for r in rows]
+    table(console, title, COLUMNS, [row_cells(r) for r in rows], styles)

@@ -2,7 +2,8 @@
 
 Read only from report.json content, so a cached build prints the same block as the build that made it.
 Headed by the manifest table name (``m4 (mcu)``) when it is not the backend's: final recipe and IO
-dtype and why they are what they are; the quantized fraction and the float ops that remain; each
+dtype and why they are what they are; the quantized fraction and the float ops that remain; the ops
+that fall back off the accelerator (ethos-u's CPU ops, edgetpu's host ops); each
 budget measure with its value, 95 % interval, limit and verdict; the arena, flash and RAM against the
 board (mcu) with fits yes/no and the margin; ethos-u's estimated inferences/s; the files written.
 Nothing is truncated: a line a user must copy is printed whole.
@@ -20,6 +21,9 @@ MEASURE_NAMES = {
     "snr_db": "SNR dB",
     "cosine": "cosine",
 }
+
+
+FALLBACK_TO = {"ethos-u": "the Cortex-M (TFLM)", "edgetpu": "the host CPU", "gpu": "the CPU (LiteRT)"}
 
 
 def _n(v: Any, fmt: str = ".4g") -> str:
@@ -57,12 +61,29 @@ def block(report: dict[str, Any], target_dir: Path | None = None) -> list[str]:
             n = len(floats)
             text += f"; {n} float op{'s' if n != 1 else ''} remain{'s' if n == 1 else ''}: {names} (float32)"
         lines.append(text)
+    lines += _fallback_lines(report)
     lines += _budget_lines(report)
     lines += _device_lines(report)
     files = report.get("artifacts") or []
     if files:
         lines.append(f"  files: {target_dir}/: {', '.join(files)}" if target_dir else f"  files: {', '.join(files)}")
     return lines
+
+
+def _fallback_lines(report: dict[str, Any]) -> list[str]:
+    """The ops that run off the accelerator (ethos-u: on the Cortex-M in TFLM; edgetpu: on the host CPU),
+    float ops left in an integer model among them."""
+    rows = [r for r in ((report.get("ops") or {}).get("table") or []) if r.get("placement") == "fallback"]
+    if not rows:
+        return []
+    counts: dict[str, int] = {}
+    for r in rows:
+        key = f"{r.get('operator')} ({r.get('dtype')})"
+        counts[key] = counts.get(key, 0) + int(r.get("count") or 1)
+    n = sum(counts.values())
+    where = FALLBACK_TO.get(str(report.get("target")), "the CPU")
+    names = ", ".join(k if c == 1 else f"{k} x{c}" for k, c in counts.items())
+    return [f"  {n} op{'s' if n != 1 else ''} fall{'s' if n == 1 else ''} back to {where}: {names}"]
 
 
 def budget_measures(report: dict[str, Any]) -> list[tuple[str, dict[str, Any], str, dict[str, Any]]]:

@@ -71,7 +71,8 @@ class McuBackend(Backend):
         BackendOption(
             "allow-float",
             "allow float layers (mixed precision, recipe int8-float-fallback) when int8 "
-            "misses the accuracy budget; refused on a board without an FPU",
+            "misses the accuracy budget, and float ops the converter keeps in an int8 model; "
+            "refused on a board without an FPU",
             type=bool,
         ),
     )
@@ -142,6 +143,8 @@ class McuBackend(Backend):
             report.notes.append(
                 "TFLM has no kernel for: " + ", ".join(sorted({f"{v.op} ({v.dtype})" for v in report.unsupported}))
             )
+        for v in fpu.refuse_float_ops(report, request.backend_options):
+            v.reasons.append(f"layer: {layer_name(by_key[(v.subgraph, v.index)])}")
         return report
 
     # -- verify ------------------------------------------------------------------------------

@@ -166,6 +166,20 @@ def place_labels(
     return placed
 
 
+def ties(points: Sequence[Point]) -> list[Point]:
+    """Points at the same place merged into one, labelled "a, b (tie)" (chosen or within the budget when
+    any of them is); order kept."""
+    groups: dict[tuple[float, float], list[Point]] = {}
+    for p in points:
+        groups.setdefault((p.x, p.y), []).append(p)
+    out = []
+    for (x, y), same in groups.items():
+        names = list(dict.fromkeys(p.label for p in same))
+        label = ", ".join(names) + (" (tie)" if len(names) > 1 else "")
+        out.append(Point(x, y, label, any(p.chosen for p in same), any(p.ok for p in same)))
+    return out
+
+
 def scatter(
     points: Sequence[Point],
     *,
@@ -179,8 +193,9 @@ def scatter(
 ) -> str:
     """Points (non-finite ones left out) on linear axes, a dashed horizontal line at ``limit``, each
     point labelled (labels do not overlap), the chosen one a larger diamond with "(chosen)" in its label,
-    points outside the budget hollow."""
-    pts = [p for p in points if finite(p.x) and finite(p.y)]
+    points outside the budget hollow; points at the same place are one point labelled "a, b (tie)", as
+    in search.png."""
+    pts = ties([p for p in points if finite(p.x) and finite(p.y)])
     left, right, top, bottom = 80.0, width - 20.0, 20.0, height - 50.0
     xs = [p.x for p in pts] or [0.0, 1.0]
     ys = [p.y for p in pts] + ([limit] if finite(limit) else [])
