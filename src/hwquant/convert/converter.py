@@ -456,7 +456,20 @@ def _apply(t, loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any]
     if recipe.io_dtype in _IO_TYPES:
         c.inference_input_type = getattr(t, _IO_TYPES[recipe.io_dtype])
         c.inference_output_type = getattr(t, _IO_TYPES[recipe.io_dtype])
-    return bytes(c.convert())
+    return _align_lstm_states(bytes(c.convert()))
+
+
+def _align_lstm_states(model: bytes) -> bytes:
+    """A quantized model whose fused LSTMs' hidden-state tensors agree with their outputs
+    (recurrent.align_lstm_states); any other model unchanged, byte for byte."""
+    if not _has_sequence_lstm(model):
+        return model
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    if not recurrent.align_lstm_states(obj, flatbuffer_utils.opcode_to_name):
+        return model
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
 
 
 # -- calibrate once, quantize many ------------------------------------------------------------------
@@ -627,6 +640,7 @@ def _quantize_here(loaded: LoadedModel, calibrated: Calibrated, recipe: Recipe) 
             meta = copy.deepcopy(calibrated.metadata)
             meta.environment.modelHash = lite_util.get_model_hash(obj)
             obj = lite_util.populate_conversion_metadata(obj, meta)
+            recurrent.align_lstm_states(obj, flatbuffer_utils.opcode_to_name)  # as _apply does, after the hash
             return bytes(flatbuffer_utils.convert_object_to_bytearray(obj)), None
         except Exception as exc:  # the direct conversion gives the converter's own error if the model is at fault
             return None, _seam_broken(f"quantizing for recipe {recipe.name!r}", exc)

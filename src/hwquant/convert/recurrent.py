@@ -19,6 +19,20 @@ batch of 1 and the same weights (``rebuild``):
 The rebuilt model is checked against the original on a few inputs before anything converts it
 (``check_same``): a rewrite that changes the float function is a bug (exit 1, both numbers).
 A sequence length left dynamic cannot be unrolled or fused: exit 2 naming the input.
+
+After quantization, ``align_lstm_states`` repairs what TensorFlow's quantizer leaves inconsistent
+in a fused LSTM whose output feeds a same-scale op (``Bidirectional``: STRIDED_SLICE and
+CONCATENATION tie the output to the concatenation's range). The LSTM's hidden state lives in
+three tensors: the output, the output-state variable (input 18, the recurrent input) and the
+``effective_hidden_scale`` intermediate (the fifth). The quantizer calibrates them apart, the
+same-scale pass then rewrites only the output, and the two runtimes each trust another one:
+LiteRT quantizes the new hidden state with the intermediate's scale and copies it to the state
+and the output unchanged, TFLM quantizes it with the state's scale. On the zoo's Bidirectional
+LSTM the forward LSTM's hidden state then differed by up to 80 int8 steps between TFLM and
+LiteRT (4 steps after the softmax); both were wrong, each read an int8 value with a scale it
+was not written in. Giving the state and the intermediate the output's parameters makes every
+reading agree with the writing (the state starts at its zero point in both runtimes), and the
+runtimes then agree within one step.
 """
 
 from __future__ import annotations
@@ -259,3 +273,56 @@ def export(t, twin, specs: list[Any], out) -> None:
         return twin(list(xs) if len(xs) > 1 else xs[0], training=False)
 
     t.saved_model.save(twin, str(out), signatures={"serving_default": serve.get_concrete_function()})
+
+
+_LSTM_OUTPUT_STATE = 18  # the UNIDIRECTIONAL_SEQUENCE_LSTM input that carries h(t-1) (a variable tensor)
+_LSTM_HIDDEN_INTERMEDIATE = 4  # "effective_hidden_scale_intermediate"
+
+
+def align_lstm_states(obj, opcode_name) -> list[str]:
+    """Give each quantized fused LSTM's output-state tensor and hidden intermediate the quantization
+    of its output, where the quantizer left them different (see the module docstring); modifies the
+    flatbuffer object ``obj`` (``flatbuffer_utils``' form) in place. Returns one line per LSTM changed."""
+    import numpy as np
+
+    changed = []
+    for sg in obj.subgraphs or []:
+        for op in sg.operators or []:
+            if opcode_name(obj, op.opcodeIndex) != "UNIDIRECTIONAL_SEQUENCE_LSTM":
+                continue
+            inputs = list(op.inputs) if op.inputs is not None else []
+            if len(inputs) <= _LSTM_OUTPUT_STATE or inputs[_LSTM_OUTPUT_STATE] < 0:
+                continue
+            out = sg.tensors[op.outputs[0]]
+            if not _quantized(out):
+                continue
+            targets = [sg.tensors[inputs[_LSTM_OUTPUT_STATE]]]
+            mids = list(op.intermediates) if op.intermediates is not None else []
+            if len(mids) > _LSTM_HIDDEN_INTERMEDIATE and _quantized(sg.tensors[mids[_LSTM_HIDDEN_INTERMEDIATE]]):
+                targets.append(sg.tensors[mids[_LSTM_HIDDEN_INTERMEDIATE]])
+            want = _params(out)
+            stale = [t for t in targets if _quantized(t) and t.type == out.type and _params(t) != want]
+            for t in stale:
+                t.quantization.scale = np.array(out.quantization.scale, dtype=np.float32)
+                t.quantization.zeroPoint = np.array(out.quantization.zeroPoint, dtype=np.int64)
+            if stale:
+                changed.append(
+                    f"{_tensor_name(out)}: hidden state quantization aligned with the output "
+                    f"(scale {want[0][0]:.6g}, zero point {want[1][0]})"
+                )
+    return changed
+
+
+def _quantized(t) -> bool:
+    q = getattr(t, "quantization", None)
+    return q is not None and q.scale is not None and len(q.scale) > 0 and q.zeroPoint is not None
+
+
+def _params(t) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    q = t.quantization
+    return tuple(float(x) for x in q.scale), tuple(int(x) for x in q.zeroPoint)
+
+
+def _tensor_name(t) -> str:
+    name = t.name
+    return name.decode() if isinstance(name, bytes) else str(name)
