@@ -337,3 +337,14 @@ def test_native_crash_in_the_calibrator_is_exit_4_naming_the_stage(tmp_path):
     assert "the TFLite calibrator crashed (SIGSEGV) while calibrating (in calibrator.py:" in r.stderr, r.stderr[-3000:]
     assert "WHILE" in r.stderr and ".keras" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_unrolled_gru_builds_for_ethos_u(tmp_path):
+    """An unrolled stacked GRU over 49 steps has ~1,500 ops: TFLM's per-op structures, not its activations,
+    decide the host arena the ethos-u verification runs in (it was too small: exit 4 "could not allocate")."""
+    r = build(make("stacked_gru", tmp_path, steps=49, features=10), tmp_path / "o", "ethos-u", tmp_path / "tmp")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = report(tmp_path / "o", "ethos-u")
+    assert rep["verify"]["ethos-u"]["agree"], rep["verify"]
+    assert sum(rep["model"]["op_counts"].values()) > 1000, rep["model"]["op_counts"]
