@@ -30,6 +30,7 @@ SHARED_OVERRIDES = (
     "float_layers",
     "output_kinds",
     "sensitivity",
+    "input_shapes",
 )
 TARGET_OVERRIDES = ("recipe", "io_dtype")  # per target table
 
@@ -45,6 +46,14 @@ class _Group:
 
 def _same(v: Any) -> Any:
     return v
+
+
+def _input_shapes(given: tuple[str, ...]) -> tuple[str, ...]:
+    """--input-shape NAME=1x96x96x3 values, checked before anything loads (UsageError naming the bad one)."""
+    from hwquant.convert.shapes import parse
+
+    parse(given)
+    return tuple(given)
 
 
 def _output_kinds(given: tuple[str, ...]) -> tuple[str, ...]:
@@ -67,6 +76,7 @@ class DataArgs(_Group):
     scale: float | None
     eval_fraction: float
     seed: int
+    input_shapes: tuple[str, ...] = field(metadata={"read": tuple})
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,7 @@ class BuildArgs:
             float_layers=r.float_layers,
             output_kinds=_output_kinds(r.output_kinds),
             sensitivity=r.sensitivity,
+            input_shapes=_input_shapes(d.input_shapes),
         )
 
     def overrides(self, options: BuildOptions) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -196,6 +207,14 @@ class BuildArgs:
     help="Share of --data held back for verification when no --eval-data is given.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--input-shape",
+    "input_shapes",
+    multiple=True,
+    metavar="NAME=DIMS",
+    help="Static shape for an input with dynamic dimensions, batch first, e.g. image=1x96x96x3 "
+    "(NAME= may be left out for a model with one input). Repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 @click.option("--manifest", type=click.Path(path_type=Path), help="Manifest to build without MODEL [./hwquant.toml].")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Build cache folder [user cache dir].")

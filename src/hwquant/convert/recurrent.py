@@ -18,7 +18,8 @@ batch of 1 and the same weights (``rebuild``):
 
 The rebuilt model is checked against the original on a few inputs before anything converts it
 (``check_same``): a rewrite that changes the float function is a bug (exit 1, both numbers).
-A sequence length left dynamic cannot be unrolled or fused: exit 2 naming the input.
+A sequence length left dynamic cannot be unrolled or fused: exit 2 naming the input and
+``--input-shape`` (shapes.py; ``why_static`` says why), which sizes it.
 
 After quantization, ``align_lstm_states`` repairs what TensorFlow's quantizer leaves inconsistent
 in a fused LSTM whose output feeds a same-scale op (``Bidirectional``: STRIDED_SLICE and
@@ -41,7 +42,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwquant.common.errors import HwquantError, InputError
+from hwquant.common.errors import HwquantError
 
 RECURRENT = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "RNN")
 _DROPPED = ("_initializer", "_regularizer", "_constraint")  # the weights are copied: these change nothing
@@ -87,21 +88,9 @@ def input_name(x, i: int) -> str:
     return name.split(":")[0]
 
 
-def require_static(model, layers: list[Any]) -> None:
-    """A dynamic dimension other than the batch, in a model with recurrent layers: exit 2."""
-    for i, x in enumerate(model.inputs):
-        dims = list(x.shape)
-        dynamic = [d for d in range(1, len(dims)) if dims[d] is None]
-        if dynamic:
-            shape = "(" + ", ".join("None" if d is None else str(d) for d in dims) + ")"
-            example = ", ".join("49" if d is None else str(d) for d in dims[1:])
-            raise InputError(
-                f"input {input_name(x, i)!r} has a dynamic sequence length (shape {shape}, dimension "
-                f"{dynamic[0]} is None); the recurrent layers ({describe(layers)}) convert to TFLite only "
-                "with a fixed length",
-                hint=f"rebuild the model with a fixed length, e.g. keras.Input(({example},)), copy the weights "
-                "(new.set_weights(old.get_weights())) and save it again",
-            )
+def why_static(layers: list[Any]) -> str:
+    """What a dynamic sequence length stops, for the error that names it (convert/shapes.py)."""
+    return f"the recurrent layers ({describe(layers)}) convert to TFLite only with a fixed length"
 
 
 def _fusable_lstm(layer) -> bool:
@@ -166,9 +155,9 @@ def _twin_layer(layer, seq_len: int | None, out: Rewrite):
         raise CannotRebuild(f"{kind} {layer.name} ({type(exc).__name__}: {exc})") from exc
 
 
-def rebuild(model) -> Rewrite:
+def rebuild(model, shapes: list[list[int]] | None = None) -> Rewrite:
     """The model rebuilt in tf_keras with batch 1 and the same weights (CannotRebuild if a layer
-    has no tf_keras twin)."""
+    has no tf_keras twin); ``shapes``: each input's static shape (default: the model's own)."""
     import tf_keras
 
     graph = getattr(model, "_functional", None) or model
@@ -177,8 +166,8 @@ def rebuild(model) -> Rewrite:
     out = Rewrite(None)
     twins: dict[int, Any] = {}
     originals: dict[int, Any] = {}
-    seq = [x.shape[1] if len(x.shape) > 1 else None for x in graph.inputs]
-    seq_len = seq[0] if seq else None
+    dims = shapes or [list(x.shape) for x in graph.inputs]
+    seq_len = dims[0][1] if dims and len(dims[0]) > 1 else None
 
     def twin(op):
         if id(op) not in twins:
@@ -189,7 +178,7 @@ def rebuild(model) -> Rewrite:
         return twins[id(op)]
 
     inputs = [
-        tf_keras.Input(shape=tuple(x.shape[1:]), batch_size=1, name=input_name(x, i))
+        tf_keras.Input(shape=tuple(dims[i][1:]), batch_size=1, name=input_name(x, i))
         for i, x in enumerate(graph.inputs)
     ]
     try:
@@ -207,9 +196,9 @@ def rebuild(model) -> Rewrite:
     return out
 
 
-def unroll_in_keras(model):
+def unroll_in_keras(model, shapes: list[list[int]] | None = None):
     """The fallback when a layer has no tf_keras twin: the Keras 3 model with every recurrent layer
-    unrolled (plain ops, weights per time step), same weights."""
+    unrolled (plain ops, weights per time step), same weights; ``shapes`` as for ``rebuild``."""
     import keras
 
     def clone(layer):
@@ -222,25 +211,33 @@ def unroll_in_keras(model):
                     cfg[key]["config"]["unroll"] = True
         return type(layer).from_config(cfg)
 
-    twin = keras.models.clone_model(model, clone_function=clone)
+    inputs = None
+    if shapes and any(list(x.shape[1:]) != list(s[1:]) for x, s in zip(model.inputs, shapes, strict=True)):
+        inputs = [
+            keras.Input(batch_shape=tuple(s), name=input_name(x, i))
+            for i, (x, s) in enumerate(zip(model.inputs, shapes))
+        ]
+        inputs = inputs if len(inputs) > 1 else inputs[0]
+    twin = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone)
     twin.set_weights(model.get_weights())
     return twin
 
 
-def samples(model, n: int = 4, seed: int = 0) -> list[Any]:
+def samples(model, n: int = 4, seed: int = 0, shapes: list[list[int]] | None = None) -> list[Any]:
     """A few standard-normal inputs (batch 1) for the float check."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    return [[rng.standard_normal((1, *tuple(x.shape[1:]))).astype(np.float32) for x in model.inputs] for _ in range(n)]
+    dims = shapes or [list(x.shape) for x in model.inputs]
+    return [[rng.standard_normal((1, *tuple(d[1:]))).astype(np.float32) for d in dims] for _ in range(n)]
 
 
-def check_same(original, twin, what: str, n: int = 4) -> float:
+def check_same(original, twin, what: str, n: int = 4, shapes: list[list[int]] | None = None) -> float:
     """Run both models on ``n`` inputs; a difference beyond float32 rounding is a bug (exit 1)."""
     import numpy as np
 
     worst, scale = 0.0, 0.0
-    for xs in samples(original, n):
+    for xs in samples(original, n, shapes=shapes):
         a = original(xs if len(xs) > 1 else xs[0], training=False)
         b = twin(xs if len(xs) > 1 else xs[0], training=False)
         for u, v in zip(_flat(a), _flat(b), strict=True):
