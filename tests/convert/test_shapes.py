@@ -83,7 +83,7 @@ def _keras(kind: str, folder: Path) -> Path:
         ("image", "input 'image' has a dynamic height and width", "--input-shape image=1x96x96x3"),
         ("conv1d", "input 'frames' has a dynamic sequence length", "--input-shape frames=1x49x6"),
         ("recurrent", "the recurrent layers (LSTM lstm", "--input-shape frames=1x49x6"),
-        ("savedmodel", "has a dynamic sequence length", "--input-shape frames=1x49x6"),
+        ("savedmodel", "has a dynamic sequence length", "tf.TensorSpec([1, 49, 6])"),
     ],
 )
 def test_dynamic_dimension_is_exit_2_for_every_target(kind, message, hint, tmp_path):

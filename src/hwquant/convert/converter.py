@@ -347,7 +347,9 @@ def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool, given: _Shapes
     shapes.check_names(given, names)
     fixed_shapes = {
         k: {
-            n: shapes.static(n, s.shape.as_list(), given, len(specs) == 1) if s.shape.rank else s.shape.as_list()
+            n: shapes.static(n, s.shape.as_list(), given, len(specs) == 1, keras=False)
+            if s.shape.rank
+            else s.shape.as_list()
             for n, s in specs.items()
         }
         for k, specs in inputs.items()

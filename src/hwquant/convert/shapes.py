@@ -64,12 +64,18 @@ def check_names(given: dict[str | None, tuple[int, ...]], names: Sequence[str]) 
 
 
 def static(
-    name: str, dims: Sequence[int | None], given: dict[str | None, tuple[int, ...]], only: bool, why: str = ""
+    name: str,
+    dims: Sequence[int | None],
+    given: dict[str | None, tuple[int, ...]],
+    only: bool,
+    why: str = "",
+    keras: bool = True,
 ) -> list[int]:
     """The static shape of input ``name`` (batch 1): its dynamic dimensions from ``given``, else exit 2.
 
     ``only``: the model has one input (``--input-shape`` may omit the name). ``why``: what needs the
-    static size, said in the error (e.g. "the recurrent layers (GRU gru) ...")."""
+    static size, said in the error (e.g. "the recurrent layers (GRU gru) ..."). ``keras``: the hint
+    names the Keras fix (else a SavedModel's: a signature with a fixed TensorSpec)."""
     dims = list(dims)
     want = given.get(name, given.get(None) if only else None)
     if want is not None:
@@ -93,8 +99,12 @@ def static(
             f"input {name!r} has a dynamic {_roles(dims, dynamic)} (shape {_shape(dims)}: dimension"
             f"{'s' if len(dynamic) > 1 else ''} {what} {'are' if len(dynamic) > 1 else 'is'} None); "
             + (why or "every target needs static shapes (the converter plans each buffer and kernel for one size)"),
-            hint=f"pass the size you deploy: {OPTION} {name}={_x(example(dims))} (or rebuild the model "
-            f"with keras.Input({tuple(example(dims)[1:])}) and copy the weights)",
+            hint=f"pass the size you deploy: {OPTION} {name}={_x(example(dims))} ("
+            + (
+                f"or rebuild the model with keras.Input({tuple(example(dims)[1:])}) and copy the weights)"
+                if keras
+                else f"or export the SavedModel with a signature of tf.TensorSpec({example(dims)}))"
+            ),
         )
     return [1 if d is None else int(d) for d in dims[:1]] + [int(d) for d in dims[1:]]  # type: ignore[arg-type]
 
