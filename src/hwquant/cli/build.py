@@ -196,6 +196,14 @@ class BuildArgs:
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("build"), show_default=True)
 @click.option("--preflight-only", is_flag=True, help="Stop after the per-op check (no artifact).")
 @click.option("--image-size", help="HxW for image folders (default: the model's input size).")
+@click.option(
+    "--input-shape",
+    "input_shapes",
+    multiple=True,
+    metavar="NAME=DIMS",
+    help="Static shape for an input with dynamic dimensions, batch first, e.g. image=1x96x96x3 "
+    "(NAME= may be left out for a model with one input). Repeatable.",
+)
 @click.option("--mean", help="Per-channel mean for image normalization, e.g. 127.5.")
 @click.option("--std", help="Per-channel std for image normalization, e.g. 127.5.")
 @click.option("--scale", type=float, help="Multiply pixels by this (default 1/255 unless --mean/--std).")
@@ -207,14 +215,6 @@ class BuildArgs:
     help="Share of --data held back for verification when no --eval-data is given.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--input-shape",
-    "input_shapes",
-    multiple=True,
-    metavar="NAME=DIMS",
-    help="Static shape for an input with dynamic dimensions, batch first, e.g. image=1x96x96x3 "
-    "(NAME= may be left out for a model with one input). Repeatable.",
-)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 @click.option("--manifest", type=click.Path(path_type=Path), help="Manifest to build without MODEL [./hwquant.toml].")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Build cache folder [user cache dir].")
