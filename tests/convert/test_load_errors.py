@@ -1,5 +1,6 @@
 """Loading sorts failures by fault: unreadable file exit 2, Keras safe-mode refusal exit 2 with
---trust-model offered, converter failure exit 4, a bug in hwquant exit 1 (issue 11 item 11)."""
+--trust-model offered, converter failure exit 4 (exit 3 naming the op when the converter says an op has
+no TFLite builtin), a bug in hwquant exit 1 (issue 11 item 11)."""
 
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ def test_truncated_keras_file_is_bad_input(keras_model, tmp_path):
     assert "cannot load" in r.output and "complete" in r.output
 
 
-def test_converter_failure_is_a_toolchain_failure(tmp_path):
-    """A SavedModel that reads fine but whose op (MatrixDeterminant) has no TFLite builtin."""
+def test_savedmodel_op_without_tflite_builtin_is_exit_3_naming_it(tmp_path):
+    """A SavedModel that reads fine but whose op (MatrixDeterminant) has no TFLite builtin: the
+    converter fails, and the failure is the model's op, named (it was exit 4 "cannot convert")."""
     import tensorflow as tf
 
     class M(tf.Module):
@@ -57,8 +59,8 @@ def test_converter_failure_is_a_toolchain_failure(tmp_path):
     m = M()
     tf.saved_model.save(m, str(tmp_path / "sm"), signatures={"serving_default": m.f})
     r = run("build", tmp_path / "sm", "-o", tmp_path / "o", "--no-cache")
-    assert r.exit_code == 4, r.output
-    assert "cannot convert SavedModel" in r.output and "TF2" in r.output and "TF1" in r.output, r.output
+    assert r.exit_code == 3, r.output
+    assert "no TFLite builtin kernel" in r.output and "MatrixDeterminant (float32, layer: " in r.output, r.output
     assert not (tmp_path / "o").exists()
 
 
@@ -84,3 +86,37 @@ def test_unreadable_savedmodel_is_bad_input(tmp_path):
     r = run("build", sm, "-o", tmp_path / "o", "--no-cache")
     assert r.exit_code == 2, r.output
     assert "cannot read SavedModel" in r.output
+
+
+def test_tensorflow_op_without_tflite_builtin_is_exit_3_naming_op_dtype_layer(tmp_path):
+    """MatrixDeterminant has no TFLite builtin (only the Select TF ops runtime runs it): no target can,
+    so every target's build is exit 3 naming the op, its dtype and its layer, not a converter failure."""
+    import keras
+
+    inp = keras.Input((4, 4), name="m")
+    det = keras.ops.linalg.det(keras.layers.Dense(4)(inp))
+    keras.Model(inp, keras.layers.Dense(2)(keras.ops.expand_dims(det, -1))).save(tmp_path / "det.keras")
+    r = run("build", tmp_path / "det.keras", "-t", "cpu,mcu", "-d", "random:8", "-o", tmp_path / "o", "--no-cache")
+    assert r.exit_code == 3, r.output
+    assert "have no TFLite builtin kernel" in r.output, r.output
+    assert "MatrixDeterminant (float32, layer: " in r.output and "MatrixDeterminant)" in r.output, r.output
+    assert "ops_compatibility" in r.output and "MLIR" not in r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_select_ops_parsed_from_converter_text():
+    from hwquant.convert.load_errors import tf_ops_without_builtin
+
+    text = (
+        'error: loc(callsite(fused["Erfinv:", "model/erfinv_1/Erfinv@__inference_call_1"] at x)): '
+        "'tf.Erfinv' op is neither a custom op nor a flex op\n"
+        "Some ops are not supported by the native TFLite runtime\n"
+        "TF Select ops: Erfinv, MatrixDeterminant\nDetails:\n"
+        '\ttf.Erfinv(tensor<1x3xf16>) -> (tensor<1x3xf16>) : {device = ""}\n'
+        "\ttf.MatrixDeterminant(tensor<?x4x4xf32>) -> (tensor<?xf32>) : {T = f32}\n"
+    )
+    assert tf_ops_without_builtin(text) == [
+        ("Erfinv", "float16", "model/erfinv_1/Erfinv"),
+        ("MatrixDeterminant", "float32", "?"),
+    ]
+    assert tf_ops_without_builtin("Could not translate MLIR to FlatBuffer: something else") == []

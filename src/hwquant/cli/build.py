@@ -35,6 +35,7 @@ SHARED_OVERRIDES = (
     "float_layers",
     "output_kinds",
     "sensitivity",
+    "input_shapes",
 )
 TARGET_OVERRIDES = ("recipe", "io_dtype")  # per target table
 
@@ -50,6 +51,14 @@ class _Group:
 
 def _same(v: Any) -> Any:
     return v
+
+
+def _input_shapes(given: tuple[str, ...]) -> tuple[str, ...]:
+    """--input-shape NAME=1x96x96x3 values, checked before anything loads (UsageError naming the bad one)."""
+    from hwquant.convert.shapes import parse
+
+    parse(given)
+    return tuple(given)
 
 
 def _output_kinds(given: tuple[str, ...]) -> tuple[str, ...]:
@@ -72,6 +81,7 @@ class DataArgs(_Group):
     scale: float | None
     eval_fraction: float
     seed: int
+    input_shapes: tuple[str, ...] = field(metadata={"read": tuple})
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,7 @@ class BuildArgs:
             float_layers=r.float_layers,
             output_kinds=_output_kinds(r.output_kinds),
             sensitivity=r.sensitivity,
+            input_shapes=_input_shapes(d.input_shapes),
         )
 
     def overrides(self, options: BuildOptions) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -191,6 +202,14 @@ class BuildArgs:
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("build"), show_default=True)
 @click.option("--preflight-only", is_flag=True, help="Stop after the per-op check (no artifact).")
 @click.option("--image-size", help="HxW for image folders (default: the model's input size).")
+@click.option(
+    "--input-shape",
+    "input_shapes",
+    multiple=True,
+    metavar="NAME=DIMS",
+    help="Static shape for an input with dynamic dimensions, batch first, e.g. image=1x96x96x3 "
+    "(NAME= may be left out for a model with one input). Repeatable.",
+)
 @click.option("--mean", help="Per-channel mean for image normalization, e.g. 127.5.")
 @click.option("--std", help="Per-channel std for image normalization, e.g. 127.5.")
 @click.option("--scale", type=float, help="Multiply pixels by this (default 1/255 unless --mean/--std).")

@@ -31,7 +31,7 @@ from hwquant.common import interrupts
 from hwquant.common.errors import InputError, ToolchainError, first_line
 from hwquant.common.quiet import captured_output, quiet_env
 from hwquant.config.model_format import detect_format
-from hwquant.convert import load_errors, recurrent, worker
+from hwquant.convert import load_errors, recurrent, shapes, worker
 from hwquant.plugin.recipe import PRESETS, Recipe
 
 FLOAT32 = PRESETS["float32"]
@@ -90,12 +90,17 @@ class LoadedModel:
             interrupts.release(self.workdir)
 
 
-def load(path: str | Path, verbose: bool = False, trust: bool = False) -> LoadedModel:
+def load(
+    path: str | Path, verbose: bool = False, trust: bool = False, input_shapes: tuple[str, ...] = ()
+) -> LoadedModel:
     """Load any supported model and normalize it for conversion (static batch 1).
 
     Errors are sorted by fault (load_errors.py): unreadable file exit 2, converter exit 4, and
     hwquant's own bugs propagate. ``trust`` loads Keras files with safe_mode=False (Lambda layers).
+    ``input_shapes`` (``NAME=1x96x96x3``, shapes.py) size the inputs' dynamic dimensions; one left
+    dynamic is exit 2 naming the input, the dimension and ``--input-shape``.
     """
+    given = shapes.parse(input_shapes)  # a malformed option fails before TensorFlow loads
     path = Path(path)
     fmt = detect_format(path)
     tf(verbose)  # imported here, before the worker forks: each worker starts with TensorFlow loaded
@@ -110,6 +115,7 @@ def load(path: str | Path, verbose: bool = False, trust: bool = False) -> Loaded
             workdir,
             verbose,
             trust,
+            given,
             stage="loading the model and converting it to float32",
             tool="TensorFlow",
             about=f"the model is {path}",
@@ -123,12 +129,23 @@ def load(path: str | Path, verbose: bool = False, trust: bool = False) -> Loaded
         raise
 
 
-def _load_here(path: Path, fmt: str, workdir: Path, verbose: bool, trust: bool) -> LoadedModel:
+def _load_here(path: Path, fmt: str, workdir: Path, verbose: bool, trust: bool, given: _Shapes) -> LoadedModel:
     t = tf(verbose)
     with captured_output(verbose):
         if fmt in ("keras", "h5"):
-            return _load_keras(t, path, fmt, workdir, verbose, trust)
-        return _load_saved_model(t, path, workdir, verbose)
+            return _load_keras(t, path, fmt, workdir, verbose, trust, given)
+        return _load_saved_model(t, path, workdir, verbose, given)
+
+
+_Shapes = dict[str | None, tuple[int, ...]]
+
+
+def _shape_notes(names: list[str], given: _Shapes) -> list[str]:
+    return [
+        f"input {n!r} fixed to {'x'.join(map(str, given.get(n, given.get(None, ()))))} ({shapes.OPTION})"
+        for n in names
+        if n in given or (None in given and len(names) == 1)
+    ]
 
 
 _LOOPS = ("WHILE", "IF", "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CUSTOM")
@@ -156,23 +173,24 @@ def _about(loaded: LoadedModel) -> str:
     return text
 
 
-def _static(shape, batch: int = 1) -> list:
-    dims = list(shape)
-    if dims and dims[0] is None:
-        dims[0] = batch
-    return dims
-
-
-def _load_keras(t, path: Path, fmt: str, workdir: Path, verbose: bool, trust: bool = False) -> LoadedModel:
+def _load_keras(
+    t, path: Path, fmt: str, workdir: Path, verbose: bool, trust: bool = False, given: _Shapes | None = None
+) -> LoadedModel:
     import keras
 
+    given = given or {}
     with load_errors.reading(path, fmt, verbose):
         model = keras.models.load_model(str(path), compile=False, safe_mode=not trust)
-    specs = [t.TensorSpec(_static(x.shape), x.dtype, name=_input_name(x, i)) for i, x in enumerate(model.inputs)]
+    names = [_input_name(x, i) for i, x in enumerate(model.inputs)]
+    shapes.check_names(given, names)
     rnn = recurrent.recurrent_layers(model)
+    why = recurrent.why_static(rnn) if rnn else ""
+    fixed = [shapes.static(n, list(x.shape), given, len(names) == 1, why) for n, x in zip(names, model.inputs)]
+    specs = [t.TensorSpec(f, x.dtype, name=n) for n, f, x in zip(names, fixed, model.inputs)]
     if rnn:
-        recurrent.require_static(model, rnn)
-        return _load_recurrent(t, path, fmt, workdir, verbose, model, rnn, specs)
+        loaded = _load_recurrent(t, path, fmt, workdir, verbose, model, rnn, specs, fixed)
+        loaded.notes += _shape_notes(names, given)
+        return loaded
 
     def call(*xs):
         return model(list(xs) if len(xs) > 1 else xs[0], training=False)
@@ -186,13 +204,16 @@ def _load_keras(t, path: Path, fmt: str, workdir: Path, verbose: bool, trust: bo
     notes = []
     if any(x.shape and x.shape[0] is None for x in model.inputs):
         notes.append("batch dimension fixed to 1 for conversion (static shapes for accelerators and MCUs)")
+    notes += _shape_notes(names, given)
     loaded = LoadedModel(path, fmt, "tf2-keras", out, ["serving_default"], workdir, notes, verbose=verbose)
     with load_errors.converting(path, verbose):
         loaded.float_model = _apply(t, loaded, FLOAT32)
     return loaded
 
 
-def _load_recurrent(t, path: Path, fmt: str, workdir: Path, verbose: bool, model, rnn: list, specs) -> LoadedModel:
+def _load_recurrent(
+    t, path: Path, fmt: str, workdir: Path, verbose: bool, model, rnn: list, specs, fixed: list[list[int]]
+) -> LoadedModel:
     """A Keras model with recurrent layers: rebuilt in tf_keras (fused LSTM) or, where a layer has no
     tf_keras twin, unrolled in Keras 3; checked against the original before it is converted."""
     import keras
@@ -200,16 +221,16 @@ def _load_recurrent(t, path: Path, fmt: str, workdir: Path, verbose: bool, model
     out = workdir / "saved_model"
     fallback = ""
     try:
-        rw = recurrent.rebuild(model)
+        rw = recurrent.rebuild(model, fixed)
     except (recurrent.CannotRebuild, ImportError) as exc:
         reason = "tf_keras is not installed" if isinstance(exc, ImportError) else f"{exc} has no tf_keras twin"
         with load_errors.converting(path, verbose, "unrolling its recurrent layers"):
-            twin = recurrent.unroll_in_keras(model)
+            twin = recurrent.unroll_in_keras(model, fixed)
         unrolled = [f"{type(x).__name__} {x.name}" for x in rnn if type(x).__name__ != "RNN"]
-        seq = model.inputs[0].shape[1] if len(model.inputs[0].shape) > 1 else None
+        seq = fixed[0][1] if len(fixed[0]) > 1 else None
         rw = recurrent.Rewrite(twin, [f"{u} -> unrolled over {seq} time steps" for u in unrolled], unrolled)
         fallback = f" (no fused form: {reason})"
-    recurrent.check_same(model, rw.model, "; ".join(rw.rewrites))
+    recurrent.check_same(model, rw.model, "; ".join(rw.rewrites), shapes=fixed)
     with load_errors.converting(path, verbose, "exporting the rebuilt recurrent model to a SavedModel"):
         if isinstance(rw.model, keras.Model):
             archive = keras.export.ExportArchive()
@@ -264,11 +285,11 @@ def _input_name(x, i: int) -> str:
     return name.split(":")[0]
 
 
-def _load_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel:
+def _load_saved_model(t, path: Path, workdir: Path, verbose: bool, given: _Shapes | None = None) -> LoadedModel:
     attempts: list[str] = []
     unreadable = []  # attempts that could not even read the SavedModel
     try:
-        loaded = _tf2_saved_model(t, path, workdir, verbose)
+        loaded = _tf2_saved_model(t, path, workdir, verbose, given or {})
         with load_errors.converting(path, verbose):  # the TF2 converter fails on some old models only here
             loaded.float_model = _apply(t, loaded, FLOAT32)
         return loaded
@@ -312,7 +333,7 @@ def _load_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedMode
         ) from exc
 
 
-def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel:
+def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool, given: _Shapes) -> LoadedModel:
     with load_errors.reading(path, "savedmodel", verbose):
         obj = t.saved_model.load(str(path))
     sigs, notes = _distinct_signatures(dict(obj.signatures))
@@ -321,11 +342,24 @@ def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel
             f"{path} has no signatures to convert",
             hint="save the model with signatures=... (tf.saved_model.save) or model.export()",
         )
+    inputs = {k: fn.structured_input_signature[1] for k, fn in sigs.items()}
+    names = sorted({n for specs in inputs.values() for n in specs})
+    shapes.check_names(given, names)
+    fixed_shapes = {
+        k: {
+            n: shapes.static(n, s.shape.as_list(), given, len(specs) == 1, keras=False)
+            if s.shape.rank
+            else s.shape.as_list()
+            for n, s in specs.items()
+        }
+        for k, specs in inputs.items()
+    }
     dynamic = any(
-        spec.shape.rank and spec.shape[0] is None
-        for fn in sigs.values()
-        for spec in fn.structured_input_signature[1].values()
+        s.shape.rank and fixed_shapes[k][n] != s.shape.as_list()
+        for k, specs in inputs.items()
+        for n, s in specs.items()
     )
+    notes += _shape_notes(names, given)
     if not dynamic:
         return LoadedModel(path, "savedmodel", "tf2-saved-model", path, list(sigs), workdir, notes, verbose=verbose)
     module = t.Module()
@@ -335,7 +369,7 @@ def _tf2_saved_model(t, path: Path, workdir: Path, verbose: bool) -> LoadedModel
     with load_errors.converting(path, verbose, "re-saving it with a static batch of 1"):
         for key, fn in sigs.items():
             specs = {
-                n: t.TensorSpec(_static(s.shape.as_list()), s.dtype, name=n)
+                n: t.TensorSpec(fixed_shapes[key][n] if s.shape.rank else s.shape, s.dtype, name=n)
                 for n, s in fn.structured_input_signature[1].items()
             }
             fixed[key] = t.function(lambda _fn=fn, **kw: _fn(**kw)).get_concrete_function(**specs)
@@ -456,7 +490,20 @@ def _apply(t, loaded: LoadedModel, recipe: Recipe, representative: Iterable[Any]
     if recipe.io_dtype in _IO_TYPES:
         c.inference_input_type = getattr(t, _IO_TYPES[recipe.io_dtype])
         c.inference_output_type = getattr(t, _IO_TYPES[recipe.io_dtype])
-    return bytes(c.convert())
+    return _align_lstm_states(bytes(c.convert()))
+
+
+def _align_lstm_states(model: bytes) -> bytes:
+    """A quantized model whose fused LSTMs' hidden-state tensors agree with their outputs
+    (recurrent.align_lstm_states); any other model unchanged, byte for byte."""
+    if not _has_sequence_lstm(model):
+        return model
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    if not recurrent.align_lstm_states(obj, flatbuffer_utils.opcode_to_name):
+        return model
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
 
 
 # -- calibrate once, quantize many ------------------------------------------------------------------
@@ -627,6 +674,7 @@ def _quantize_here(loaded: LoadedModel, calibrated: Calibrated, recipe: Recipe) 
             meta = copy.deepcopy(calibrated.metadata)
             meta.environment.modelHash = lite_util.get_model_hash(obj)
             obj = lite_util.populate_conversion_metadata(obj, meta)
+            recurrent.align_lstm_states(obj, flatbuffer_utils.opcode_to_name)  # as _apply does, after the hash
             return bytes(flatbuffer_utils.convert_object_to_bytearray(obj)), None
         except Exception as exc:  # the direct conversion gives the converter's own error if the model is at fault
             return None, _seam_broken(f"quantizing for recipe {recipe.name!r}", exc)

@@ -18,7 +18,22 @@ batch of 1 and the same weights (``rebuild``):
 
 The rebuilt model is checked against the original on a few inputs before anything converts it
 (``check_same``): a rewrite that changes the float function is a bug (exit 1, both numbers).
-A sequence length left dynamic cannot be unrolled or fused: exit 2 naming the input.
+A sequence length left dynamic cannot be unrolled or fused: exit 2 naming the input and
+``--input-shape`` (shapes.py; ``why_static`` says why), which sizes it.
+
+After quantization, ``align_lstm_states`` repairs what TensorFlow's quantizer leaves inconsistent
+in a fused LSTM whose output feeds a same-scale op (``Bidirectional``: STRIDED_SLICE and
+CONCATENATION tie the output to the concatenation's range). The LSTM's hidden state lives in
+three tensors: the output, the output-state variable (input 18, the recurrent input) and the
+``effective_hidden_scale`` intermediate (the fifth). The quantizer calibrates them apart, the
+same-scale pass then rewrites only the output, and the two runtimes each trust another one:
+LiteRT quantizes the new hidden state with the intermediate's scale and copies it to the state
+and the output unchanged, TFLM quantizes it with the state's scale. On the zoo's Bidirectional
+LSTM the forward LSTM's hidden state then differed by up to 80 int8 steps between TFLM and
+LiteRT (4 steps after the softmax); both were wrong, each read an int8 value with a scale it
+was not written in. Giving the state and the intermediate the output's parameters makes every
+reading agree with the writing (the state starts at its zero point in both runtimes), and the
+runtimes then agree within one step.
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwquant.common.errors import HwquantError, InputError
+from hwquant.common.errors import HwquantError
 
 RECURRENT = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "RNN")
 _DROPPED = ("_initializer", "_regularizer", "_constraint")  # the weights are copied: these change nothing
@@ -73,21 +88,9 @@ def input_name(x, i: int) -> str:
     return name.split(":")[0]
 
 
-def require_static(model, layers: list[Any]) -> None:
-    """A dynamic dimension other than the batch, in a model with recurrent layers: exit 2."""
-    for i, x in enumerate(model.inputs):
-        dims = list(x.shape)
-        dynamic = [d for d in range(1, len(dims)) if dims[d] is None]
-        if dynamic:
-            shape = "(" + ", ".join("None" if d is None else str(d) for d in dims) + ")"
-            example = ", ".join("49" if d is None else str(d) for d in dims[1:])
-            raise InputError(
-                f"input {input_name(x, i)!r} has a dynamic sequence length (shape {shape}, dimension "
-                f"{dynamic[0]} is None); the recurrent layers ({describe(layers)}) convert to TFLite only "
-                "with a fixed length",
-                hint=f"rebuild the model with a fixed length, e.g. keras.Input(({example},)), copy the weights "
-                "(new.set_weights(old.get_weights())) and save it again",
-            )
+def why_static(layers: list[Any]) -> str:
+    """What a dynamic sequence length stops, for the error that names it (convert/shapes.py)."""
+    return f"the recurrent layers ({describe(layers)}) convert to TFLite only with a fixed length"
 
 
 def _fusable_lstm(layer) -> bool:
@@ -152,9 +155,9 @@ def _twin_layer(layer, seq_len: int | None, out: Rewrite):
         raise CannotRebuild(f"{kind} {layer.name} ({type(exc).__name__}: {exc})") from exc
 
 
-def rebuild(model) -> Rewrite:
+def rebuild(model, shapes: list[list[int]] | None = None) -> Rewrite:
     """The model rebuilt in tf_keras with batch 1 and the same weights (CannotRebuild if a layer
-    has no tf_keras twin)."""
+    has no tf_keras twin); ``shapes``: each input's static shape (default: the model's own)."""
     import tf_keras
 
     graph = getattr(model, "_functional", None) or model
@@ -163,8 +166,8 @@ def rebuild(model) -> Rewrite:
     out = Rewrite(None)
     twins: dict[int, Any] = {}
     originals: dict[int, Any] = {}
-    seq = [x.shape[1] if len(x.shape) > 1 else None for x in graph.inputs]
-    seq_len = seq[0] if seq else None
+    dims = shapes or [list(x.shape) for x in graph.inputs]
+    seq_len = dims[0][1] if dims and len(dims[0]) > 1 else None
 
     def twin(op):
         if id(op) not in twins:
@@ -175,7 +178,7 @@ def rebuild(model) -> Rewrite:
         return twins[id(op)]
 
     inputs = [
-        tf_keras.Input(shape=tuple(x.shape[1:]), batch_size=1, name=input_name(x, i))
+        tf_keras.Input(shape=tuple(dims[i][1:]), batch_size=1, name=input_name(x, i))
         for i, x in enumerate(graph.inputs)
     ]
     try:
@@ -193,9 +196,9 @@ def rebuild(model) -> Rewrite:
     return out
 
 
-def unroll_in_keras(model):
+def unroll_in_keras(model, shapes: list[list[int]] | None = None):
     """The fallback when a layer has no tf_keras twin: the Keras 3 model with every recurrent layer
-    unrolled (plain ops, weights per time step), same weights."""
+    unrolled (plain ops, weights per time step), same weights; ``shapes`` as for ``rebuild``."""
     import keras
 
     def clone(layer):
@@ -208,25 +211,33 @@ def unroll_in_keras(model):
                     cfg[key]["config"]["unroll"] = True
         return type(layer).from_config(cfg)
 
-    twin = keras.models.clone_model(model, clone_function=clone)
+    inputs = None
+    if shapes and any(list(x.shape[1:]) != list(s[1:]) for x, s in zip(model.inputs, shapes, strict=True)):
+        inputs = [
+            keras.Input(batch_shape=tuple(s), name=input_name(x, i))
+            for i, (x, s) in enumerate(zip(model.inputs, shapes))
+        ]
+        inputs = inputs if len(inputs) > 1 else inputs[0]
+    twin = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone)
     twin.set_weights(model.get_weights())
     return twin
 
 
-def samples(model, n: int = 4, seed: int = 0) -> list[Any]:
+def samples(model, n: int = 4, seed: int = 0, shapes: list[list[int]] | None = None) -> list[Any]:
     """A few standard-normal inputs (batch 1) for the float check."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    return [[rng.standard_normal((1, *tuple(x.shape[1:]))).astype(np.float32) for x in model.inputs] for _ in range(n)]
+    dims = shapes or [list(x.shape) for x in model.inputs]
+    return [[rng.standard_normal((1, *tuple(d[1:]))).astype(np.float32) for d in dims] for _ in range(n)]
 
 
-def check_same(original, twin, what: str, n: int = 4) -> float:
+def check_same(original, twin, what: str, n: int = 4, shapes: list[list[int]] | None = None) -> float:
     """Run both models on ``n`` inputs; a difference beyond float32 rounding is a bug (exit 1)."""
     import numpy as np
 
     worst, scale = 0.0, 0.0
-    for xs in samples(original, n):
+    for xs in samples(original, n, shapes=shapes):
         a = original(xs if len(xs) > 1 else xs[0], training=False)
         b = twin(xs if len(xs) > 1 else xs[0], training=False)
         for u, v in zip(_flat(a), _flat(b), strict=True):
@@ -259,3 +270,56 @@ def export(t, twin, specs: list[Any], out) -> None:
         return twin(list(xs) if len(xs) > 1 else xs[0], training=False)
 
     t.saved_model.save(twin, str(out), signatures={"serving_default": serve.get_concrete_function()})
+
+
+_LSTM_OUTPUT_STATE = 18  # the UNIDIRECTIONAL_SEQUENCE_LSTM input that carries h(t-1) (a variable tensor)
+_LSTM_HIDDEN_INTERMEDIATE = 4  # "effective_hidden_scale_intermediate"
+
+
+def align_lstm_states(obj, opcode_name) -> list[str]:
+    """Give each quantized fused LSTM's output-state tensor and hidden intermediate the quantization
+    of its output, where the quantizer left them different (see the module docstring); modifies the
+    flatbuffer object ``obj`` (``flatbuffer_utils``' form) in place. Returns one line per LSTM changed."""
+    import numpy as np
+
+    changed = []
+    for sg in obj.subgraphs or []:
+        for op in sg.operators or []:
+            if opcode_name(obj, op.opcodeIndex) != "UNIDIRECTIONAL_SEQUENCE_LSTM":
+                continue
+            inputs = list(op.inputs) if op.inputs is not None else []
+            if len(inputs) <= _LSTM_OUTPUT_STATE or inputs[_LSTM_OUTPUT_STATE] < 0:
+                continue
+            out = sg.tensors[op.outputs[0]]
+            if not _quantized(out):
+                continue
+            targets = [sg.tensors[inputs[_LSTM_OUTPUT_STATE]]]
+            mids = list(op.intermediates) if op.intermediates is not None else []
+            if len(mids) > _LSTM_HIDDEN_INTERMEDIATE and _quantized(sg.tensors[mids[_LSTM_HIDDEN_INTERMEDIATE]]):
+                targets.append(sg.tensors[mids[_LSTM_HIDDEN_INTERMEDIATE]])
+            want = _params(out)
+            stale = [t for t in targets if _quantized(t) and t.type == out.type and _params(t) != want]
+            for t in stale:
+                t.quantization.scale = np.array(out.quantization.scale, dtype=np.float32)
+                t.quantization.zeroPoint = np.array(out.quantization.zeroPoint, dtype=np.int64)
+            if stale:
+                changed.append(
+                    f"{_tensor_name(out)}: hidden state quantization aligned with the output "
+                    f"(scale {want[0][0]:.6g}, zero point {want[1][0]})"
+                )
+    return changed
+
+
+def _quantized(t) -> bool:
+    q = getattr(t, "quantization", None)
+    return q is not None and q.scale is not None and len(q.scale) > 0 and q.zeroPoint is not None
+
+
+def _params(t) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    q = t.quantization
+    return tuple(float(x) for x in q.scale), tuple(int(x) for x in q.zeroPoint)
+
+
+def _tensor_name(t) -> str:
+    name = t.name
+    return name.decode() if isinstance(name, bytes) else str(name)

@@ -263,7 +263,7 @@ def prepare(options: BuildOptions, log: Callable[[str], None] = print) -> Prepar
 
     timer = Timer()
     with timer.stage("load"):  # includes the float32 conversion, which proves the loader works
-        loaded = convert.load(options.model, options.verbose, options.trust_model)
+        loaded = convert.load(options.model, options.verbose, options.trust_model, tuple(options.input_shapes))
     try:
         checkpoint()
         float_model = loaded.float_model

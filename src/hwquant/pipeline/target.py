@@ -220,7 +220,7 @@ def _refuse_unsupported(backend: Backend, op_report: OpReport) -> None:
     if op_report.unsupported:
         raise IncompatibleError(
             f"{len(op_report.unsupported)} op(s) cannot run on target {backend.name!r}: "
-            + "; ".join(f"{v.op} ({', '.join(v.reasons)})" for v in op_report.unsupported[:5]),
+            + "; ".join(f"{v.op} ({v.dtype}; {', '.join(v.reasons)})" for v in op_report.unsupported[:5]),
             hint=_unsupported_hint(op_report),
         )
 

@@ -96,6 +96,7 @@ class BuildOptions:
     float_layers: tuple[str, ...] = ()
     output_kinds: tuple[str, ...] = ()  # NAME=KIND overrides of the output kinds (hwquant.choice.kinds)
     sensitivity: bool = False  # run only the per-layer analysis
+    input_shapes: tuple[str, ...] = ()  # NAME=1x96x96x3: static sizes for dynamic input dimensions (--input-shape)
 
     @property
     def has_data(self) -> bool:

@@ -130,7 +130,7 @@ def test_op_without_tflm_kernel_is_exit_3_naming_op_layer_alternatives(tmp_path,
         hwquant.build(tmp_path / "gelu.keras", target=target, data=str(tmp_path / "x.npy"), out=tmp_path / "out")
     msg = str(e.value)
     assert e.value.exit_code == 3
-    assert "GELU" in msg and "layer: " in msg and "proj" in msg and "alternatives: " in msg
+    assert "GELU (int8" in msg and "layer: " in msg and "proj" in msg and "alternatives: " in msg
 
 
 def test_int16x8_on_request_when_tflm_has_16x8_kernels(digits_dir, tmp_path):
