@@ -285,9 +285,10 @@ def _serve(conn: Any, tmp: str) -> None:
     kept: dict[int, Any] = {}
     while True:
         try:
-            fn, args, kwargs, verbose, capture, forget = conn.recv()
+            fn, args, kwargs, verbose, capture, forget, where = conn.recv()
         except (EOFError, OSError):
             os._exit(0)
+        _follow(*where, tmp)
         for key in forget:
             kept.pop(key, None)
         _faults_file(folder)  # also recreates the folder, removed when an outer interrupt block ended
@@ -305,6 +306,19 @@ def _serve(conn: Any, tmp: str) -> None:
             conn.send(reply)
         except Exception as exc:  # an unpicklable result is a bug here: say so rather than hang
             conn.send(("err", _portable(RuntimeError(f"the worker's result could not be sent back: {exc}"))))
+
+
+def _follow(cwd: str, environ: dict[str, str], tmp: str) -> None:
+    """The parent's working folder and environment, as they are at this request (a worker kept across
+    builds would otherwise resolve relative paths, and read HWQUANT_* settings, as at its start)."""
+    with contextlib.suppress(OSError):
+        if cwd and str(Path.cwd()) != cwd:
+            os.chdir(cwd)
+    if environ != os.environ:
+        for key in set(os.environ) - set(environ):
+            del os.environ[key]
+        os.environ.update(environ)
+    os.environ["TMPDIR"] = tmp
 
 
 def _serve_fork(conn: Any, parent_conn: Any, tmp: str) -> None:
@@ -477,7 +491,7 @@ def call(
     w = _get(method)
     try:
         request = ([w.wrap(a) for a in args], {k: w.wrap(v) for k, v in kwargs.items()})
-        w.conn.send((fn, *request, verbose, capture, w.forget()))
+        w.conn.send((fn, *request, verbose, capture, w.forget(), (_cwd(), dict(os.environ))))
         status, payload = w.conn.recv()
     except (EOFError, OSError, ConnectionError):
         w.proc.join()
@@ -500,6 +514,13 @@ def call(
     if status == "err":
         raise _rebuild(payload)
     return cast(T, payload)
+
+
+def _cwd() -> str:
+    try:
+        return str(Path.cwd())
+    except OSError:  # removed under this process: the worker stays where it is
+        return ""
 
 
 def _read(path: Path) -> str:
