@@ -288,7 +288,7 @@ def _serve(conn: Any, tmp: str) -> None:
             fn, args, kwargs, verbose, capture, forget, where = conn.recv()
         except (EOFError, OSError):
             os._exit(0)
-        _follow(*where, tmp)
+        _follow(where[0], where[1], tmp)
         for key in forget:
             kept.pop(key, None)
         _faults_file(folder)  # also recreates the folder, removed when an outer interrupt block ended
