@@ -20,8 +20,8 @@ How the worker starts:
   imported module. ``LoadedModel.cleanup`` ends it with the build.
 - **a fresh interpreter** (Linux, when this process already ran TensorFlow: a notebook or a script
   that built its model in-process, then ``hwquant.build(model)``): forking then is unsafe (the
-  child inherits TensorFlow's thread pools and locks without their threads), so the worker is
-  ``python -m hwquant.device.contain`` talking over a socket pair. It costs one interpreter start
+  child inherits TensorFlow's thread pools and locks without their threads), so the worker is a
+  fresh Python interpreter talking over a socket pair. It costs one interpreter start
   and, for a build that converts, one TensorFlow import (2-5 s), so it is kept for the life of the
   process rather than per build.
 - **in-process**: other platforms, inside the worker itself, and with ``HWQUANT_ISOLATE=0`` (a crash
@@ -51,6 +51,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 import weakref
 from collections.abc import Callable, Iterator
@@ -326,15 +327,18 @@ def _serve_fork(conn: Any, parent_conn: Any, tmp: str) -> None:
     _serve(conn, tmp)
 
 
+_EXEC = "import sys; from hwquant.device.contain import _main; _main(sys.argv[1:])"
+
+
 class _Exec:
-    """A worker started as a fresh interpreter (``python -m hwquant.device.contain FD TMP``), with
+    """A worker started as a fresh interpreter (``python -c _EXEC FD TMP``), with
     multiprocessing's Process interface as far as the parent uses it."""
 
     def __init__(self, fd: int, tmp: Path):
         env = dict(os.environ)  # the parent's import path, so the worker imports the same hwquant
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "hwquant.device.contain", str(fd), str(tmp)],
+            [sys.executable, "-c", _EXEC, str(fd), str(tmp)],
             pass_fds=(fd,),
             env=env,
             start_new_session=True,  # the terminal's Ctrl-C goes to hwquant, which ends the worker
@@ -422,6 +426,7 @@ class _Worker:
 
 
 _worker: _Worker | None = None
+_lock = threading.RLock()  # one request at a time on the pipe
 
 
 def _get(method: str) -> _Worker:
@@ -487,6 +492,21 @@ def call(
     method = start_method()
     if method == "in-process":
         return fn(*[_resolve(a, {}) for a in args], **{k: _resolve(v, {}) for k, v in kwargs.items()})
+    with _lock:
+        return _request(method, fn, args, kwargs, stage, tool, about, verbose, capture)
+
+
+def _request(
+    method: str,
+    fn: Callable[..., T],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    stage: str,
+    tool: str,
+    about: str | Callable[[], str],
+    verbose: bool,
+    capture: bool,
+) -> T:
     global _worker
     w = _get(method)
     try:
@@ -571,14 +591,7 @@ def crashed(
 
 
 def _main(argv: list[str]) -> None:
-    """The fresh-interpreter worker: ``python -m hwquant.device.contain FD TMP``."""
+    """The fresh-interpreter worker's entry point (``_EXEC``): serve on the socket FD."""
     from multiprocessing.connection import Connection
 
     _serve(Connection(int(argv[0])), argv[1])
-
-
-if __name__ == "__main__":
-    # run as this module's importable name, so _IN_WORKER is the flag the requests' code reads
-    import importlib
-
-    importlib.import_module("hwquant.device.contain")._main(sys.argv[1:])
