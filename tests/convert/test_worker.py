@@ -99,7 +99,8 @@ def test_a_real_crash_is_exit_4_and_the_other_targets_build(tmp_path):
     assert "the TFLM interpreter crashed (SIGABRT) while" in mcu and "SOFTMAX" in mcu, mcu
     if vela_available():
         ethosu = next(ln for ln in err.splitlines() if ln.strip().startswith("ethos-u (exit 4)"))
-        assert "crashed (SIGABRT) while allocating the model" in ethosu and "SOFTMAX" in ethosu, ethosu
+        assert "crashed (SIGABRT) while cross-checking the model against LiteRT: allocating" in ethosu, ethosu
+        assert "SOFTMAX" in ethosu, ethosu
     assert "left no partial artifact" in err
     cpu = json.loads((out / "cpu" / "report.json").read_text())
     assert (out / "cpu" / "model.tflite").is_file() and cpu["target"] == "cpu"
@@ -123,7 +124,10 @@ def test_a_crash_in_the_cross_check_is_contained_in_process(tmp_path):
         crosscheck.compare(model, 64 * 1024, samples)
     exc = info.value
     assert exc.exit_code == 4 and exc.signal_name == "SIGABRT"
-    assert exc.message.startswith("the TFLM interpreter crashed (SIGABRT) while allocating the model in a 65536-byte")
+    assert exc.message.startswith(
+        "the TFLM interpreter crashed (SIGABRT) while cross-checking the model against LiteRT: "
+        "allocating the model in a 65536-byte arena"
+    ), exc.message
     assert "SOFTMAX" in exc.message and "no partial artifact" in (exc.hint or "")
     # the next request gets a new worker, which runs LiteRT's optimized kernels on the same model fine
     pid = contain.call(os.getpid, stage="s", tool="t")

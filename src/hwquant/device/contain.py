@@ -260,8 +260,8 @@ _folder: list[Path] = []  # the worker's folder (in the worker only)
 
 def step(tool: str, stage: str) -> None:
     """Inside a request: the native step that starts now ("the TFLM interpreter", "allocating the
-    model"). A crash names this step instead of the request's own ``tool`` and ``stage``. Nothing
-    happens in-process."""
+    model"). A crash names this tool instead of the request's own ``tool``, and this step after the
+    request's ``stage`` ("while cross-checking ...: allocating the model"). Nothing happens in-process."""
     if not _IN_WORKER or not _folder:
         return
     fd = os.open(_folder[0] / STEP, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -517,7 +517,10 @@ def _request(
         w.proc.join()
         faults = _read(w.tmp / FAULTS)
         native = _read(w.tmp / NATIVE) if capture else ""
-        tool, stage = _read(w.tmp / STEP).split("\t", 1) if "\t" in _read(w.tmp / STEP) else (tool, stage)
+        step_text = _read(w.tmp / STEP)
+        if "\t" in step_text:  # the native step the request was in (``step``)
+            tool, step_stage = step_text.split("\t", 1)
+            stage = f"{stage}: {step_stage}"
         w.stop(kill=True)
         code = w.proc.exitcode
         _worker = None

@@ -122,7 +122,7 @@ class TflmRunner:
             self.arena,
             self.num_outputs,
             inputs,
-            stage="running the model",
+            stage="computing the model's outputs for the project",
             tool="the TFLM interpreter",
             about=lambda: crash_about(TfliteModel(self.model, "artifact")),
             capture=True,
