@@ -220,55 +220,69 @@ def _rebuild(payload: tuple[Any, ...]) -> BaseException:
     return cast(BaseException, exc)
 
 
-_faults: list[Any] = []  # the worker's open dump file
+class _Files:
+    """The worker's own files in its folder, opened once (a file opened per request or per step costs
+    milliseconds on a busy overlay filesystem): faulthandler's dump, the current step, native output."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self.step = -1
+        self.native = -1
+        self.last_step = ""
+
+    def ready(self, folder: Path) -> None:
+        """Open the files (again, when an interrupted build removed the folder under the worker)."""
+        if self.folder is not None and (folder / FAULTS).exists():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        faults = open(folder / FAULTS, "w")  # noqa: SIM115 - kept open for the dump
+        faulthandler.enable(file=faults, all_threads=False)
+        flags = os.O_RDWR | os.O_CREAT
+        self.step = os.open(folder / STEP, flags, 0o600)
+        self.native = os.open(folder / NATIVE, flags | os.O_APPEND, 0o600)
+        self.folder, self.last_step = folder, "-"
+        self.set_step("")
+
+    def set_step(self, text: str) -> None:
+        if text != self.last_step and self.step >= 0:
+            # in the kernel's page cache when a crash follows; a fixed-size record needs no truncation
+            os.pwrite(self.step, text.encode()[:STEP_BYTES].ljust(STEP_BYTES, b"\0"), 0)
+            self.last_step = text
 
 
-def _faults_file(tmp: Path) -> None:
-    """Point faulthandler at tmp/FAULTS (again, when an interrupted build removed the folder)."""
-    path = tmp / FAULTS
-    if not _faults or not path.exists():
-        tmp.mkdir(parents=True, exist_ok=True)
-        _faults[:] = [open(path, "w")]  # noqa: SIM115 - kept open for the dump
-        faulthandler.enable(file=_faults[0], all_threads=False)
+_files = _Files()  # in the worker only
+STEP_BYTES = 512
 
 
 @contextlib.contextmanager
-def _native_to_file(path: Path, capture: bool) -> Iterator[None]:
-    """fd 1/2 to ``path`` while the request runs (capture=True requests without -v)."""
-    if not capture or quiet.is_verbose():
+def _native_to_file(capture: bool) -> Iterator[None]:
+    """fd 1/2 to the worker's NATIVE file while the request runs (capture=True requests without -v)."""
+    if not capture or quiet.is_verbose() or _files.native < 0:
         yield
         return
     sys.stdout.flush()
     sys.stderr.flush()
+    os.ftruncate(_files.native, 0)
     saved = [os.dup(1), os.dup(2)]
-    with open(path, "wb") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-
-
-_folder: list[Path] = []  # the worker's folder (in the worker only)
+    os.dup2(_files.native, 1)
+    os.dup2(_files.native, 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 def step(tool: str, stage: str) -> None:
     """Inside a request: the native step that starts now ("the TFLM interpreter", "allocating the
     model"). A crash names this tool instead of the request's own ``tool``, and this step after the
     request's ``stage`` ("while cross-checking ...: allocating the model"). Nothing happens in-process."""
-    if not _IN_WORKER or not _folder:
-        return
-    fd = os.open(_folder[0] / STEP, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, f"{tool}\t{stage}".encode())  # in the kernel's page cache when a crash follows
-    finally:
-        os.close(fd)
+    if _IN_WORKER:
+        _files.set_step(f"{tool}\t{stage}")
 
 
 def _serve(conn: Any, tmp: str) -> None:
@@ -276,7 +290,6 @@ def _serve(conn: Any, tmp: str) -> None:
     global _IN_WORKER
     _IN_WORKER = True
     folder = Path(tmp)
-    _folder[:] = [folder]
     # temporary files (TensorFlow's autograph modules, ...) go to a folder the parent removes, so a
     # worker that is killed or crashes leaves nothing behind
     os.environ["TMPDIR"] = tempfile.tempdir = tmp
@@ -292,14 +305,13 @@ def _serve(conn: Any, tmp: str) -> None:
         _follow(where[0], where[1], tmp)
         for key in forget:
             kept.pop(key, None)
-        _faults_file(folder)  # also recreates the folder, removed when an outer interrupt block ended
-        with contextlib.suppress(OSError):
-            (folder / STEP).unlink()
+        _files.ready(folder)
+        _files.set_step("")
         quiet.set_verbose(verbose)
         try:
             args = [_resolve(a, kept) for a in args]
             kwargs = {k: _resolve(v, kept) for k, v in kwargs.items()}
-            with _native_to_file(folder / NATIVE, capture):
+            with _native_to_file(capture):
                 reply = ("ok", fn(*args, **kwargs))
         except BaseException as exc:  # every failure goes back to the parent, which decides
             reply = ("err", _portable(exc))
@@ -517,7 +529,7 @@ def _request(
         w.proc.join()
         faults = _read(w.tmp / FAULTS)
         native = _read(w.tmp / NATIVE) if capture else ""
-        step_text = _read(w.tmp / STEP)
+        step_text = _read(w.tmp / STEP).strip("\0")
         if "\t" in step_text:  # the native step the request was in (``step``)
             tool, step_stage = step_text.split("\t", 1)
             stage = f"{stage}: {step_stage}"
