@@ -118,7 +118,7 @@ class TflmRunner:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         return contain.call(
             _tflm_run,
-            contain.shared(self.model),
+            self.model,
             self.arena,
             self.num_outputs,
             inputs,
@@ -185,9 +185,9 @@ def compare(model: TfliteModel, arena: int, samples: Iterable[tuple[str, dict[st
     require_runtime()
     return contain.call(
         _compare_here,
-        contain.shared(model.content),
+        model.content,
         arena,
-        contain.shared(samples),
+        list(samples),
         stage="cross-checking the model against LiteRT",
         tool="the TFLM interpreter or LiteRT",
         about=lambda: crash_about(model),
