@@ -12,6 +12,8 @@ This module is the public API. Backends, built-in and third-party, import only f
   ``ToolchainError``, ``GateError``;
 - the device side: ``TfliteModel`` (the .tflite reader, with ``Op``, ``Tensor``, ``Quant``), and the
   ``runtime``, ``metrics`` and ``bench_inputs`` modules (LiteRT helpers, fidelity measures, inputs);
+- ``contain``: run native code on a user's model in the build's worker process (``contain.call``), so
+  a crash is a ``ToolchainError`` naming the step and the signal;
 - helpers: ``bytes_sha256``, ``tree_sha256``, ``load_toml``, ``first_line``;
 - ``progress``: ``with progress.stage("vela: compiling"):`` puts long work on the command's progress display
   (stderr, terminals only; a no-op elsewhere);
@@ -37,7 +39,7 @@ from hwquant.common.hashing import bytes_sha256, tree_sha256
 from hwquant.common.toml import load as load_toml
 from hwquant.common.version import __version__
 from hwquant.config.data import DataSet
-from hwquant.device import bench_inputs, metrics, runtime
+from hwquant.device import bench_inputs, contain, metrics, runtime
 from hwquant.device.tflite_model import Op, Quant, Tensor, TfliteModel, builtin_op_names
 from hwquant.plugin.backend import Backend, BuildContext, OpReport, OpSupport, OpVerdict, PackageResult
 from hwquant.plugin.declaration import ToolchainStatus
@@ -83,6 +85,7 @@ __all__ = [
     "build_many",
     "builtin_op_names",
     "bytes_sha256",
+    "contain",
     "first_line",
     "hookimpl",
     "load_toml",

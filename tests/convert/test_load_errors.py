@@ -72,6 +72,7 @@ def test_a_bug_in_hwquant_is_not_blamed_on_the_file(keras_model, tmp_path, monke
         return x.no_such_attribute  # a bug
 
     monkeypatch.setattr(convert, "_input_name", broken)
+    monkeypatch.setenv("HWQUANT_ISOLATE", "0")  # the patch lives in this process, not in the worker
     r = run("build", keras_model, "-o", tmp_path / "o", "--no-cache")
     assert r.exit_code == 1, r.output
     assert isinstance(r.exception, AttributeError)

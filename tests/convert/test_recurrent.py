@@ -141,17 +141,6 @@ def test_worker_contains_a_native_crash_and_keeps_errors_typed():
     assert out["bug"][0] == "KeyError" and "Traceback" in out["bug"][1] and "def bug" not in out["bug"][1]
 
 
-def test_worker_is_off_where_tensorflow_already_ran():
-    """A process that ran TensorFlow (this test session built models) cannot fork safely: in-process."""
-    import tensorflow as tf
-
-    from hwquant.convert import worker
-
-    tf.constant(1.0) + 1.0  # the eager runtime is running now
-    assert not worker.isolated()
-    assert worker.call(os.getpid, stage="s", tool="t") == os.getpid()
-
-
 # ------------------------------------------------------------------------------- the rewrite itself
 @pytest.mark.slow
 def test_rebuild_matches_keras3_and_names_the_rewrites(tmp_path):

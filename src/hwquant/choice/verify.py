@@ -2,7 +2,9 @@
 
 Every build runs this; a model that fails to allocate or invoke fails the build with the
 interpreter's message. Integer IO is quantized / dequantized with the model's own scale and
-zero point, so the comparison is always in real values.
+zero point, so the comparison is always in real values. The interpreter runs in the build's
+worker process (``hwquant.device.contain``): a model that crashes LiteRT is exit 4 naming the
+stage and the signal, and hwquant goes on (the other targets of the build still build).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hwquant.choice import kinds as kinds_mod
 from hwquant.choice import stats
 from hwquant.common.errors import ToolchainError, first_line
 from hwquant.config.data import DataSet
-from hwquant.device import metrics
+from hwquant.device import contain, metrics
 from hwquant.device.runtime import dequantize, make_interpreter, quantize, signature
 from hwquant.plugin.facts import ModelFacts
 
@@ -42,7 +44,22 @@ def run_model(interp: Any, key: str, inputs: dict[str, np.ndarray], what: str) -
 
 
 def outputs(model: bytes, evaluation: DataSet, facts: ModelFacts, what: str) -> dict[str, np.ndarray]:
-    """Real-valued outputs of ``model`` on every evaluation sample, stacked per output name."""
+    """Real-valued outputs of ``model`` on every evaluation sample, stacked per output name, computed
+    in the worker process (the evaluation data crosses the pipe once per worker)."""
+    return contain.call(
+        _outputs_here,
+        model,
+        contain.shared(evaluation),
+        facts,
+        what,
+        stage=f"running the {what} on the evaluation data",
+        tool="the LiteRT interpreter",
+        about=f"{len(evaluation)} samples; the model is {len(model)} bytes",
+        capture=True,
+    )
+
+
+def _outputs_here(model: bytes, evaluation: DataSet, facts: ModelFacts, what: str) -> dict[str, np.ndarray]:
     interp = make_interpreter(model, source=what)  # quiet: it captures LiteRT's delegate notice
     stacked: dict[str, list[np.ndarray]] = {}
     for key, inputs in evaluation.samples:

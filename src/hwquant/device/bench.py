@@ -380,7 +380,23 @@ def bench_command(paths: list[str], as_json: bool = False, console: Any = None, 
 
 
 def host_latency_ms(artifact: bytes, runs: int = 20, num_threads: int = 1) -> dict[str, Any]:
-    """Mean/median latency of the artifact in the LiteRT CPU interpreter on this host (zeros in)."""
+    """Mean/median latency of the artifact in the LiteRT CPU interpreter on this host (zeros in),
+    timed in the build's worker process (``device.contain``): a crash there is exit 4."""
+    from hwquant.device import contain
+
+    return contain.call(
+        _host_latency_here,
+        artifact,
+        runs,
+        num_threads,
+        stage="timing the artifact",
+        tool="the LiteRT interpreter",
+        about=f"the artifact is {len(artifact)} bytes",
+        capture=True,
+    )
+
+
+def _host_latency_here(artifact: bytes, runs: int, num_threads: int) -> dict[str, Any]:
     import numpy as np
 
     from hwquant.device.runtime import make_interpreter

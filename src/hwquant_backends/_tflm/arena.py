@@ -3,7 +3,11 @@
 Measured with the tflite-micro Python interpreter (the ``tflite_micro`` package, the same
 allocator and kernels firmware links) by bisection. Each probe runs in a child process: TFLM
 crashes (SIGSEGV) rather than failing cleanly when the arena cannot even hold its allocator,
-and a child also keeps TFLM's allocation-failure messages off the user's terminal. The first
+and a child also keeps TFLM's allocation-failure messages off the user's terminal (``-v`` shows
+them). A probe that dies on SIGSEGV counts as "does not fit" (too small an arena); one that dies
+on any other signal (SIGABRT: a failed check in a kernel's prepare step) ends the measurement at
+once with a ``contain.Crashed`` error (exit 4) naming the signal, the arena and the op known to
+crash TFLM (``crashes.py``), and so does a model that crashed every probe up to ``LIMIT``. The first
 probe that fits also reports the recording allocator's total; when that total fits and 16 bytes
 less does not, it is the answer after three probes, otherwise bisection finds it.
 
@@ -19,13 +23,16 @@ from __future__ import annotations
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from hwquant import ToolchainError, UsageError
+from hwquant import ToolchainError, UsageError, contain
+
+from .crashes import crash_about
 
 ALIGN = 16  # TFLM aligns arena buffers to 16 bytes; sizes are searched and reported in these steps
 DEFAULT_MARGIN = "10%"  # of the exact arena, rounded up to ALIGN; see module docstring
@@ -114,11 +121,29 @@ class ArenaProber:
     def __exit__(self, *exc: object) -> None:
         os.unlink(self.path)
 
+    def crashed(self, arena: int, p: subprocess.CompletedProcess[str]) -> contain.Crashed:
+        """The error for a probe that died on a signal."""
+        from hwquant import TfliteModel
+
+        return contain.crashed(
+            f"measuring the tensor arena ({arena}-byte probe)",
+            "the TFLM interpreter",
+            p.returncode,
+            crash_about(TfliteModel(self.model, "artifact")),
+            contain.verbose(),
+            native=contain.last_line(p.stderr or ""),
+        )
+
     def fits(self, arena: int, report: bool = False) -> bool:
         p = run_probe(self.path, arena, self.num_inputs, report, PROBE_TIMEOUT_S)
         lines = (p.stderr or "").strip().splitlines()
+        if p.returncode < 0 and contain.verbose():
+            sys.stderr.write(p.stderr or "")
+        if p.returncode < 0 and p.returncode != -signal.SIGSEGV:
+            raise self.crashed(arena, p)
         detail = "ok" if p.returncode == 0 else (lines[-1] if lines else f"exit code {p.returncode}")
         self.probes.append(Probe(arena, p.returncode == 0, detail))
+        self.last = p
         total = _RECORDED_TOTAL.search(p.stderr or "")  # TFLM prints through DebugLog (stderr)
         self.recorded = int(total.group(1)) if (report and total and p.returncode == 0) else None
         return p.returncode == 0
@@ -166,6 +191,8 @@ def measure(model: bytes, num_inputs: int) -> tuple[int, int]:
         while not prober.fits(hi, report=True):
             lo, hi = hi, hi * 2
             if hi > LIMIT:
+                if prober.last.returncode < 0:  # it crashed (SIGSEGV) at every size: not an arena problem
+                    raise prober.crashed(lo, prober.last)
                 last = prober.probes[-1].detail
                 raise ToolchainError(
                     f"the model does not allocate in TFLM even with {LIMIT // 2**20} MiB of arena ({last})",

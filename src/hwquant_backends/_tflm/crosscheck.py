@@ -21,6 +21,11 @@ layers spread over a few output steps. Measured on the mixed-precision outlier c
 tests/helpers/models_search.py: 1 of 341 eval samples differed, by 2 steps of the int8 output. Such a model
 is held to FLOAT_OPS_TOLERANCE_STEPS; a float output computed by DEQUANTIZE is measured in steps of
 the int8 tensor it dequantizes (a 1e-5 relative step would call one int8 step a thousand).
+
+Both interpreters run in the build's worker process (``hwquant.contain``): TFLM and LiteRT's
+reference kernels abort on some models instead of failing cleanly (a softmax whose int8 input scale
+is below 2**-26, see ``known_crashes``), and such a crash is exit 4 naming the interpreter, the step
+and the op where it is known, never the end of hwquant.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from hwquant import TfliteModel, ToolchainError
+from hwquant import TfliteModel, ToolchainError, contain
 from hwquant import runtime as litert
 
 from .arena import require_runtime
+from .crashes import crash_about
 from .settings import IoTensor, io_tensors, quantize
 
 TOLERANCE_STEPS = 1  # of an 8-bit output; see tolerance()
@@ -101,11 +107,39 @@ def sample_inputs(model: TfliteModel, sample: tuple[str, dict[str, np.ndarray]])
 
 
 class TflmRunner:
-    """The TFLM Python interpreter for one model and arena."""
+    """The TFLM Python interpreter for one model and arena, run in the build's worker process.
+
+    Each ``run`` allocates a new interpreter there (no interpreter outlives its request)."""
+
+    def __init__(self, model: bytes, arena: int, num_outputs: int):
+        require_runtime()
+        self.model, self.arena, self.num_outputs = model, arena, num_outputs
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return contain.call(
+            _tflm_run,
+            self.model,
+            self.arena,
+            self.num_outputs,
+            inputs,
+            stage="computing the model's outputs for the project",
+            tool="the TFLM interpreter",
+            about=lambda: crash_about(TfliteModel(self.model, "artifact")),
+            capture=True,
+        )
+
+
+def _tflm_run(model: bytes, arena: int, num_outputs: int, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    return _Tflm(model, arena, num_outputs).run(inputs)
+
+
+class _Tflm:
+    """The TFLM interpreter itself (in the worker)."""
 
     def __init__(self, model: bytes, arena: int, num_outputs: int):
         self.num_outputs = num_outputs
         runtime = require_runtime()
+        contain.step("the TFLM interpreter", f"allocating the model in a {arena}-byte arena")
         try:
             self.it = runtime.Interpreter.from_bytes(model, arena_size=arena)
         except RuntimeError as exc:
@@ -114,6 +148,7 @@ class TflmRunner:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         for i, x in enumerate(inputs):
             self.it.set_input(x, i)
+        contain.step("the TFLM interpreter", "invoking the model")
         try:
             self.it.invoke()
         except RuntimeError as exc:
@@ -130,6 +165,8 @@ class LiteRtRunner:
     """
 
     def __init__(self, model: bytes, reference: bool):
+        self.what = "LiteRT's reference kernels" if reference else "the LiteRT interpreter (XNNPACK)"
+        contain.step(self.what, "allocating the model")
         self.it = litert.make_interpreter(model, source="mcu artifact", reference_kernels=reference)
         self.ins = self.it.get_input_details()
         self.outs = self.it.get_output_details()
@@ -137,16 +174,32 @@ class LiteRtRunner:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         for d, x in zip(self.ins, inputs):
             self.it.set_tensor(d["index"], x)
+        contain.step(self.what, "invoking the model")
         self.it.invoke()
         return [self.it.get_tensor(d["index"]).copy() for d in self.outs]
 
 
 def compare(model: TfliteModel, arena: int, samples: Iterable[tuple[str, dict[str, np.ndarray]]]) -> dict[str, Any]:
     """Per output: max difference in quantization steps, TFLM vs LiteRT reference kernels (the gate)
-    and TFLM vs LiteRT's default XNNPACK path (reported)."""
+    and TFLM vs LiteRT's default XNNPACK path (reported). Runs in the build's worker process."""
+    require_runtime()
+    return contain.call(
+        _compare_here,
+        model.content,
+        arena,
+        list(samples),
+        stage="cross-checking the model against LiteRT",
+        tool="the TFLM interpreter or LiteRT",
+        about=lambda: crash_about(model),
+        capture=True,
+    )
+
+
+def _compare_here(content: bytes, arena: int, samples: Iterable[tuple[str, dict[str, np.ndarray]]]) -> dict[str, Any]:
+    model = TfliteModel(content, "artifact")
     _, outs = io_tensors(model)
     names = output_names(model)
-    tflm = TflmRunner(model.content, arena, len(outs))
+    tflm = _Tflm(model.content, arena, len(outs))
     ref, default = LiteRtRunner(model.content, True), LiteRtRunner(model.content, False)
     float_ops, deq = has_float_ops(model), dequantized_steps(model)
     worst = np.zeros(len(outs))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwquant import InputError, TfliteModel, ToolchainError
+from hwquant import InputError, TfliteModel, ToolchainError, contain
 
 from .compiler_log import CompilerLog
 
@@ -27,7 +27,19 @@ def _io(model: TfliteModel) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def litert_load(content: bytes) -> str:
-    """Load in LiteRT: 'ok', or 'needs libedgetpu' when only the Edge TPU custom op is unresolved."""
+    """Load in LiteRT: 'ok', or 'needs libedgetpu' when only the Edge TPU custom op is unresolved.
+    Runs in the build's worker process (``hwquant.contain``): a crash there is exit 4."""
+    return contain.call(
+        _litert_load_here,
+        content,
+        stage="loading the compiled model",
+        tool="the LiteRT interpreter",
+        about=f"the compiled model is {len(content)} bytes",
+        capture=True,
+    )
+
+
+def _litert_load_here(content: bytes) -> str:
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:

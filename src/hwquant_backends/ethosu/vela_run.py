@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hwquant import TfliteModel, ToolchainError
+from hwquant import TfliteModel, ToolchainError, contain
 
 from .config import VelaConfig
 
@@ -173,6 +173,8 @@ def compile_model(
         ) from exc
     if verbose is not None:
         verbose("vela: " + " ".join(args[3:]) + "\n" + (p.stdout or "") + (p.stderr or ""))
+    if p.returncode < 0:  # a native crash (Vela's C++ regor backend): named like every contained crash
+        raise contain.crashed("compiling the model", "Vela", p.returncode, verbose=verbose is not None)
     if p.returncode != 0:
         raise ToolchainError(
             f"Vela failed (exit {p.returncode}): {vela_error(p.stdout, p.stderr, p.returncode)}",

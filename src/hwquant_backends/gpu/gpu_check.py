@@ -2,6 +2,10 @@
 
 Where no GPU adapter exists (CI, this kind of machine) every function reports so in its
 result instead of failing: a build for the GPU target is still verified on the CPU.
+
+Both run in the build's worker process (``hwquant.contain``): a GPU driver or LiteRT crash on a
+user's model is exit 4 naming the step and the signal, and this process never initializes a GPU
+(the worker, forked from it, would inherit a half-made driver state).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hwquant import ToolchainError, bench_inputs, metrics, runtime
+from hwquant import ToolchainError, bench_inputs, contain, metrics, runtime
 
 NO_ADAPTER = "no GPU adapter"
 
@@ -54,6 +58,10 @@ def probe_model() -> bytes:
 @lru_cache(maxsize=1)
 def probe() -> dict[str, Any]:
     """Whether LiteRT's GPU accelerator finds an adapter here: {'available', 'detail'[, 'hint']}."""
+    return contain.call(_probe_filtered, stage="probing for a GPU adapter", tool="LiteRT's GPU accelerator")
+
+
+def _probe_filtered() -> dict[str, Any]:
     with runtime.native_info_filtered():  # the accelerators are made and destroyed inside: no INFO lines
         return _probe()
 
@@ -90,6 +98,21 @@ def verify_on_gpu(
     Returns {'status', 'available', 'fully_accelerated', 'fidelity_vs_cpu', 'latency_ms'} or,
     without a GPU adapter, {'status': 'no GPU adapter', 'available': False, 'detail', 'hint'}.
     """
+    return contain.call(
+        _verify_filtered,
+        artifact,
+        list(samples) if samples is not None else None,
+        timing_runs,
+        enforce_f32,
+        stage="running the artifact on the GPU accelerator and the CPU interpreter",
+        tool="LiteRT",
+        about=f"the artifact is {len(artifact)} bytes",
+    )
+
+
+def _verify_filtered(
+    artifact: bytes, samples: list[dict[str, np.ndarray]] | None, timing_runs: int, enforce_f32: bool
+) -> dict[str, Any]:
     with runtime.native_info_filtered():  # the accelerators are made and destroyed inside: no INFO lines
         return _verify_on_gpu(artifact, samples, timing_runs, enforce_f32)
 
