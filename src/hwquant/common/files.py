@@ -16,13 +16,12 @@ overrides one for a run.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from hwquant.common.errors import InputError
+from hwquant.common.errors import InputError, os_error
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -99,17 +98,9 @@ def file_type(mode: int) -> str:
     return "not a regular file"
 
 
-_OS_WHY = {
-    errno.ENOENT: "no such file or directory",
-    errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
-    errno.ENAMETOOLONG: "the path or one of its names is too long",
-    errno.EACCES: "permission denied",
-    errno.ENOTDIR: "a part of the path is not a folder",
-}
-
-
 def os_problem(exc: OSError) -> str:
-    return _OS_WHY.get(exc.errno or 0, exc.strerror or str(exc))
+    """What an OSError means, in the words of the one table (hwquant.common.errors.OS_ERRORS)."""
+    return os_error(exc).why
 
 
 def checked(

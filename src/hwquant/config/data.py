@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from hwquant.common import files
-from hwquant.common.errors import InputError, UsageError, first_line
+from hwquant.common.errors import InputError, UsageError, UserCodeError, first_line, note_memory
 from hwquant.common.hashing import file_sha256
 from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec
 
@@ -101,6 +101,7 @@ def check_bounds(source: str, n: int, sample_bytes: int) -> None:
         )
     need = n * (sample_bytes + SAMPLE_OVERHEAD)
     budget = memory_budget()
+    note_memory(f"{source}: {n:,} samples, about {_gib(need)}")
     if need > budget:
         raise InputError(
             f"{source}: {n:,} samples of {sample_bytes:,} bytes would need about {_gib(need)} of memory, "
@@ -445,7 +446,7 @@ def _import_source(spec: str) -> Any:
     except (ImportError, ValueError) as exc:
         raise InputError(f"cannot import {spec} ({first_line(exc, 200)})", hint=hint) from None
     except Exception as exc:  # a parent package's import failed: user code
-        raise InputError(f"importing {spec} raised {type(exc).__name__}: {first_line(exc, 200)}", hint=hint) from exc
+        raise UserCodeError(f"importing {spec}", exc, hint=hint) from exc
     if found is None:
         raise InputError(f"cannot import {spec} (no module named {modname!r})", hint=hint)
     if found.origin and found.has_location:
@@ -459,8 +460,8 @@ def _import_source(spec: str) -> Any:
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as exc:  # user code: SystemExit, any exception raised at import time
-        raise InputError(
-            f"importing {spec} raised {type(exc).__name__}: {first_line(exc, 200)}", hint="fix the data module"
+        raise UserCodeError(
+            f"importing {spec}", exc, hint="fix the data module (hwquant -v shows its traceback)"
         ) from exc
     try:
         return getattr(module, fname)
@@ -522,7 +523,7 @@ def _consume(spec: str, fn: Any, facts: ModelFacts) -> list[Any]:
         exc = box["error"]
         if isinstance(exc, KeyboardInterrupt):
             raise exc
-        raise InputError(f"{spec}() raised {type(exc).__name__}: {first_line(exc, 200)}") from exc
+        raise UserCodeError(f"{spec}()", exc, hint="fix the data function (hwquant -v shows its traceback)") from exc
     items: list[Any] = box["items"]
     return items
 
