@@ -162,3 +162,18 @@ def test_bench_and_inspect_refuse_fifos_devices_and_non_finite_numbers(tmp_path)
     for flag, value in [("--max-secs", "nan"), ("--max-secs", "inf"), ("--num-threads", "100000"), ("--seed", "-1")]:
         assert_clean(invoke("bench", real, flag, value), 2, flag)
     assert_clean(invoke("bench", real, "--reference", fifo), 2, "FIFO")
+
+
+def test_max_samples_is_a_build_option_a_manifest_key_and_range_checked(keras_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("HWQUANT_MAX_SAMPLES", "1000")  # the option wins over the environment
+    r = invoke("build", keras_model, "--data", "random:50", "--max-samples", "10", "-o", tmp_path / "o", "--no-cache")
+    assert_clean(r, 2, "50 samples, over the limit of 10", "--max-samples")
+    for bad in ("0", "-1", "nan", "99999999999999999999"):
+        assert_clean(invoke("build", keras_model, "--max-samples", bad), 2, "--max-samples")
+    manifest = tmp_path / "hwquant.toml"
+    manifest.write_text(f'model = "{keras_model}"\ndata = "random:20"\nmax_samples = 5\nout = "o"\n[targets.cpu]\n')
+    assert_clean(invoke("build", "--manifest", manifest, "--no-cache"), 2, "20 samples, over the limit of 5")
+    manifest.write_text(f'model = "{keras_model}"\nmax_samples = -5\nout = "o"\n[targets.cpu]\n')
+    assert_clean(invoke("build", "--manifest", manifest, "--no-cache"), 2, "max_samples", "got -5")
+    monkeypatch.setenv("HWQUANT_MAX_SAMPLES", "8")  # without the option, the environment is the limit
+    assert_clean(invoke("build", keras_model, "--data", "random:9", "--no-cache"), 2, "over the limit of 8")

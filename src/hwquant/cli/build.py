@@ -10,6 +10,7 @@ import click
 
 from hwquant.cli.params import BuildCommand, floats, gate_options, parse_size, pop_backend_options, pop_gates
 from hwquant.cli.shared import console, default_cache_dir, log, null_status, show
+from hwquant.config.data import MAX_SAMPLES_CAP
 from hwquant.plugin.facts import BuildOptions
 from hwquant.report.gates import FIDELITY_MEASURES
 
@@ -25,6 +26,7 @@ SHARED_OVERRIDES = (
     "scale",
     "eval_fraction",
     "seed",
+    "max_samples",
     "objective",
     "num_threads",
     "float_layers",
@@ -67,6 +69,7 @@ class DataArgs(_Group):
     scale: float | None
     eval_fraction: float
     seed: int
+    max_samples: int | None
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class BuildArgs:
             scale=d.scale,
             eval_fraction=d.eval_fraction,
             seed=d.seed,
+            max_samples=d.max_samples,
             verbose=self.verbose,
             trust_model=r.trust_model,
             backend_options=self.backend_options,
@@ -196,6 +200,11 @@ class BuildArgs:
     help="Share of --data held back for verification when no --eval-data is given.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--max-samples",
+    type=click.IntRange(1, MAX_SAMPLES_CAP),
+    help="Most samples one data source may give (--data, --eval-data) [default: HWQUANT_MAX_SAMPLES or 100000].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 @click.option("--manifest", type=click.Path(path_type=Path), help="Manifest to build without MODEL [./hwquant.toml].")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Build cache folder [user cache dir].")

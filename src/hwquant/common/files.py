@@ -10,7 +10,7 @@ itself (a symlink loop, a name too long, a permission denied) are InputErrors to
 (``fstat``), so a path swapped for a FIFO between the check and the open is refused as well, and
 read at most the limit (a file growing while it is read is refused, not read forever).
 
-Limits per kind are module constants; ``HWQUANT_MAX_<KIND>_BYTES`` (e.g. ``HWQUANT_MAX_MODEL_BYTES``)
+Limits per kind are module constants; ``HWQUANT_MAX_<KIND>_BYTES`` (e.g. ``HWQUANT_MAX_MODEL_BYTES``, ``HWQUANT_MAX_DATA_BYTES``)
 overrides one for a run.
 """
 

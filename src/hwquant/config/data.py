@@ -5,8 +5,8 @@ dimension of 1, exactly as the TFLite guide's representative_dataset yields them
 TensorFlow here.
 
 Every source is bounded before its arrays are built: files are checked by type and size
-(``common.files``: never a FIFO or a device), at most ``max_samples()`` samples
-(``HWQUANT_MAX_SAMPLES``, default 100,000), and an estimate of the memory the samples need
+(``common.files``: never a FIFO or a device), at most ``max_samples()`` samples (``--max-samples``,
+the manifest's ``max_samples``, else ``HWQUANT_MAX_SAMPLES``, else 100,000), and an estimate of the memory the samples need
 (from .npy/.npz headers, the model's input shapes, image sizes) must fit ``memory_budget()``
 (half the machine's memory, or ``HWQUANT_MAX_DATA_MEMORY_BYTES``). A ``module:function`` source
 runs under the same sample and memory limits and a wall-clock limit (``HWQUANT_DATA_TIMEOUT_S``,
@@ -27,6 +27,7 @@ import time
 import warnings
 import zipfile
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pg
 
 Sample = tuple[str, dict[str, np.ndarray]]
 
-DEFAULT_MAX_SAMPLES = 100_000  # per data source; HWQUANT_MAX_SAMPLES overrides (a BuildOptions field later)
+DEFAULT_MAX_SAMPLES = 100_000  # per data source; BuildOptions.max_samples (--max-samples), else HWQUANT_MAX_SAMPLES
+MAX_SAMPLES_CAP = 10_000_000  # the largest --max-samples / max_samples accepted
 DEFAULT_TIMEOUT_S = 300.0  # wall clock for a module:function source; HWQUANT_DATA_TIMEOUT_S overrides
 MAX_NPZ_ARRAYS = 1000  # arrays in one .npz (one per input, plus labels)
 SAMPLE_OVERHEAD = 512  # bytes of Python objects per sample (tuple, dict, array header), for the estimate
@@ -67,9 +69,14 @@ def _env_number(name: str, default: float, kind: type = int) -> float:
     return float(value)
 
 
+_given_max_samples: ContextVar[int | None] = ContextVar("max_samples", default=None)
+
+
 def max_samples() -> int:
-    """The most samples one data source may give (HWQUANT_MAX_SAMPLES, default 100,000)."""
-    return int(_env_number("HWQUANT_MAX_SAMPLES", DEFAULT_MAX_SAMPLES))
+    """The most samples one data source may give: the build's --max-samples (set by ``load``), else
+    HWQUANT_MAX_SAMPLES, else 100,000."""
+    given = _given_max_samples.get()
+    return given if given is not None else int(_env_number("HWQUANT_MAX_SAMPLES", DEFAULT_MAX_SAMPLES))
 
 
 def memory_budget() -> int:
@@ -89,15 +96,14 @@ def _gib(n: float) -> str:
     return f"{n / (1 << 30):.2f} GiB" if n >= 1 << 28 else f"{n / (1 << 20):.1f} MiB"
 
 
-def check_bounds(source: str, n: int, sample_bytes: int) -> None:
-    """InputError (exit 2) when ``n`` samples of ``sample_bytes`` each exceed the sample limit or the memory
-    budget: checked before any array is built."""
-    limit = max_samples()
+def check_bounds(source: str, n: int, sample_bytes: int, limit: int | None = None) -> None:
+    """InputError (exit 2) when ``n`` samples of ``sample_bytes`` each exceed the sample limit (``limit``, else
+    ``max_samples()``) or the memory budget: checked before any array is built."""
+    limit = limit or max_samples()
     if n > limit:
         raise InputError(
             f"{source}: {n:,} samples, over the limit of {limit:,} per data source",
-            hint="calibration needs 100-500 representative samples: pass fewer, "
-            "or raise the limit with HWQUANT_MAX_SAMPLES",
+            hint="calibration needs 100-500 representative samples: pass fewer, or raise the limit with --max-samples",
         )
     need = n * (sample_bytes + SAMPLE_OVERHEAD)
     budget = memory_budget()
@@ -164,6 +170,14 @@ class DataSet:
 def load(spec: str, facts: ModelFacts, options: BuildOptions, role: str = "calibration") -> DataSet:
     """Load ``spec`` (npz, npy, image folder, module:function or random:N) and validate it.
     ``role``: "calibration" (--data) or "eval" (--eval-data), named in the few-samples warning."""
+    token = _given_max_samples.set(options.max_samples)
+    try:
+        return _load(spec, facts, options, role)
+    finally:
+        _given_max_samples.reset(token)
+
+
+def _load(spec: str, facts: ModelFacts, options: BuildOptions, role: str) -> DataSet:
     if spec.startswith("random:"):
         ds = _random(spec, facts, options.seed)
     else:
@@ -511,7 +525,7 @@ def _consume(spec: str, fn: Any, facts: ModelFacts) -> list[Any]:
     if box.get("over") == "samples":
         raise InputError(
             f"{spec}() yields more than {limit:,} samples (the limit per data source); stopped there",
-            hint="yield a finite number of samples (100-500 calibrate well), or raise HWQUANT_MAX_SAMPLES",
+            hint="yield a finite number of samples (100-500 calibrate well), or raise --max-samples",
         )
     if box.get("over") == "memory":
         raise InputError(
