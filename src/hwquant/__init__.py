@@ -19,6 +19,10 @@ This module is the public API. Backends, built-in and third-party, import only f
 
 from __future__ import annotations
 
+# first, before anything heavy: on the command line an early Ctrl-C / SIGTERM is exit 130 with one line
+from hwquant.common import early as _early  # noqa: F401
+
+# isort: split
 from typing import TYPE_CHECKING, Any
 
 from hwquant.common.errors import (

@@ -19,7 +19,7 @@ from hwquant.cli.plan import plan
 from hwquant.cli.report_cmd import report
 from hwquant.cli.shared import console, err_console, show
 from hwquant.cli.targets import targets
-from hwquant.common import interrupts, quiet
+from hwquant.common import interrupts, quiet, tempdirs
 from hwquant.common.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, HwquantError, UserCodeError, classify
 from hwquant.common.version import __version__
 
@@ -128,6 +128,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    ctx.with_resource(tempdirs.private())  # before TensorFlow loads: nothing left in $TMPDIR or $HOME
     quiet.set_verbose(verbose)  # LiteRT's native INFO lines are shown only with -v
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
