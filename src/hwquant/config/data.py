@@ -103,7 +103,8 @@ def check_bounds(source: str, n: int, sample_bytes: int, limit: int | None = Non
     if n > limit:
         raise InputError(
             f"{source}: {n:,} samples, over the limit of {limit:,} per data source",
-            hint="calibration needs 100-500 representative samples: pass fewer, or raise the limit with --max-samples",
+            hint="calibration needs 100-500 representative samples: pass fewer, "
+            "or raise the limit with --max-samples (HWQUANT_MAX_SAMPLES)",
         )
     need = n * (sample_bytes + SAMPLE_OVERHEAD)
     budget = memory_budget()
@@ -525,7 +526,7 @@ def _consume(spec: str, fn: Any, facts: ModelFacts) -> list[Any]:
     if box.get("over") == "samples":
         raise InputError(
             f"{spec}() yields more than {limit:,} samples (the limit per data source); stopped there",
-            hint="yield a finite number of samples (100-500 calibrate well), or raise --max-samples",
+            hint="yield a finite number of samples (100-500 calibrate well), or raise --max-samples (HWQUANT_MAX_SAMPLES)",
         )
     if box.get("over") == "memory":
         raise InputError(
