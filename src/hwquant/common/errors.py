@@ -187,6 +187,8 @@ def classify(exc: BaseException, writing: str | None = None) -> HwquantError | N
             f"{str(exc).split('from', 1)[1].strip().strip(chr(39))}: {OS_ERRORS[errno.ELOOP].why}",
             OS_ERRORS[errno.ELOOP].fix,
         )
+    if isinstance(exc, ValueError) and "embedded null" in str(exc):  # os.stat, open(): a path holding NUL
+        return InputError("a path holds a NUL character, which no file name can", hint="check the path given")
     if isinstance(exc, MemoryError):
         known = "; estimated: " + "; ".join(_memory_notes) if _memory_notes else ""
         return InputError(
