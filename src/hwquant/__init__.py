@@ -12,7 +12,8 @@ This module is the public API. Backends, built-in and third-party, import only f
   ``ToolchainError``, ``GateError``;
 - the device side: ``TfliteModel`` (the .tflite reader, with ``Op``, ``Tensor``, ``Quant``), and the
   ``runtime``, ``metrics`` and ``bench_inputs`` modules (LiteRT helpers, fidelity measures, inputs);
-- helpers: ``bytes_sha256``, ``tree_sha256``, ``load_toml``, ``first_line``;
+- helpers: ``bytes_sha256``, ``tree_sha256``, ``load_toml``, ``first_line``, ``checked_text`` (a user's file
+  read after the checks every input gets: a regular file within its kind's size limit, never a FIFO);
 - ``build()`` (one target -> one BuildResult) and ``build_many()`` (several -> a dict keyed by target
   folder): the whole pipeline from Python.
 """
@@ -34,6 +35,7 @@ from hwquant.common.errors import (
     UsageError,
     first_line,
 )
+from hwquant.common.files import read_text as checked_text
 from hwquant.common.hashing import bytes_sha256, tree_sha256
 from hwquant.common.toml import load as load_toml
 from hwquant.common.version import __version__
@@ -84,6 +86,7 @@ __all__ = [
     "build_many",
     "builtin_op_names",
     "bytes_sha256",
+    "checked_text",
     "first_line",
     "hookimpl",
     "load_toml",
