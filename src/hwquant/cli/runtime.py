@@ -70,14 +70,13 @@ from hwquant.cli.params import SEED, FiniteFloat
 @click.pass_context
 def bench(ctx: click.Context, /, models: tuple[str, ...], as_json: bool, **options: Any) -> None:
     """Benchmark MODEL.tflite [MORE.tflite ...] side by side (the first is the baseline)."""
-    from hwquant.common.files import checked
     from hwquant.device.bench import bench_command
 
     for path in models:
-        checked(path, "tflite")
+        _checked(ctx, path, "tflite")
     for key, kind in (("data", "data"), ("reference", "tflite")):
         if options.get(key):
-            checked(options[key], kind, what=f"--{key} file")
+            _checked(ctx, options[key], kind, what=f"--{key} file")
     ctx.exit(bench_command(list(models), as_json=as_json, **options))
 
 
@@ -87,11 +86,23 @@ def bench(ctx: click.Context, /, models: tuple[str, ...], as_json: bool, **optio
 @click.pass_context
 def inspect(ctx: click.Context, /, model: str, as_json: bool) -> None:
     """Show a .tflite model's IO, op counts, quantization and weight/graph bytes."""
-    from hwquant.common.files import checked
     from hwquant.device.inspect import inspect_command
 
-    checked(model, "tflite")
+    _checked(ctx, model, "tflite")
     ctx.exit(inspect_command(model, as_json=as_json))
+
+
+def _checked(ctx: click.Context, path: str, kind: str, what: str | None = None) -> None:
+    """The file checks every input gets (a regular file within its kind's size limit, never a FIFO or a
+    device); a failure is its exit code and message, here too when run without the main group."""
+    from hwquant.common.errors import HwquantError
+    from hwquant.common.files import checked
+
+    try:
+        checked(path, kind, what=what)
+    except HwquantError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(exc.exit_code)
 
 
 def _standalone() -> None:
