@@ -118,7 +118,7 @@ class OsFault:
     fix: str
 
 
-_SPACE = "free space there, or pass --out (or --cache-dir) a folder on another disk"
+_SPACE = "free space on that disk, or write elsewhere (another --out, -o or --cache-dir folder)"
 _PERMS = "check the permissions of the path, or choose a path you may read and write"
 _FILES = "raise the open-files limit (ulimit -n) or build fewer models at once (--jobs)"
 # One table for every OSError that reaches the CLI edge (and for checked() in common/files.py); an errno
@@ -134,7 +134,7 @@ OS_ERRORS: dict[int, OsFault] = {
     ),
     errno.EACCES: OsFault(2, "permission denied", _PERMS),
     errno.EPERM: OsFault(2, "operation not permitted", _PERMS),
-    errno.EROFS: OsFault(2, "read-only file system", "pass --out (or --cache-dir) a folder on a writable file system"),
+    errno.EROFS: OsFault(2, "read-only file system", "write to a folder on a writable file system instead"),
     errno.EMFILE: OsFault(2, "too many open files", _FILES),
     errno.ENFILE: OsFault(2, "too many open files in the system", _FILES),
     errno.ENOTDIR: OsFault(2, "a part of the path is not a folder", "check the path"),
