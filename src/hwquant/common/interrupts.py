@@ -97,16 +97,21 @@ def handling() -> Iterator[None]:
         yield
     finally:
         with shielded():
-            for path in _state.temporary:
-                shutil.rmtree(path, ignore_errors=True)
-            _state.temporary.clear()
-            _state.depth = 0
+            _end_block()
             sys.unraisablehook = old_hook
             for s, h in previous.items():
                 signal.signal(s, h)
             # acted on inside the block (exit 130), or arrived too late to act on: either way it must not
             # leak into code that runs later in this process (a library caller's build, the next test)
             _state.pending = None
+
+
+def _end_block() -> None:
+    """The end of a handling (or working) block: its temporary folders removed, the depth back to 0."""
+    for path in _state.temporary:
+        shutil.rmtree(path, ignore_errors=True)
+    _state.temporary.clear()
+    _state.depth = 0
 
 
 def _idle_worker(signum: int, frame: FrameType | None) -> None:
@@ -132,10 +137,7 @@ def working() -> Iterator[None]:
         yield
     finally:
         with shielded():
-            for path in _state.temporary:
-                shutil.rmtree(path, ignore_errors=True)
-            _state.temporary.clear()
-            _state.depth = 0
+            _end_block()
             signal.signal(signal.SIGTERM, _idle_worker)
 
 
