@@ -14,13 +14,13 @@ import signal
 import sys
 
 EXIT_INTERRUPTED = 130  # as hwquant.common.errors (not imported here: this must stay light)
-began = False  # set by interrupts.handling(): from then on a command may have written something
 
 
 def exit_at_once(signum: int, frame: object) -> None:
-    """Before handling() began, or after it ended: no build is under way; one line, exit 130."""
+    """Before handling() began: no build is under way; one line, exit 130. (Once handling() ends, the
+    command's work is done and a late signal is ignored: see interrupts.handling.)"""
     try:
-        os.write(2, b"interrupted: no artifact was written\n" if not began else b"interrupted\n")
+        os.write(2, b"interrupted: no artifact was written\n")
     finally:
         os._exit(EXIT_INTERRUPTED)
 

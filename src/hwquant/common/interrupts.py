@@ -89,7 +89,6 @@ def handling() -> Iterator[None]:
         return
     _state.reset()
     _state.depth = 1
-    early.began = True
     previous = {s: signal.signal(s, _handler) for s in SIGNALS}
     old_hook = sys.unraisablehook
     sys.unraisablehook = _unraisable(old_hook)
@@ -100,7 +99,9 @@ def handling() -> Iterator[None]:
             _end_block()
             sys.unraisablehook = old_hook
             for s, h in previous.items():
-                signal.signal(s, h)
+                # the command line's early handler would now say exit 130 for a command whose work is done:
+                # a signal that late is ignored, and the command ends with its own exit code
+                signal.signal(s, signal.SIG_IGN if h is early.exit_at_once else h)
             # acted on inside the block (exit 130), or arrived too late to act on: either way it must not
             # leak into code that runs later in this process (a library caller's build, the next test)
             _state.pending = None
