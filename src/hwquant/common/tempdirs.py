@@ -4,7 +4,7 @@ Libraries write where they please: TensorFlow's autograph leaves ``__autograph_g
 ``tempfile.gettempdir()``, Keras creates ``~/.keras/keras.json``, matplotlib a font cache under
 ``~/.cache/matplotlib``. ``private()`` creates ``$TMPDIR/hwquant-run-XXXX`` and points ``tempfile``,
 ``TMPDIR`` (inherited by worker processes and the tools hwquant runs), and, where the user has set
-neither the variable nor the default folder yet, ``KERAS_HOME`` and ``MPLCONFIGDIR`` into it; on exit it
+neither the variable (for matplotlib: nor ``XDG_*_HOME``) nor the default folder yet, ``KERAS_HOME`` and ``MPLCONFIGDIR`` into it; on exit it
 removes the folder and puts every setting back. So a build leaves nothing in ``$TMPDIR`` but the
 output folders' lock files (``$TMPDIR/hwquant-locks/``, shared by every hwquant process), and
 creates nothing under ``$HOME`` but the build cache (``~/.cache/hwquant`` unless ``--cache-dir`` or
@@ -50,7 +50,8 @@ def private() -> Iterator[Path]:
     tempfile.tempdir = str(root)
     if "KERAS_HOME" not in os.environ and _home_default_missing((".keras",)):
         os.environ["KERAS_HOME"] = str(root / "keras")
-    if "MPLCONFIGDIR" not in os.environ and _home_default_missing((".config", "matplotlib"), (".cache", "matplotlib")):
+    mpl_chosen = {"MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"} & set(os.environ)  # the user chose a place
+    if not mpl_chosen and _home_default_missing((".config", "matplotlib"), (".cache", "matplotlib")):
         os.environ["MPLCONFIGDIR"] = str(root / "matplotlib")
     try:
         yield root
