@@ -103,7 +103,10 @@ def test_a_name_too_long_is_exit_2(keras_model, tmp_path):
         ),
         ("import sys\nsys.exit(0)\n", ["importing mod_case:f raised SystemExit: 0"]),
         ("import sys\ndef f():\n    sys.exit(0)\n", ["mod_case:f() raised SystemExit: 0"]),
-        ("def f():\n    raise MemoryError()\n", ["mod_case:f() raised MemoryError"]),
+        (
+            "def f():\n    yield [[0.0]]\n    raise MemoryError()\n",
+            ["mod_case:f() raised MemoryError", "yielded 1 samples, about"],
+        ),
         ("def f():\n    def r(n): return r(n + 1)\n    r(0)\n", ["mod_case:f() raised RecursionError"]),
     ],
     ids=["syntax", "import-raises", "import-exits-0", "function-exits-0", "memory", "recursion"],

@@ -93,6 +93,8 @@ def timeout_s() -> float:
 
 
 def _gib(n: float) -> str:
+    if n < 1 << 20:
+        return f"{n / (1 << 10):.1f} KiB"
     return f"{n / (1 << 30):.2f} GiB" if n >= 1 << 28 else f"{n / (1 << 20):.1f} MiB"
 
 
@@ -503,9 +505,9 @@ def _consume(spec: str, fn: Any, facts: ModelFacts) -> list[Any]:
                     box["over"] = "samples"
                     return
                 used += _item_bytes(item) + SAMPLE_OVERHEAD
+                box["used"] = used
                 if used > budget:
                     box["over"] = "memory"
-                    box["used"] = used
                     return
                 if time.monotonic() > deadline:
                     return
@@ -538,7 +540,13 @@ def _consume(spec: str, fn: Any, facts: ModelFacts) -> list[Any]:
         exc = box["error"]
         if isinstance(exc, KeyboardInterrupt):
             raise exc
-        raise UserCodeError(f"{spec}()", exc, hint="fix the data function (hwquant -v shows its traceback)") from exc
+        hint = "fix the data function (hwquant -v shows its traceback)"
+        if isinstance(exc, MemoryError):  # the estimate of what it had yielded when memory ran out
+            hint = (
+                f"it had yielded {len(box['items']):,} samples, about {_gib(box.get('used', 0))} "
+                f"(budget {_gib(budget)}): yield fewer or smaller samples"
+            )
+        raise UserCodeError(f"{spec}()", exc, hint=hint) from exc
     items: list[Any] = box["items"]
     return items
 
