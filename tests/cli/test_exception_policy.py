@@ -180,3 +180,19 @@ def test_max_samples_is_a_build_option_a_manifest_key_and_range_checked(keras_mo
     assert_clean(invoke("build", "--manifest", manifest, "--no-cache"), 2, "max_samples", "got -5")
     monkeypatch.setenv("HWQUANT_MAX_SAMPLES", "8")  # without the option, the environment is the limit
     assert_clean(invoke("build", keras_model, "--data", "random:9", "--no-cache"), 2, "over the limit of 8")
+
+
+def test_a_file_hwquant_writes_is_never_a_fifo_or_device(keras_model, tmp_path):
+    """Opening a FIFO to write blocks until a reader comes: these used to hang (run as processes, so a
+    regression fails by timeout instead of hanging the suite)."""
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    for args in (["init", keras_model, "-o", fifo, "--force"], ["init", keras_model, "-o", "/dev/null", "--force"]):
+        cmd = [sys.executable, "-m", "hwquant.cli", *map(str, args)]
+        p = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and "hwquant writes only regular files" in p.stderr, p.stderr
+    report = tmp_path / "b" / "cpu"
+    report.mkdir(parents=True)
+    cmd = [sys.executable, "-m", "hwquant.cli", "report", str(report), "--markdown", str(fifo)]
+    p = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "--markdown" in p.stderr and "FIFO" in p.stderr, p.stderr

@@ -188,6 +188,25 @@ def read_text(path: str | os.PathLike[str], kind: str, *, max_bytes: int | None 
         raise InputError(f"{what} {_show(Path(path))} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
+def output_file(path: str | os.PathLike[str], what: str) -> Path:
+    """A path hwquant may write a file to: absent, or an existing regular file. A FIFO would block the write
+    forever, a device or socket take it elsewhere, a folder fail it: each is an InputError naming the path."""
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        return p
+    except OSError as exc:
+        raise InputError(f"{what} {_show(p)}: {os_problem(exc)}") from None
+    except ValueError:
+        raise InputError(f"{what} {_show(p)}: the path holds a NUL character") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            f"{what} {_show(p)} is {file_type(mode)}; hwquant writes only regular files", hint="choose another path"
+        )
+    return p
+
+
 def checked_tree(
     folder: str | os.PathLike[str], kind: str, *, max_files: int = 100_000, what: str | None = None
 ) -> Path:
