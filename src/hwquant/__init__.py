@@ -14,7 +14,8 @@ This module is the public API. Backends, built-in and third-party, import only f
   ``runtime``, ``metrics`` and ``bench_inputs`` modules (LiteRT helpers, fidelity measures, inputs);
 - ``contain``: run native code on a user's model in the build's worker process (``contain.call``), so
   a crash is a ``ToolchainError`` naming the step and the signal;
-- helpers: ``bytes_sha256``, ``tree_sha256``, ``load_toml``, ``first_line``;
+- helpers: ``bytes_sha256``, ``tree_sha256``, ``load_toml``, ``first_line``, ``checked_text`` (a user's file
+  read after the checks every input gets: a regular file within its kind's size limit, never a FIFO);
 - ``progress``: ``with progress.stage("vela: compiling"):`` puts long work on the command's progress display
   (stderr, terminals only; a no-op elsewhere);
 - ``build()`` (one target -> one BuildResult) and ``build_many()`` (several -> a dict keyed by target
@@ -23,6 +24,10 @@ This module is the public API. Backends, built-in and third-party, import only f
 
 from __future__ import annotations
 
+# first, before anything heavy: on the command line an early Ctrl-C / SIGTERM is exit 130 with one line
+from hwquant.common import early as _early  # noqa: F401
+
+# isort: split
 from typing import TYPE_CHECKING, Any
 
 from hwquant.common import progress
@@ -35,6 +40,7 @@ from hwquant.common.errors import (
     UsageError,
     first_line,
 )
+from hwquant.common.files import read_text as checked_text
 from hwquant.common.hashing import bytes_sha256, tree_sha256
 from hwquant.common.toml import load as load_toml
 from hwquant.common.version import __version__
@@ -85,6 +91,7 @@ __all__ = [
     "build_many",
     "builtin_op_names",
     "bytes_sha256",
+    "checked_text",
     "contain",
     "first_line",
     "hookimpl",

@@ -232,3 +232,60 @@ def test_multi_target_interrupt_names_exactly_what_was_written(keras_model, tmp_
     assert _snapshot(out / "cpu") != before["cpu"]  # the new cpu build, complete
     assert _snapshot(out / "mcu") == before["mcu"]  # the earlier mcu build, untouched
     assert _leftovers(tmp_path, out) == []
+
+
+def _child(code: str, *argv: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_an_idle_jobs_worker_ignores_ctrl_c_and_ends_quietly_on_sigterm():
+    """interrupts.in_worker (the --jobs pool's initializer): SIGINT is the parent's to act on; SIGTERM ends an
+    idle worker at once, with no traceback; one that is building (working()) stops with Interrupted."""
+    p = _child(
+        """
+        import sys, time
+        from hwquant.common import interrupts
+        interrupts.in_worker()
+        print("idle", flush=True)
+        time.sleep(60)
+        """
+    )
+    assert p.stdout.readline().strip() == "idle"
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    assert p.poll() is None, "an idle worker must not act on Ctrl-C"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and err == "", (p.returncode, err)
+    busy = _child(
+        """
+        import time
+        from hwquant.common import interrupts
+        interrupts.in_worker()
+        try:
+            with interrupts.working():
+                print("busy", flush=True)
+                time.sleep(60)
+        except KeyboardInterrupt as exc:
+            print("stopped", type(exc).__name__, flush=True)
+        """
+    )
+    assert busy.stdout.readline().strip() == "busy"
+    busy.send_signal(signal.SIGTERM)
+    out, err = busy.communicate(timeout=30)
+    assert busy.returncode == 0 and out.strip() == "stopped Interrupted", (out, err)
+
+
+def test_early_handler_is_the_command_lines_only():
+    """hwquant.common.early installs its exit-130 handler in the hwquant console script only (and in
+    `python -m hwquant.cli`, which test_signals_and_temp runs): a library caller keeps Python's."""
+    from hwquant.common import early
+
+    env = {**os.environ, "PYTHONPATH": str(Path(early.__file__).parents[2])}
+    check = "import signal, hwquant.common.early as e; print(signal.getsignal(signal.SIGINT) is e.exit_at_once)"
+    for argv0, installed in (("-c", "False"), ("/usr/local/bin/hwquant", "True")):
+        code = f"import sys; sys.argv[0] = {argv0!r}\n{check}"
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        assert r.stdout.strip() == installed, (argv0, r)

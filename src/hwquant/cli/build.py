@@ -15,6 +15,7 @@ from hwquant.cli.params import BuildCommand, floats, gate_options, parse_size, p
 from hwquant.cli.shared import console, default_cache_dir, err_console, log, show
 from hwquant.common import console as console_mod
 from hwquant.common import progress
+from hwquant.config.data import MAX_SAMPLES_CAP
 from hwquant.plugin.facts import BuildOptions
 from hwquant.report.gates import FIDELITY_MEASURES
 
@@ -30,6 +31,7 @@ SHARED_OVERRIDES = (
     "scale",
     "eval_fraction",
     "seed",
+    "max_samples",
     "objective",
     "num_threads",
     "float_layers",
@@ -82,6 +84,7 @@ class DataArgs(_Group):
     eval_fraction: float
     seed: int
     input_shapes: tuple[str, ...] = field(metadata={"read": tuple})
+    max_samples: int | None
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ class BuildArgs:
             scale=d.scale,
             eval_fraction=d.eval_fraction,
             seed=d.seed,
+            max_samples=d.max_samples,
             verbose=self.verbose,
             trust_model=r.trust_model,
             backend_options=self.backend_options,
@@ -221,6 +225,11 @@ class BuildArgs:
     help="Share of --data held back for verification when no --eval-data is given.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--max-samples",
+    type=click.IntRange(1, MAX_SAMPLES_CAP),
+    help="Most samples one data source may give (--data, --eval-data) [default: HWQUANT_MAX_SAMPLES or 100000].",
+)
 @click.option(
     "--json",
     "as_json",

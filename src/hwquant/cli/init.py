@@ -23,10 +23,12 @@ def init(model: Path, output: Path, force: bool) -> None:
 
 def write_starter(model: Path, output: Path, force: bool) -> None:
     from hwquant.common.errors import UsageError
+    from hwquant.common.files import output_file
     from hwquant.config.manifest import starter
     from hwquant.config.model_format import require_model
 
     require_model(model)
+    output_file(output, "-o/--output")  # never a FIFO (the write would block) or a device
     if output.exists() and not force:
         raise UsageError(f"{output} exists", hint="pass --force to overwrite it")
     if not output.parent.is_dir():

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +24,31 @@ def gate_options(fn: F, table: tuple[Gate, ...] = GATES) -> F:
 def pop_gates(params: dict[str, Any], table: tuple[Gate, ...] = GATES) -> dict[str, Any]:
     """The gate flags' values taken out of a command's parameters, by gate key."""
     return {g.key: params.pop(g.key, None) for g in table}
+
+
+class FiniteFloat(click.ParamType[float]):
+    """A finite number within [lo, hi] (``lo_open``: above lo): NaN and inf are refused, which click's
+    FloatRange lets through (every comparison with NaN is false)."""
+
+    name = "number"
+
+    def __init__(self, lo: float, hi: float, lo_open: bool = False) -> None:
+        self.lo, self.hi, self.lo_open = lo, hi, lo_open
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        low_ok = v > self.lo if self.lo_open else v >= self.lo
+        if not (math.isfinite(v) and low_ok and v <= self.hi):
+            self.fail(
+                f"{value!r} is not a number in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}]", param, ctx
+            )
+        return v
+
+
+SEED = click.IntRange(0, 2**63 - 1)  # numpy's generators take no negative seed
 
 
 def parse_size(value: str | None) -> tuple[int, int] | None:

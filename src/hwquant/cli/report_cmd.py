@@ -75,6 +75,10 @@ def _write(
     from hwquant.report.summary import find_reports
 
     gates = Gates.of(**{k: v for k, v in gate_args.items() if v is not None})
+    if markdown is not None:
+        from hwquant.common.files import output_file
+
+        output_file(markdown, "--markdown")  # never a FIFO (the write would block) or a device
     if path.is_file() and path.name == "report.json":
         path = path.parent
     if not path.is_dir():

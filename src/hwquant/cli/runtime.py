@@ -12,25 +12,31 @@ from typing import Any
 
 import click
 
+from hwquant.cli.params import SEED, FiniteFloat
+
 
 @click.command("bench")
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--warmup-runs",
-    type=int,
+    type=click.IntRange(0, 1_000_000),
     default=1,
     show_default=True,
     help="Runs before timing starts (after the first inference, which is reported alone).",
 )
-@click.option("--num-runs", type=int, default=50, show_default=True, help="Timed runs per model.")
+@click.option(
+    "--num-runs", type=click.IntRange(1, 10_000_000), default=50, show_default=True, help="Timed runs per model."
+)
 @click.option(
     "--max-secs",
-    type=float,
+    type=FiniteFloat(0, 7 * 86400, lo_open=True),
     default=150.0,
     show_default=True,
     help="Stop the timed runs of a model after this many seconds.",
 )
-@click.option("--num-threads", type=int, default=None, help="Interpreter threads (default: the runtime's).")
+@click.option(
+    "--num-threads", type=click.IntRange(1, 256), default=None, help="Interpreter threads (default: the runtime's)."
+)
 @click.option(
     "--accelerator",
     type=click.Choice(["cpu", "gpu"]),
@@ -51,8 +57,14 @@ import click
     help="Float .tflite to compare outputs with on --data (SNR, errors, cosine, top-1).",
 )
 @click.option("--signature", default=None, help="Signature to run (default: the first).")
-@click.option("--max-samples", type=int, default=100, show_default=True, help="Samples of --data used for fidelity.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+@click.option(
+    "--max-samples",
+    type=click.IntRange(1, 1_000_000),
+    default=100,
+    show_default=True,
+    help="Samples of --data used for fidelity.",
+)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--profile", is_flag=True, help="Per-op profile where the runtime offers one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.pass_context
@@ -60,6 +72,11 @@ def bench(ctx: click.Context, /, models: tuple[str, ...], as_json: bool, **optio
     """Benchmark MODEL.tflite [MORE.tflite ...] side by side (the first is the baseline)."""
     from hwquant.device.bench import bench_command
 
+    for path in models:
+        _checked(ctx, path, "tflite")
+    for key, kind in (("data", "data"), ("reference", "tflite")):
+        if options.get(key):
+            _checked(ctx, options[key], kind, what=f"--{key} file")
     ctx.exit(bench_command(list(models), as_json=as_json, **options))
 
 
@@ -71,7 +88,21 @@ def inspect(ctx: click.Context, /, model: str, as_json: bool) -> None:
     """Show a .tflite model's IO, op counts, quantization and weight/graph bytes."""
     from hwquant.device.inspect import inspect_command
 
+    _checked(ctx, model, "tflite")
     ctx.exit(inspect_command(model, as_json=as_json))
+
+
+def _checked(ctx: click.Context, path: str, kind: str, what: str | None = None) -> None:
+    """The file checks every input gets (a regular file within its kind's size limit, never a FIFO or a
+    device); a failure is its exit code and message, here too when run without the main group."""
+    from hwquant.common.errors import HwquantError
+    from hwquant.common.files import checked
+
+    try:
+        checked(path, kind, what=what)
+    except HwquantError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(exc.exit_code)
 
 
 def _standalone() -> None:

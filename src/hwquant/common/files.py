@@ -10,19 +10,18 @@ itself (a symlink loop, a name too long, a permission denied) are InputErrors to
 (``fstat``), so a path swapped for a FIFO between the check and the open is refused as well, and
 read at most the limit (a file growing while it is read is refused, not read forever).
 
-Limits per kind are module constants; ``HWQUANT_MAX_<KIND>_BYTES`` (e.g. ``HWQUANT_MAX_MODEL_BYTES``)
+Limits per kind are module constants; ``HWQUANT_MAX_<KIND>_BYTES`` (e.g. ``HWQUANT_MAX_MODEL_BYTES``, ``HWQUANT_MAX_DATA_BYTES``)
 overrides one for a run.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from hwquant.common.errors import InputError
+from hwquant.common.errors import InputError, os_error
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -99,17 +98,9 @@ def file_type(mode: int) -> str:
     return "not a regular file"
 
 
-_OS_WHY = {
-    errno.ENOENT: "no such file or directory",
-    errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
-    errno.ENAMETOOLONG: "the path or one of its names is too long",
-    errno.EACCES: "permission denied",
-    errno.ENOTDIR: "a part of the path is not a folder",
-}
-
-
 def os_problem(exc: OSError) -> str:
-    return _OS_WHY.get(exc.errno or 0, exc.strerror or str(exc))
+    """What an OSError means, in the words of the one table (hwquant.common.errors.OS_ERRORS)."""
+    return os_error(exc).why
 
 
 def checked(
@@ -195,6 +186,25 @@ def read_text(path: str | os.PathLike[str], kind: str, *, max_bytes: int | None 
         return content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{what} {_show(Path(path))} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def output_file(path: str | os.PathLike[str], what: str) -> Path:
+    """A path hwquant may write a file to: absent, or an existing regular file. A FIFO would block the write
+    forever, a device or socket take it elsewhere, a folder fail it: each is an InputError naming the path."""
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        return p
+    except OSError as exc:
+        raise InputError(f"{what} {_show(p)}: {os_problem(exc)}") from None
+    except ValueError:
+        raise InputError(f"{what} {_show(p)}: the path holds a NUL character") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            f"{what} {_show(p)} is {file_type(mode)}; hwquant writes only regular files", hint="choose another path"
+        )
+    return p
 
 
 def checked_tree(

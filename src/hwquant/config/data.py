@@ -5,8 +5,8 @@ dimension of 1, exactly as the TFLite guide's representative_dataset yields them
 TensorFlow here.
 
 Every source is bounded before its arrays are built: files are checked by type and size
-(``common.files``: never a FIFO or a device), at most ``max_samples()`` samples
-(``HWQUANT_MAX_SAMPLES``, default 100,000), and an estimate of the memory the samples need
+(``common.files``: never a FIFO or a device), at most ``max_samples()`` samples (``--max-samples``,
+the manifest's ``max_samples``, else ``HWQUANT_MAX_SAMPLES``, else 100,000), and an estimate of the memory the samples need
 (from .npy/.npz headers, the model's input shapes, image sizes) must fit ``memory_budget()``
 (half the machine's memory, or ``HWQUANT_MAX_DATA_MEMORY_BYTES``). A ``module:function`` source
 runs under the same sample and memory limits and a wall-clock limit (``HWQUANT_DATA_TIMEOUT_S``,
@@ -27,6 +27,7 @@ import time
 import warnings
 import zipfile
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from hwquant.common import files
-from hwquant.common.errors import InputError, UsageError, first_line
+from hwquant.common.errors import InputError, UsageError, UserCodeError, first_line, note_memory
 from hwquant.common.hashing import file_sha256
 from hwquant.plugin.facts import BuildOptions, ModelFacts, SignatureSpec
 
@@ -46,7 +47,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pg
 
 Sample = tuple[str, dict[str, np.ndarray]]
 
-DEFAULT_MAX_SAMPLES = 100_000  # per data source; HWQUANT_MAX_SAMPLES overrides (a BuildOptions field later)
+DEFAULT_MAX_SAMPLES = 100_000  # per data source; BuildOptions.max_samples (--max-samples), else HWQUANT_MAX_SAMPLES
+MAX_SAMPLES_CAP = 10_000_000  # the largest --max-samples / max_samples accepted
 DEFAULT_TIMEOUT_S = 300.0  # wall clock for a module:function source; HWQUANT_DATA_TIMEOUT_S overrides
 MAX_NPZ_ARRAYS = 1000  # arrays in one .npz (one per input, plus labels)
 SAMPLE_OVERHEAD = 512  # bytes of Python objects per sample (tuple, dict, array header), for the estimate
@@ -67,9 +69,14 @@ def _env_number(name: str, default: float, kind: type = int) -> float:
     return float(value)
 
 
+_given_max_samples: ContextVar[int | None] = ContextVar("max_samples", default=None)
+
+
 def max_samples() -> int:
-    """The most samples one data source may give (HWQUANT_MAX_SAMPLES, default 100,000)."""
-    return int(_env_number("HWQUANT_MAX_SAMPLES", DEFAULT_MAX_SAMPLES))
+    """The most samples one data source may give: the build's --max-samples (set by ``load``), else
+    HWQUANT_MAX_SAMPLES, else 100,000."""
+    given = _given_max_samples.get()
+    return given if given is not None else int(_env_number("HWQUANT_MAX_SAMPLES", DEFAULT_MAX_SAMPLES))
 
 
 def memory_budget() -> int:
@@ -86,21 +93,24 @@ def timeout_s() -> float:
 
 
 def _gib(n: float) -> str:
+    if n < 1 << 20:
+        return f"{n / (1 << 10):.1f} KiB"
     return f"{n / (1 << 30):.2f} GiB" if n >= 1 << 28 else f"{n / (1 << 20):.1f} MiB"
 
 
-def check_bounds(source: str, n: int, sample_bytes: int) -> None:
-    """InputError (exit 2) when ``n`` samples of ``sample_bytes`` each exceed the sample limit or the memory
-    budget: checked before any array is built."""
-    limit = max_samples()
+def check_bounds(source: str, n: int, sample_bytes: int, limit: int | None = None) -> None:
+    """InputError (exit 2) when ``n`` samples of ``sample_bytes`` each exceed the sample limit (``limit``, else
+    ``max_samples()``) or the memory budget: checked before any array is built."""
+    limit = limit or max_samples()
     if n > limit:
         raise InputError(
             f"{source}: {n:,} samples, over the limit of {limit:,} per data source",
             hint="calibration needs 100-500 representative samples: pass fewer, "
-            "or raise the limit with HWQUANT_MAX_SAMPLES",
+            "or raise the limit with --max-samples (HWQUANT_MAX_SAMPLES)",
         )
     need = n * (sample_bytes + SAMPLE_OVERHEAD)
     budget = memory_budget()
+    note_memory(f"{source}: {n:,} samples, about {_gib(need)}")
     if need > budget:
         raise InputError(
             f"{source}: {n:,} samples of {sample_bytes:,} bytes would need about {_gib(need)} of memory, "
@@ -163,6 +173,14 @@ class DataSet:
 def load(spec: str, facts: ModelFacts, options: BuildOptions, role: str = "calibration") -> DataSet:
     """Load ``spec`` (npz, npy, image folder, module:function or random:N) and validate it.
     ``role``: "calibration" (--data) or "eval" (--eval-data), named in the few-samples warning."""
+    token = _given_max_samples.set(options.max_samples)
+    try:
+        return _load(spec, facts, options, role)
+    finally:
+        _given_max_samples.reset(token)
+
+
+def _load(spec: str, facts: ModelFacts, options: BuildOptions, role: str) -> DataSet:
     if spec.startswith("random:"):
         ds = _random(spec, facts, options.seed)
     else:
@@ -445,7 +463,7 @@ def _import_source(spec: str) -> Any:
     except (ImportError, ValueError) as exc:
         raise InputError(f"cannot import {spec} ({first_line(exc, 200)})", hint=hint) from None
     except Exception as exc:  # a parent package's import failed: user code
-        raise InputError(f"importing {spec} raised {type(exc).__name__}: {first_line(exc, 200)}", hint=hint) from exc
+        raise UserCodeError(f"importing {spec}", exc, hint=hint) from exc
     if found is None:
         raise InputError(f"cannot import {spec} (no module named {modname!r})", hint=hint)
     if found.origin and found.has_location:
@@ -459,8 +477,8 @@ def _import_source(spec: str) -> Any:
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as exc:  # user code: SystemExit, any exception raised at import time
-        raise InputError(
-            f"importing {spec} raised {type(exc).__name__}: {first_line(exc, 200)}", hint="fix the data module"
+        raise UserCodeError(
+            f"importing {spec}", exc, hint="fix the data module (hwquant -v shows its traceback)"
         ) from exc
     try:
         return getattr(module, fname)
@@ -487,9 +505,9 @@ def _consume(spec: str, fn: Any, facts: ModelFacts) -> list[Any]:
                     box["over"] = "samples"
                     return
                 used += _item_bytes(item) + SAMPLE_OVERHEAD
+                box["used"] = used
                 if used > budget:
                     box["over"] = "memory"
-                    box["used"] = used
                     return
                 if time.monotonic() > deadline:
                     return
@@ -510,7 +528,7 @@ def _consume(spec: str, fn: Any, facts: ModelFacts) -> list[Any]:
     if box.get("over") == "samples":
         raise InputError(
             f"{spec}() yields more than {limit:,} samples (the limit per data source); stopped there",
-            hint="yield a finite number of samples (100-500 calibrate well), or raise HWQUANT_MAX_SAMPLES",
+            hint="yield a finite number of samples (100-500 calibrate well), or raise --max-samples (HWQUANT_MAX_SAMPLES)",
         )
     if box.get("over") == "memory":
         raise InputError(
@@ -522,7 +540,13 @@ def _consume(spec: str, fn: Any, facts: ModelFacts) -> list[Any]:
         exc = box["error"]
         if isinstance(exc, KeyboardInterrupt):
             raise exc
-        raise InputError(f"{spec}() raised {type(exc).__name__}: {first_line(exc, 200)}") from exc
+        hint = "fix the data function (hwquant -v shows its traceback)"
+        if isinstance(exc, MemoryError):  # the estimate of what it had yielded when memory ran out
+            hint = (
+                f"it had yielded {len(box['items']):,} samples, about {_gib(box.get('used', 0))} "
+                f"(budget {_gib(budget)}): yield fewer or smaller samples"
+            )
+        raise UserCodeError(f"{spec}()", exc, hint=hint) from exc
     items: list[Any] = box["items"]
     return items
 

@@ -42,6 +42,7 @@ TOP = {
     "out": (str, "a folder"),
     "eval_fraction": (_NUM, "a number"),
     "max_eval_samples": (int, "an integer"),
+    "max_samples": (int, "an integer"),
     "seed": (int, "an integer"),
     "image_size": ((str, list), '"HxW" or [h, w]'),
     "mean": ((*_NUM, list), "a number or a list of numbers"),
@@ -194,7 +195,7 @@ def load(path: Path) -> Manifest:
     why = why or outpath.manifest_out_problem(base.out, root)  # a manifest's out stays in its tree (issue 20)
     if why:
         chk.fail("", "out", why, hint='write the build into its own folder, e.g. out = "build"')
-    for key in ("eval_fraction", "max_eval_samples", "seed", "scale"):
+    for key in ("eval_fraction", "max_eval_samples", "max_samples", "seed", "scale"):
         if key in doc:
             setattr(base, key, doc[key])
     for name, kind in (doc.get("outputs") or {}).items():  # [outputs] name = "kind" (as --output-kind)

@@ -24,11 +24,11 @@ def check(options: BuildOptions) -> None:
     check_numbers(options)
     detect_format(Path(options.model))
     for spec in (options.data, options.eval_data):
-        check_data_spec(spec)
+        check_data_spec(spec, options.max_samples)
     check_output(Path(options.out))
 
 
-def check_data_spec(spec: object) -> None:
+def check_data_spec(spec: object, max_samples: int | None = None) -> None:
     """A data spec that names a file or folder is checked by type and size; random:N by the sample limit.
     (module:function is bounded when it runs: see config.data.)"""
     from hwquant.common import files
@@ -42,7 +42,7 @@ def check_data_spec(spec: object) -> None:
             n = int(spec.split(":", 1)[1])
         except ValueError:
             return  # the loader's message names the bad spec
-        data.check_bounds(spec, n, 0)
+        data.check_bounds(spec, n, 0, limit=max_samples)
         return
     p = Path(spec)
     if p.exists() or p.is_symlink():
@@ -69,6 +69,14 @@ def check_numbers(options: BuildOptions) -> None:
     seed = options.seed
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
         raise UsageError(f"--seed must be an integer from 0 to 2**63-1, got {seed!r}", hint="e.g. --seed 0")
+    from hwquant.config.data import MAX_SAMPLES_CAP
+
+    ms = options.max_samples
+    if ms is not None and (not isinstance(ms, int) or isinstance(ms, bool) or not 1 <= ms <= MAX_SAMPLES_CAP):
+        raise UsageError(
+            f"--max-samples (max_samples) must be an integer from 1 to {MAX_SAMPLES_CAP:,}, got {ms!r}",
+            hint="calibration needs 100-500 representative samples; the default limit is 100,000",
+        )
     m = options.max_eval_samples
     if not isinstance(m, int) or isinstance(m, bool) or m < 1:
         raise UsageError(f"--max-eval-samples must be a positive integer, got {m!r}")

@@ -107,7 +107,8 @@ def run_unit(unit: Unit, cache_dir: Path | None, measure_latency: bool, prefix: 
 def _in_worker(unit: Unit, cache_dir: Path | None, measure_latency: bool) -> UnitOutcome:
     """run_unit in a worker: an interrupt comes back as data, with the folders written before it."""
     try:
-        return run_unit(unit, cache_dir, measure_latency, True)
+        with interrupts.working():
+            return run_unit(unit, cache_dir, measure_latency, True)
     except KeyboardInterrupt as exc:
         return UnitOutcome(
             unit.name, interrupted=getattr(exc, "signum", signal.SIGINT), written=[str(p) for p in interrupts.written()]
@@ -140,8 +141,10 @@ def run(
     cold = [i for i in range(len(todo)) if i not in warm]
     workers = max(1, min(jobs, len(cold)))
     pool, futures = None, {}
-    if workers > 1:  # workers fork at the first submit: before this process installs its signal handlers
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(todo[0].base.verbose))
+    if workers > 1:  # workers fork at the first submit; interrupts.in_worker sets their signals up
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=_worker_context(todo[0].base.verbose), initializer=interrupts.in_worker
+        )
         futures = {pool.submit(_in_worker, todo[i], cache_dir, measure_latency): i for i in cold}
     try:
         with interrupts.handling():

@@ -13,12 +13,11 @@ import contextlib
 import hashlib
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from hwquant.common import interrupts
+from hwquant.common import interrupts, tempdirs
 from hwquant.common.errors import UsageError
 from hwquant.common.interrupts import checkpoint
 from hwquant.config import outpath
@@ -75,7 +74,7 @@ def output_lock(out: Path, log: Callable[[str], None] = print) -> Iterator[None]
     """
     from filelock import FileLock, Timeout
 
-    folder = Path(tempfile.gettempdir()) / "hwquant-locks"
+    folder = tempdirs.shared() / "hwquant-locks"  # every hwquant process's, not this command's private one
     folder.mkdir(exist_ok=True)
     lock = FileLock(str(folder / (hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:32] + ".lock")))
     try:

@@ -78,6 +78,7 @@ class BuildOptions:
     preflight_only: bool = False
     eval_fraction: float = 0.2
     max_eval_samples: int = 200
+    max_samples: int | None = None  # per data source (--max-samples); None: HWQUANT_MAX_SAMPLES or 100,000
     image_size: tuple[int, int] | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None

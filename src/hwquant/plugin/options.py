@@ -10,6 +10,7 @@ fills every default, so a backend reads ``ctx.opt("board")`` and never repeats a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ class BackendOption:
     choices: tuple[str, ...] = ()
     multiple: bool = False
     minimum: float | None = None  # int/float options: the smallest value accepted (checked before loading)
+    maximum: float | None = None  # int/float options: the largest value accepted (every number must be finite
+    # and an int within 64 bits even without one)
 
     @property
     def key(self) -> str:
@@ -45,12 +48,18 @@ class BackendOption:
         return self.default
 
 
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
 def _convert(backend: str, o: BackendOption, value: Any) -> Any:
     where = f"{o.flag(backend)} ({backend} option {o.name!r})"
     if o.multiple:
         items = value if isinstance(value, (list, tuple)) else [value]
         return tuple(
-            _convert(backend, BackendOption(o.name, o.help, o.type, None, o.choices, minimum=o.minimum), v)
+            _convert(
+                backend, BackendOption(o.name, o.help, o.type, None, o.choices, minimum=o.minimum, maximum=o.maximum), v
+            )
             for v in items
         )
     if o.type is bool:
@@ -69,7 +78,13 @@ def _convert(backend: str, o: BackendOption, value: Any) -> Any:
     if o.choices and value not in o.choices:
         raise UsageError(f"{where}: {value!r} is not one of {', '.join(o.choices)}")
     if o.minimum is not None and isinstance(value, (int, float)) and not value >= o.minimum:  # NaN fails too
-        raise UsageError(f"{where} must be at least {o.minimum:g}, got {value!r}")
+        raise UsageError(f"{where} must be at least {_num(o.minimum)}, got {value!r}")
+    if o.maximum is not None and isinstance(value, (int, float)) and not value <= o.maximum:
+        raise UsageError(f"{where} must be at most {_num(o.maximum)}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{where} must be a finite number, got {value!r}")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise UsageError(f"{where}: {value} is too large a number", hint="tools take 64-bit integers at most")
     return value
 
 

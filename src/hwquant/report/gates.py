@@ -52,6 +52,20 @@ def finite_limit(value: Any, flag: str) -> float | None:
     return value
 
 
+def ranged(lo: float, hi: float = math.inf) -> Callable[[Any, str], float | None]:
+    """A finite limit within [lo, hi]: the range of the measure it is compared with (an agreement of 7 or a
+    negative latency could only pass or fail everything)."""
+
+    def parse(value: Any, flag: str) -> float | None:
+        v = finite_limit(value, flag)
+        if v is not None and not lo <= v <= hi:
+            within = f"from {lo:g} to {hi:g}" if math.isfinite(hi) else f"of at least {lo:g}"
+            raise UsageError(f"--{flag} {value!r}: a limit must be a number {within}", hint="the measure's own range")
+        return v
+
+    return parse
+
+
 def _size_limit(value: Any, flag: str) -> int | None:
     return parse_bytes(value)
 
@@ -183,6 +197,7 @@ GATES: tuple[Gate, ...] = (
         "fidelity.outputs.*.top1_agreement",
         "no output reports top-1 agreement (not a classifier output)",
         output=OutputGate(_agreement_miss, lambda o: o.classifier or o.kind == "multi-label"),
+        parse=ranged(0, 1),
     ),
     Gate(
         "max-latency-ms",
@@ -193,6 +208,7 @@ GATES: tuple[Gate, ...] = (
         "the report has no latency (build with --max-latency-ms or bench)",
         measure="latency_ms",
         shows="mean latency {v:.3f} ms",
+        parse=ranged(0),
     ),
     Gate(
         "min-cosine",
@@ -202,6 +218,7 @@ GATES: tuple[Gate, ...] = (
         "fidelity.outputs.*.cosine",
         "the report has no fidelity section",
         output=OutputGate(_cosine_miss),
+        parse=ranged(-1, 1),
     ),
     Gate(
         "max-accuracy-drop",
@@ -211,6 +228,7 @@ GATES: tuple[Gate, ...] = (
         "fidelity.outputs.*.accuracy.delta_points",
         "no output reports accuracy (needs labelled eval data on a classifier output)",
         output=OutputGate(_accuracy_miss, lambda o: o.labelled),
+        parse=ranged(0, 100),
     ),
     Gate(
         "min-est-fps",
@@ -222,6 +240,7 @@ GATES: tuple[Gate, ...] = (
         measure="est_fps",
         shows="estimated {v:.1f} inferences/s",
         non_finite="the estimate is {v} (not a finite number)",
+        parse=ranged(0),
     ),
 )
 

@@ -49,8 +49,15 @@ OPTIONS = (
         "lowest Edge TPU runtime the model must run on (edgetpu_compiler -m)",
         type=int,
         minimum=1,
+        maximum=1000,
     ),
-    _B("num-segments", "split the model into N segments for pipelining (edgetpu_compiler -n)", type=int, minimum=1),
+    _B(
+        "num-segments",
+        "split the model into N segments for pipelining (edgetpu_compiler -n)",
+        type=int,
+        minimum=1,
+        maximum=1000,
+    ),
     _B(
         "intermediate-tensors",
         "comma-separated tensor names to output from the Edge TPU; ops after them run on the CPU (edgetpu_compiler -i)",
@@ -71,6 +78,8 @@ OPTIONS = (
         "delegate-search-step",
         "step size of the delegate search (edgetpu_compiler -k, needs --edgetpu-search-delegate)",
         type=int,
+        minimum=1,
+        maximum=1000,
     ),
     _B(
         "compiler-timeout",
@@ -78,6 +87,7 @@ OPTIONS = (
         type=int,
         default=C.DEFAULT_TIMEOUT,
         minimum=1,
+        maximum=7 * 24 * 3600,
     ),
 )
 

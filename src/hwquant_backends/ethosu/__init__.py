@@ -87,7 +87,13 @@ class EthosUBackend(Backend):
         ),
         BackendOption("vela-config", "a vendor Vela .ini file with more system configs / memory modes"),
         BackendOption("optimise", "Vela's optimisation strategy (default Performance)", choices=config.OPTIMISE),
-        BackendOption("arena-cache-size", "Vela's --arena-cache-size in bytes (default: the memory mode's)", type=int),
+        BackendOption(
+            "arena-cache-size",
+            "Vela's --arena-cache-size in bytes (default: the memory mode's)",
+            type=int,
+            minimum=1,
+            maximum=2**32 - 1,
+        ),
         BackendOption(
             "board",
             "Ethos-U board profile: NPU config, Vela system config, SRAM/flash budgets "

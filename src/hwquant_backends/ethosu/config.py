@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hwquant import InputError, UsageError
+from hwquant import InputError, UsageError, checked_text
 
 if TYPE_CHECKING:
     from .boards import NpuBoard
@@ -84,10 +84,10 @@ def arm_ini_path() -> Path | None:
 def sections(ini: Path) -> tuple[list[str], list[str]]:
     """(system configs, memory modes) defined in a Vela .ini file."""
     parser = configparser.ConfigParser()
+    text = checked_text(ini, "config", what="--ethos-u-vela-config")  # never a FIFO; size-limited
     try:
-        with open(ini) as f:
-            parser.read_file(f)
-    except (OSError, configparser.Error, UnicodeDecodeError) as exc:
+        parser.read_string(text, source=str(ini))
+    except (configparser.Error, RecursionError) as exc:
         raise InputError(
             f"--ethos-u-vela-config {ini}: not a readable Vela configuration file ({exc})",
             hint="Vela reads .ini files with [System_Config.NAME] and [Memory_Mode.NAME] sections",
@@ -151,12 +151,13 @@ def resolve(
     files: list[str] = [ARM_INI]
     inis = [p for p in [arm_ini_path()] if p is not None]
     if vela_config:
-        vendor = Path(vela_config).expanduser().resolve()
-        if vendor.suffix != ".ini" or not vendor.is_file():
+        vendor = Path(vela_config).expanduser()
+        if vendor.suffix != ".ini":
             raise InputError(
-                f"--ethos-u-vela-config {vela_config}: no such .ini file",
+                f"--ethos-u-vela-config {vela_config}: not an .ini file",
                 hint="Vela reads configuration files with the .ini extension",
             )
+        vendor = vendor.resolve()  # sections() checks it: a regular file (never a FIFO), within the size limit
         files.append(str(vendor))
         inis.append(vendor)
     systems, modes = [], []

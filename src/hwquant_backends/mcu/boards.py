@@ -93,6 +93,7 @@ BUILTIN_BOARDS: dict[str, Board] = {
 _KIB_KEYS = ("ram_kib", "flash_kib", "flash_allowance_kib", "ram_allowance_kib")
 _TEXT_KEYS = ("description", "source")
 _BOOL_KEYS = ("fpu",)
+MAX_KIB = 2**32  # 4 TiB: far beyond any board, and a figure that stays finite and exact in bytes
 
 
 def _kib(path: str | Path, name: str, key: str, value: Any, positive: bool) -> int:
@@ -104,8 +105,11 @@ def _kib(path: str | Path, name: str, key: str, value: Any, positive: bool) -> i
             f"{where}: expected a number of KiB, got {type(value).__name__} {value!r}",
             hint=f"write {key} = 256 (a TOML number, not a string)",
         )
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise InputError(f"{where}: expected a finite number of KiB {'> 0' if positive else '>= 0'}, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0) or value > MAX_KIB:
+        raise InputError(
+            f"{where}: expected a finite number of KiB {'> 0' if positive else '>= 0'} and at most {MAX_KIB:,}, "
+            f"got {value!r}"
+        )
     return int(value * KiB)
 
 
