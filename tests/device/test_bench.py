@@ -146,7 +146,7 @@ def test_bench_max_secs_stops_early(tfl):
         (["--data", "{bad_shape}"], "does not fit the model input"),
         (["--data", "{nan}"], "NaN"),
         (["--reference", "{model}"], "--reference needs --data"),
-        (["--num-runs", "0"], "--num-runs must be >= 1"),
+        (["--num-runs", "0"], "Invalid value for '--num-runs': 0 is not in the range 1<=x<=10000000"),
     ],
 )
 def test_bench_bad_input_exit_2(tfl, tmp_path, args, message):
