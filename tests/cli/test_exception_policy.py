@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from hwquant.cli.main import main
 from hwquant.common import errors
 
+SLOW = pytest.mark.slow  # a build each; the syntax and import cases stay in the quick selection
 DOCUMENTED = {0, 2, 3, 4, 5, 130}
 
 
@@ -101,13 +102,16 @@ def test_a_name_too_long_is_exit_2(keras_model, tmp_path):
             'raise RuntimeError("boom at import\\nsecond line")\n',
             ["importing mod_case:f raised RuntimeError: boom at import"],
         ),
-        ("import sys\nsys.exit(0)\n", ["importing mod_case:f raised SystemExit: 0"]),
-        ("import sys\ndef f():\n    sys.exit(0)\n", ["mod_case:f() raised SystemExit: 0"]),
-        (
+        pytest.param("import sys\nsys.exit(0)\n", ["importing mod_case:f raised SystemExit: 0"], marks=SLOW),
+        pytest.param("import sys\ndef f():\n    sys.exit(0)\n", ["mod_case:f() raised SystemExit: 0"], marks=SLOW),
+        pytest.param(
             "def f():\n    yield [[0.0]]\n    raise MemoryError()\n",
             ["mod_case:f() raised MemoryError", "yielded 1 samples, about"],
+            marks=SLOW,
         ),
-        ("def f():\n    def r(n): return r(n + 1)\n    r(0)\n", ["mod_case:f() raised RecursionError"]),
+        pytest.param(
+            "def f():\n    def r(n): return r(n + 1)\n    r(0)\n", ["mod_case:f() raised RecursionError"], marks=SLOW
+        ),
     ],
     ids=["syntax", "import-raises", "import-exits-0", "function-exits-0", "memory", "recursion"],
 )
@@ -123,6 +127,7 @@ def test_user_code_is_exit_2_naming_the_source_and_first_line(keras_model, tmp_p
     assert not (tmp_path / "out" / "cpu").exists()
 
 
+@pytest.mark.slow
 def test_user_code_traceback_under_verbose(keras_model, tmp_path):
     (tmp_path / "mod_v.py").write_text("def f():\n    raise ValueError('user bug')\n")
     cmd = [sys.executable, "-m", "hwquant.cli", "-v", "build", str(keras_model), "--data", "mod_v:f", "--no-cache"]

@@ -14,6 +14,7 @@ import termios
 import threading
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from hwquant.cli.main import main
@@ -75,6 +76,7 @@ def test_progress_is_drawn_on_a_terminal_and_never_on_stdout(digits_dir, tmp_pat
     assert not ANSI.search(out) and not any(text in out for text in PROGRESS)
 
 
+@pytest.mark.slow
 def test_no_progress_when_stderr_is_piped(digits_dir, tmp_path):
     """The same build with both streams on pipes (CI logs, scripts): no progress text and no control
     codes on stderr; the verdict on stdout."""

@@ -87,6 +87,7 @@ def _left(home: Path, tmp: Path) -> list[str]:
     return in_home + in_tmp
 
 
+@pytest.mark.slow
 def test_a_build_leaves_nothing_in_tmpdir_or_home(keras_model, tmp_path):
     home, tmp, env = _fresh(tmp_path)
     np.savez(tmp_path / "d.npz", image=models.keras_samples(20))

@@ -108,7 +108,7 @@ def test_input_shape_that_names_no_input_is_exit_2(tmp_path):
     assert "--input-shape names no input of the model: img (inputs: image)" in r.output, r.output
 
 
-@pytest.mark.parametrize("kind", ["image", "recurrent"])
+@pytest.mark.parametrize("kind", ["image", pytest.param("recurrent", marks=pytest.mark.slow)])
 def test_input_shape_sizes_the_dynamic_dimensions(kind, tmp_path):
     model = _keras(kind, tmp_path)
     shape = "image=1x24x20x3" if kind == "image" else "frames=1x12x6"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from hwquant.cli.main import main
@@ -60,6 +61,7 @@ def test_a_manifest_gate_the_build_met_passes_and_command_line_gates_still_apply
     assert stricter.exit_code == 5 and "limit 10" in stricter.output, stricter.output
 
 
+@pytest.mark.slow
 def test_an_earlier_build_left_by_a_failed_build_is_checked_as_fail(keras_model, tmp_path):
     """A failed target keeps its earlier build (all-or-nothing output); its report says the latest build
     failed, so `check` (and `check --plan`) cannot pass the stale report."""
