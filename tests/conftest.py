@@ -8,11 +8,19 @@ import os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 os.environ.setdefault("HWQUANT_VALIDATE_REPORTS", "1")  # every report.json written is checked against its schema
 
+import signal
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import REPO_ROOT, SHARED_FIXTURES, models
+
+# A runner that starts the suite in the background of a non-interactive shell (`.ci/run &`, nohup) hands us
+# SIGINT ignored, and an ignored signal stays ignored in every process we start: hwquant then rightly leaves
+# it alone, and the Ctrl-C tests would test nothing. Catching it here gives our children the default a
+# terminal gives, as in an interactive run.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

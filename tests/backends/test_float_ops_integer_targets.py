@@ -44,7 +44,7 @@ def test_mcu_refuses_float_ops_without_allow_float_naming_them_and_the_option(la
     r, rep = _build(layernorm, tmp_path / "o", "mcu")
     assert r.exit_code == 3, r.output
     text = " ".join(r.output.split())
-    assert "2 op(s) cannot run on target 'mcu': NEG (a float32 op" in text and "QUANTIZE (a float32 op" in text
+    assert "2 op(s) cannot run on target 'mcu': NEG (float32; a float32 op" in text and "QUANTIZE (float32;" in text
     assert "--mcu-allow-float" in text and "Traceback" not in text
     assert rep is None  # nothing was written
 
