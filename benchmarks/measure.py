@@ -187,7 +187,7 @@ def multi_target(case: Case, work: Path, log: Callable[[str], None]) -> dict[str
             try:
                 backend = registry().get(name)
                 # each backend's options with their declared defaults, as build_many parses them
-                opts = dataclasses.replace(opts, backend_options=backend_opts.parse(name, backend.options, {}))
+                opts = dataclasses.replace(opts, backend_options=backend_opts.parse(name, backend.backend_options, {}))
                 res = pipeline.build_target(prep, backend, lambda s: None, opts)
                 targets[name] = {
                     "status": "preflight-only" if opts.preflight_only else "built",
@@ -213,6 +213,8 @@ def multi_target(case: Case, work: Path, log: Callable[[str], None]) -> dict[str
         raw[name] = {"recipe": recipe, "wall_s": r["wall_s"]}
     raw_sum = sum(r["wall_s"] for r in raw.values())
     one_int8 = raw["mcu"]["wall_s"]
+    # a failed target did less work than the raw jobs it is compared with: no ratio (the goal reads n/a)
+    all_built = all(t["status"] != "failed" for t in targets.values())
     result = {
         "hwquant_s": hw_s,
         "prepare_s": prep.timings,
@@ -220,8 +222,8 @@ def multi_target(case: Case, work: Path, log: Callable[[str], None]) -> dict[str
         "raw": raw,
         "raw_sum_s": raw_sum,
         "raw_one_int8_s": one_int8,
-        "ratio_vs_one_raw_int8": hw_s / one_int8,
-        "ratio_vs_raw_sum": hw_s / raw_sum,
+        "ratio_vs_one_raw_int8": hw_s / one_int8 if all_built else None,
+        "ratio_vs_raw_sum": hw_s / raw_sum if all_built else None,
         "edgetpu": "full build (compiler available)"
         if etpu_ok
         else f"--preflight-only (conversion + op check, no compile): {etpu_detail}",
@@ -229,7 +231,8 @@ def multi_target(case: Case, work: Path, log: Callable[[str], None]) -> dict[str
     }
     log(
         f"  {case.name:12s} multi-target hwquant {hw_s:6.2f}s  raw x4 {raw_sum:6.2f}s  one raw int8 {one_int8:6.2f}s"
-        f"  ratio {hw_s / one_int8:4.2f}x one int8  " + " ".join(f"{k}={v['status']}" for k, v in targets.items())
+        f"  ratio {hw_s / one_int8:4.2f}x one int8{'' if all_built else ' (n/a: a target failed)'}  "
+        + " ".join(f"{k}={v['status']}" for k, v in targets.items())
     )
     return result
 

@@ -42,6 +42,15 @@ def markdown(res: dict[str, Any]) -> str:
     for name, row in g.items():
         lines.append(f"| {name} | <= {row['limit']} | {_f(row['worst'], '.3f')} | {row['verdict']} |")
     lines += [""]
+    if res.get("warmup"):
+        w = res["warmup"]
+        lines += [
+            f"Warm-up (outside the goals): the first digits build after TensorFlow ran in this process took "
+            f"{_f(w['first_build_s'])} s, the second {_f(w['second_build_s'])} s; the difference "
+            f"({_f(w['worker_start_s'])} s) is the fresh-interpreter worker that contains native crashes, started "
+            "once per process (a `hwquant` command forks it instead, in milliseconds).",
+            "",
+        ]
     if res.get("search"):
         from benchmarks.search_cost import markdown as search_markdown
 
