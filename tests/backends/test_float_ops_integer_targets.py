@@ -90,3 +90,19 @@ def test_edgetpu_maps_the_float_ops_to_the_cpu(layernorm, tmp_path):
     rep = {"target": "edgetpu", "recipe": {"name": "int8-only", "fields": {}}, "ops": {"table": report.table()}}
     line = next(x for x in block(rep) if "fall back to the host CPU" in x)
     assert "NEG (float32)" in line and "QUANTIZE (float32)" in line
+
+
+def test_targets_that_built_beside_a_failed_one_record_their_gates(layernorm, tmp_path):
+    """mcu refuses the float ops (exit 3) while cpu builds: cpu's report.json still records the gate's
+    verdict, so `hwquant check` judges it as the build did, and the command keeps mcu's exit code."""
+    model, data = layernorm
+    out = tmp_path / "o"
+    args = ["build", str(model), "-t", "cpu,mcu", "--data", str(data), "--out", str(out), "--no-cache"]
+    r = CliRunner().invoke(main, [*args, "--max-size", "1"])
+    assert r.exit_code == 3, r.output
+    assert "gate failed: cpu" in " ".join(r.output.split()) and "max-size" in r.output
+    assert not (out / "mcu").exists()
+    gates = json.loads((out / "cpu" / "report.json").read_text())["gates"]
+    assert gates["limits"] == {"max_size": 1} and gates["verdict"] == "fail", gates
+    checked = CliRunner().invoke(main, ["check", str(out)])
+    assert checked.exit_code == 5 and "max-size" in checked.output, checked.output

@@ -374,6 +374,14 @@ def build_one(args: BuildArgs) -> list[Any]:
             results = build_many(options, log, args.run.cache, gates.max_latency_ms is not None, plan)
     except HwquantError as exc:  # --json: the reports that exist, as one document, before the error
         built = [exc.result] if exc.result is not None else list(getattr(exc, "results", []))
+        if isinstance(exc, TargetsFailed) and built and not interrupts.pending():
+            # the targets that built still carry their job ids and their gates' verdict, so `hwquant check`
+            # judges them as this build did; the exit code stays the failed target's
+            if plan is not None:
+                _tag_jobs(built, args.run.manifest or Path(MANIFEST))
+            if gates.any and not options.preflight_only:
+                for line in record_gates(built, gates):
+                    log(f"gate failed: {line}")
         if as_json and built and not interrupts.pending():
             click.echo(shared.reports_json([(_folder(r), r.report) for r in built], isinstance(exc, TargetsFailed)))
         raise
