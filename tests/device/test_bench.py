@@ -237,3 +237,31 @@ def test_speed_up_compares_medians_so_one_outlier_run_does_not_decide_it():
     assert results[1]["vs_first"]["speedup"] == pytest.approx(1 / 1.03)
     assert results[1]["latency_ms"]["mean"] > 25 * results[0]["latency_ms"]["mean"]  # what the mean would have said
     assert results[1]["vs_first"]["size_ratio"] == 0.5
+
+
+def test_bench_table_becomes_lists_at_80_columns_with_every_model_named_whole(tfl, tmp_path):
+    """Three models with long folder names do not fit 80 columns side by side: each measure is then a
+    list of `model: value` lines, no column folded or cut (at 200 columns it stays one table)."""
+    from rich.console import Console
+
+    from hwquant.device.bench_render import render
+
+    paths = []
+    for recipe in ("float32", "float16", "int8"):
+        d = tmp_path / f"a_rather_long_build_folder_for_the_{recipe}_candidate_of_this_benchmark"
+        d.mkdir()
+        paths.append(d / "model.tflite")
+        paths[-1].write_bytes(tfl[recipe].read_bytes())
+    code, out = _run([*paths, "--num-runs", 5, "--warmup-runs", 1, "--json"])
+    assert code == 0, out
+    report = json.loads(out)
+    narrow = Console(width=80, record=True, color_system=None, force_terminal=False)
+    render(report, narrow)
+    text = narrow.export_text()
+    assert "…" not in text and "┃" not in text  # no table: lists
+    for p in paths:
+        label = f"{p.parent.name}/model.tflite"
+        assert any(line.strip().startswith(f"{label}:") for line in text.splitlines()), text
+    wide = Console(width=400, record=True, color_system=None, force_terminal=False)
+    render(report, wide)
+    assert "┃" in wide.export_text() or "│" in wide.export_text()

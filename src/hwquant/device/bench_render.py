@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hwquant.common import tables
+
 
 def _ms(v: float | None) -> str:
     if v is None:
@@ -89,13 +91,18 @@ def render(report: dict[str, Any], console: Any) -> None:
         f"hwquant bench · {opts['accelerator']} · threads {opts['num_threads'] or 'default'} · "
         f"{report['runtime']['runtime']} {report['runtime']['version']}"
     )
+    labels = column_labels([m["model"] for m in ms])
+    body = rows(report)
     table = Table(title=title, title_justify="left")
     table.add_column("")
-    for label in column_labels([m["model"] for m in ms]):
+    for label in labels:
         table.add_column(label, justify="right")
-    for label, cells in rows(report):
+    for label, cells in body:
         table.add_row(label, *cells)
-    console.print(table)
+    if tables.fits(console, table):
+        console.print(table)
+    else:  # a narrow terminal: each measure as a list of model: value, nothing cut
+        tables.as_lists(console, title, ["", *labels], [[label, *cells] for label, cells in body])
     ref = next((m["fidelity"]["reference"] for m in ms if "fidelity" in m), None)
     if ref:
         console.print(f"fidelity against {ref} on {opts['data']}")
