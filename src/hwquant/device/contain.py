@@ -469,11 +469,6 @@ def _stop_all() -> None:
 atexit.register(_stop_all)
 
 
-def worker_pid() -> int | None:
-    """The running worker's process id (None without one): for tests and benchmarks."""
-    return _worker.proc.pid if _worker is not None and _worker.alive() else None
-
-
 # --------------------------------------------------------------------------------------- the parent
 def signal_name(code: int | None) -> str | None:
     if code is None or code >= 0:

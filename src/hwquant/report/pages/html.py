@@ -74,6 +74,12 @@ PLACEMENT_TEXT = {
 }
 
 
+def _placement(row: dict[str, Any]) -> tuple[str, str]:
+    """An op row's placement and the CSS class that colours it (none for a placement without one)."""
+    pl = str(row.get("placement", ""))
+    return pl, (f"pl-{pl}" if pl in PLACEMENT_TEXT else "")
+
+
 # -- small helpers -----------------------------------------------------------------------------------------
 def _d(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
@@ -632,8 +638,7 @@ def _ops(report: dict[str, Any]) -> str:
     )
     rows = []
     for r in table:
-        pl = str(r.get("placement", ""))
-        cls = f"pl-{pl}" if pl in PLACEMENT_TEXT else ""
+        pl, cls = _placement(r)
         rows.append(
             [
                 f'<td class="{cls}">{esc(r.get("operator", ""))}</td>',
@@ -649,8 +654,7 @@ def _ops(report: dict[str, Any]) -> str:
         per_op, more = _cut(per_op, "ops")
         prow = []
         for r in per_op:
-            pl = str(r.get("placement", ""))
-            cls = f"pl-{pl}" if pl in PLACEMENT_TEXT else ""
+            pl, cls = _placement(r)
             prow.append(
                 [
                     f'<td class="num">{_num(r.get("index"))}</td>',
