@@ -369,25 +369,26 @@ def build_one(args: BuildArgs) -> list[Any]:
     gates = Gates.of(**gate_args)
     apply_budget(options, plan or {}, gates, args.budget_from_command_line)
     as_json = args.run.as_json
+
+    def record(built: list[Any]) -> list[str]:
+        """Each built target's job id (a manifest build: `hwquant plan`'s, for `check --plan`) and its gates'
+        verdict, in its report.json: `hwquant check` then judges it as this build did."""
+        if plan is not None:
+            _tag_jobs(built, args.run.manifest or Path(MANIFEST))
+        return record_gates(built, gates) if gates.any and not options.preflight_only else []
+
     try:
         with progress_shown(args), progress.stage(f"building {options.model}"):
             results = build_many(options, log, args.run.cache, gates.max_latency_ms is not None, plan)
     except HwquantError as exc:  # --json: the reports that exist, as one document, before the error
         built = [exc.result] if exc.result is not None else list(getattr(exc, "results", []))
         if isinstance(exc, TargetsFailed) and built and not interrupts.pending():
-            # the targets that built still carry their job ids and their gates' verdict, so `hwquant check`
-            # judges them as this build did; the exit code stays the failed target's
-            if plan is not None:
-                _tag_jobs(built, args.run.manifest or Path(MANIFEST))
-            if gates.any and not options.preflight_only:
-                for line in record_gates(built, gates):
-                    log(f"gate failed: {line}")
+            for line in record(built):  # the targets that did build; the exit code stays the failed target's
+                log(f"gate failed: {line}")
         if as_json and built and not interrupts.pending():
             click.echo(shared.reports_json([(_folder(r), r.report) for r in built], isinstance(exc, TargetsFailed)))
         raise
-    if plan is not None:  # a manifest build records the job ids `hwquant plan` gives it, for `check --plan`
-        _tag_jobs(results, args.run.manifest or Path(MANIFEST))
-    gate_fails = record_gates(results, gates) if gates.any and not options.preflight_only else []
+    gate_fails = record(results)
     if as_json:
         click.echo(shared.reports_json([(_folder(r), r.report) for r in results], len(results) > 1))
     for r in results:
